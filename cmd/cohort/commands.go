@@ -1,0 +1,11 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// commands lists every subcommand constructor. Add a command by writing
+// newXxxCmd in its own file and listing it here.
+func commands() []func() *cobra.Command {
+	return []func() *cobra.Command{
+		newVersionCmd,
+	}
+}
