@@ -7,5 +7,11 @@ import "github.com/spf13/cobra"
 func commands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		newVersionCmd,
+		newFeaturesCmd,
+		newGenCmd,
+		newTrainCmd,
+		newPredictCmd,
+		newEvalCmd,
+		newDemoCmd,
 	}
 }

@@ -1,0 +1,47 @@
+package clv
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchLog generates n rows of customer_id,date,amount for n/10 customers,
+// in date order (as shops export them), so customers interleave.
+func benchLog(n int) []byte {
+	rng := rand.New(rand.NewPCG(7, 8))
+	start := mustDate("2020-01-01")
+	var b bytes.Buffer
+	b.WriteString("customer_id,date,amount\n")
+	customers := max(n/10, 1)
+	for i := range n {
+		day := start.AddDate(0, 0, i*730/n)
+		b.WriteString("C")
+		b.WriteString(strconv.Itoa(rng.IntN(customers)))
+		b.WriteByte(',')
+		b.WriteString(day.Format(time.DateOnly))
+		b.WriteByte(',')
+		b.WriteString(strconv.FormatFloat(float64(rng.IntN(20000))/100, 'f', 2, 64))
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// BenchmarkLoad measures Load on an in-memory CSV of 500k rows; rows/s is
+// the figure to compare with scripts/bench-ingest.sh.
+func BenchmarkLoad(b *testing.B) {
+	const rows = 500_000
+	data := benchLog(rows)
+	o := Options{CalibrationEnd: mustDate("2021-06-30"), Horizon: Horizon{Days: 182}}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadReader(context.Background(), "bench.csv", bytes.NewReader(data), o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

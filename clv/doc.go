@@ -1,0 +1,88 @@
+// Package clv turns a transaction log (customer, date, amount) into
+// per-customer features and labels for customer-lifetime-value models.
+//
+// # Reading
+//
+// Load reads CSV (gzip-compressed or not, recognised by its magic bytes) and
+// Parquet. For CSV it detects the delimiter (comma, tab, semicolon, pipe, or
+// runs of whitespace as in CDNOW_master.txt), whether the first line is a
+// header, CRLF line ends and a UTF-8 byte order mark. Columns are named by
+// header name or by 1-based index. Left unnamed, they default to:
+//
+//   - with a header: the first of customer_id, customerid, customer, cust_id,
+//     cust, client_id, clientid, client, user_id, userid, user, member_id, id;
+//     of date, day, order_date, purchase_date, transaction_date,
+//     invoice_date, invoicedate, datetime, timestamp, time; of amount, sales,
+//     sale, spend, revenue, dollar_value, dollars, value, price, total,
+//     monetary; and, optionally, of quantity, qty, units, items,
+//     number_of_cds, cds (names compared case-insensitively, with spaces and
+//     dashes read as underscores);
+//   - without a header: customer 1, date 2, amount the last column, no
+//     quantity. CDNOW_sample.txt (master_id sample_id date cds dollars) so
+//     needs Customer "2" (or "1"), Date "3".
+//
+// Dates are 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339 unless
+// Options.DateFormat gives a Go layout. Only the calendar date as written
+// counts; the time of day and zone are ignored.
+//
+// Reading streams: a reader goroutine cuts the input into chunks of whole
+// lines, parser goroutines split and parse them without allocating per row,
+// and one goroutine interns customer ids and merges each customer's rows
+// into distinct purchase days. Memory grows with customers and their
+// distinct purchase days, never with the number of rows, and rows need not
+// be sorted. (Rows of one customer and day that arrive apart in unsorted
+// input are merged at the end, so until then they take one slot each.)
+//
+// # Bad input
+//
+// By default Load stops at the first bad row with a *RowError such as
+//
+//	clv: read transactions: log.csv:17: column "amount": "12,x" is not a number
+//
+// Options.SkipBadRows skips bad rows instead and counts them by Reason in the
+// IngestReport, quoting the first few. Lines longer than MaxLineBytes, NUL
+// bytes, customer ids that are not UTF-8, short rows, bad dates and numbers
+// (amounts beyond ±1e12 included) are bad rows; an empty file, a file
+// without data rows or with only bad ones, and an unknown column name are
+// errors either way (the last lists the header's columns).
+//
+// # Negative amounts
+//
+// Under the default NetNegative a negative amount (a return) is added to the
+// customer's spend on that same day, and a day's spend is its net sum floored
+// at zero. A day that has only negative rows is not a purchase day, and its
+// returns are ignored (IngestReport.ReturnOnlyDays counts such days).
+// DropNegative ignores negative rows; ErrorNegative makes them bad rows.
+//
+// # Windows and BTYD conventions
+//
+// The calibration window runs from each customer's first purchase to
+// Options.CalibrationEnd, inclusive; the holdout window is the Horizon after
+// it, (CalibrationEnd, CalibrationEnd+Horizon]. Following BTYD, CLVTools and
+// lifetimes: rows of one customer and day are merged into one purchase day
+// (amounts summed); time is in weeks (days/7); X is the number of repeat
+// purchase days in calibration (the first excluded); Tx the weeks from the
+// first to the last purchase day; T the weeks from the first purchase day to
+// the calibration end; and RepeatMeanSpend the mean spend of the repeat days.
+// These rebuild lifetimes' cdnow_customers_summary_with_transactions.csv
+// from CDNOW_sample.txt. Customers whose first purchase falls after the
+// calibration end are left out (and counted); rows after the holdout end are
+// ignored (and counted). The labels are the holdout spend and the number of
+// holdout purchase days.
+//
+// # Features
+//
+// Dataset.FeatureNames lists them: the BTYD summary, spend statistics (total,
+// mean, repeat mean, max, first and last day), inter-purchase gap statistics
+// and the weeks since the last purchase relative to the mean gap, spend and
+// purchase days in each of the last Periods periods of PeriodDays days (8 of
+// 28 by default, oldest first), quantity total and mean per day when a
+// quantity column is mapped, and the calibration sums of the extra columns.
+// All are finite, also for one-time buyers. Dataset.Log1p marks the
+// heavy-tailed ones a model should log1p before standardising.
+//
+// # Splits
+//
+// SplitOf assigns each customer to Train, Validation or Test (70/15/15) by a
+// hash of its id, so every process agrees without coordination.
+package clv

@@ -1,0 +1,115 @@
+package clv
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Reason classifies a bad row; IngestReport.BadRows counts rows by Reason.
+type Reason string
+
+// The reasons a row can be bad.
+const (
+	ReasonNotANumber Reason = "not_a_number"    // amount, quantity or extra value is not a finite decimal
+	ReasonBadDate    Reason = "bad_date"        // date field does not parse
+	ReasonShortRow   Reason = "short_row"       // fewer fields than a mapped column needs
+	ReasonEmptyID    Reason = "empty_id"        // customer id is empty
+	ReasonBinary     Reason = "binary"          // NUL byte in the line or invalid UTF-8 in a customer id
+	ReasonLongLine   Reason = "long_line"       // line longer than MaxLineBytes
+	ReasonQuote      Reason = "bad_quote"       // unterminated or misplaced double quote
+	ReasonNegative   Reason = "negative_amount" // negative amount under ErrorNegative
+	ReasonNull       Reason = "null"            // Parquet null in a required column
+)
+
+// MaxLineBytes is the longest line a CSV file may have; longer lines are bad
+// rows (ReasonLongLine) rather than an unbounded allocation.
+const MaxLineBytes = 1 << 20
+
+// RowError is a bad row: where it is and what is wrong. Load returns it
+// (wrapped) at the first bad row unless Options.SkipBadRows is set.
+type RowError struct {
+	File    string // file name as given to Load
+	Line    int64  // 1-based line (CSV) or row (Parquet) number
+	Parquet bool   // Line counts Parquet rows, not text lines
+	Column  string // header name, or "N (role)" without a header; empty for whole-row problems
+	Reason  Reason
+	Msg     string // what is wrong, e.g. `"12,x" is not a number`
+}
+
+// Error formats the row as FILE:LINE: column "NAME": MSG (Parquet files say
+// "FILE: row N:" instead, since they have no lines).
+func (e *RowError) Error() string {
+	loc := e.File + ":" + strconv.FormatInt(e.Line, 10)
+	if e.Parquet {
+		loc = e.File + ": row " + strconv.FormatInt(e.Line, 10)
+	}
+	if e.Column == "" {
+		return loc + ": " + e.Msg
+	}
+	return loc + ": column " + e.Column + ": " + e.Msg
+}
+
+// BadRow is one skipped row as reported in IngestReport.BadExamples.
+type BadRow struct {
+	Line   int64  `json:"line"`
+	Reason Reason `json:"reason"`
+	Error  string `json:"error"`
+}
+
+// maxBadExamples is how many skipped rows the report quotes.
+const maxBadExamples = 5
+
+// badRow is a bad row as a parser records it, before its absolute line is
+// known.
+type badRow struct {
+	at     int   // number of good records of the batch before it
+	line   int64 // line within the batch (CSV) or absolute row (Parquet)
+	reason Reason
+	col    string // column as errors name it (colMap.display), or empty
+	msg    string
+}
+
+// quoteField quotes a field for an error message, cut to a readable length.
+func quoteField(b []byte) string {
+	const max = 60
+	if len(b) > max {
+		return strconv.Quote(string(b[:max])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
+
+// notNumber and friends build the messages of the common bad rows.
+func notNumber(b []byte) string {
+	if looksDecimal(b) {
+		return fmt.Sprintf("%s is out of range (want a finite number within ±%.0e)", quoteField(b), maxAbsValue)
+	}
+	return quoteField(b) + " is not a number"
+}
+
+func notDate(b []byte, layout string) string {
+	if layout != "" {
+		return fmt.Sprintf("%s is not a date in layout %q", quoteField(b), layout)
+	}
+	return quoteField(b) + " is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)"
+}
+
+// looksDecimal reports whether b is written like a decimal number, so that
+// a parse failure means "out of range" rather than "not a number".
+func looksDecimal(b []byte) bool {
+	digits := false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E':
+		default:
+			return false
+		}
+	}
+	if !digits {
+		return false
+	}
+	_, err := strconv.ParseFloat(string(b), 64)
+	return err == nil || errors.Is(err, strconv.ErrRange)
+}

@@ -1,0 +1,128 @@
+package clv
+
+import "bytes"
+
+// splitter cuts a line into fields without allocating: fields point into the
+// line, or into scratch for quoted fields whose quotes had to be removed.
+type splitter struct {
+	delim   byte // whitespaceDelim: runs of spaces and tabs
+	need    int  // stop after this many fields; the rest are not looked at
+	fields  [][]byte
+	scratch []byte
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }
+
+// trimSpace trims spaces and tabs (bytes.TrimSpace also looks for Unicode
+// spaces, which costs more and no log needs).
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// split fills s.fields with the first s.need fields of line and returns how
+// many it found (fewer than need on a short row). ok is false when a quoted
+// field is unterminated or followed by something other than the delimiter.
+func (s *splitter) split(line []byte) (n int, ok bool) {
+	f := s.fields[:0]
+	switch {
+	case s.delim == whitespaceDelim:
+		i := 0
+		for len(f) < s.need {
+			for i < len(line) && isSpace(line[i]) {
+				i++
+			}
+			if i == len(line) {
+				break
+			}
+			j := i
+			for j < len(line) && !isSpace(line[j]) {
+				j++
+			}
+			fld := line[i:j]
+			if len(fld) >= 2 && fld[0] == '"' && fld[len(fld)-1] == '"' {
+				fld = fld[1 : len(fld)-1]
+			}
+			f = append(f, fld)
+			i = j
+		}
+	case bytes.IndexByte(line, '"') >= 0:
+		s.fields = f
+		return s.splitQuoted(line)
+	default:
+		for len(f) < s.need {
+			i := bytes.IndexByte(line, s.delim)
+			if i < 0 {
+				f = append(f, trimSpace(line))
+				break
+			}
+			f = append(f, trimSpace(line[:i]))
+			line = line[i+1:]
+		}
+	}
+	s.fields = f
+	return len(f), true
+}
+
+// splitQuoted handles RFC 4180 quoting within one line: "a, b" is one field
+// and "" inside quotes is a quote. A quote inside an unquoted field is kept
+// as is. Quoted fields spanning lines are not supported (no log needs them).
+func (s *splitter) splitQuoted(line []byte) (int, bool) {
+	f := s.fields[:0]
+	if cap(s.scratch) < len(line) {
+		s.scratch = make([]byte, 0, len(line)+len(line)/2)
+	}
+	sc := s.scratch[:0] // never grows past len(line): fields may point into it
+	i := 0
+	for len(f) < s.need {
+		for i < len(line) && line[i] != s.delim && isSpace(line[i]) {
+			i++
+		}
+		if i < len(line) && line[i] == '"' {
+			start := len(sc)
+			i++
+			for {
+				j := bytes.IndexByte(line[i:], '"')
+				if j < 0 {
+					s.fields = f
+					return len(f), false
+				}
+				sc = append(sc, line[i:i+j]...)
+				i += j + 1
+				if i < len(line) && line[i] == '"' {
+					sc = append(sc, '"')
+					i++
+					continue
+				}
+				break
+			}
+			f = append(f, sc[start:len(sc):len(sc)])
+			for i < len(line) && line[i] != s.delim && isSpace(line[i]) {
+				i++
+			}
+			if i == len(line) {
+				break
+			}
+			if line[i] != s.delim {
+				s.fields = f
+				return len(f), false
+			}
+			i++
+			continue
+		}
+		j := bytes.IndexByte(line[i:], s.delim)
+		if j < 0 {
+			f = append(f, trimSpace(line[i:]))
+			break
+		}
+		f = append(f, trimSpace(line[i:i+j]))
+		i += j + 1
+	}
+	s.fields, s.scratch = f, sc
+	return len(f), true
+}

@@ -1,0 +1,195 @@
+package clv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// loadString runs LoadReader on content named log.csv.
+func loadString(content string, o Options) (*Dataset, error) {
+	return LoadReader(context.Background(), "log.csv", strings.NewReader(content), o)
+}
+
+// TestMalformedLogs ensures each kind of bad input stops the load with an
+// error that names the file, the line, the column and what was expected.
+func TestMalformedLogs(t *testing.T) {
+	const hdr = "customer_id,date,amount\n"
+	const prefix = "clv: read transactions: "
+	long := strings.Repeat("9", MaxLineBytes+10)
+	var many strings.Builder
+	many.WriteString(hdr)
+	for i := range 150_000 { // several read chunks, parsed in parallel
+		fmt.Fprintf(&many, "C%d,2020-01-%02d,%d.25\n", i%5000, i%28+1, i%97)
+	}
+	many.WriteString("X,2020-02-30,1\n")
+	tests := []struct {
+		name    string
+		content string
+		opts    Options
+		want    string
+		reason  Reason
+	}{
+		{"amount not a number", "customer_id;date;amount\nA;2020-01-01;10\nB;2020-01-02;12,x\n", Options{},
+			`log.csv:3: column "amount": "12,x" is not a number`, ReasonNotANumber},
+		{"amount NaN", hdr + "A,2020-01-01,NaN\n", Options{},
+			`log.csv:2: column "amount": "NaN" is not a number`, ReasonNotANumber},
+		{"amount out of range", hdr + "A,2020-01-01,1e300\n", Options{},
+			`log.csv:2: column "amount": "1e300" is out of range (want a finite number within ±1e+12)`, ReasonNotANumber},
+		{"empty amount", hdr + "A,2020-01-01,\n", Options{},
+			`log.csv:2: column "amount": "" is not a number`, ReasonNotANumber},
+		{"quantity not a number", "customer_id,date,amount,qty\nA,2020-01-01,5,two\n", Options{},
+			`log.csv:2: column "qty": "two" is not a number`, ReasonNotANumber},
+		{"extra not a number", hdr[:len(hdr)-1] + ",visits\nA,2020-01-01,5,3\nB,2020-01-01,5,x3\n", Options{Extra: []string{"visits"}},
+			`log.csv:3: column "visits": "x3" is not a number`, ReasonNotANumber},
+		{"bad month", hdr + "A,2020-01-01,5\nA,2020-13-01,5\n", Options{},
+			`log.csv:3: column "date": "2020-13-01" is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)`, ReasonBadDate},
+		{"bad day of month", hdr + "A,20210229,5\n", Options{},
+			`log.csv:2: column "date": "20210229" is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)`, ReasonBadDate},
+		{"date not in layout", hdr + "A,01/02/2020,5\nA,2020-01-03,5\n", Options{DateFormat: "01/02/2006"},
+			`log.csv:3: column "date": "2020-01-03" is not a date in layout "01/02/2006"`, ReasonBadDate},
+		{"short row", hdr + "A,2020-01-01,5\nB,2020-01-01\n", Options{},
+			`log.csv:3: short row: 2 fields, but column "amount" is field 3`, ReasonShortRow},
+		{"short row without header", "A 20200101 5\nB 20200101\n", Options{},
+			`log.csv:2: short row: 2 fields, but column 3 (amount) is field 3`, ReasonShortRow},
+		{"empty customer id", hdr + ",2020-01-01,5\n", Options{},
+			`log.csv:2: column "customer_id": empty customer id`, ReasonEmptyID},
+		{"NUL byte", hdr + "A,2020-01-01,5\nB\x00\x00,2020-01-01,5\n", Options{},
+			`log.csv:3: binary data (NUL byte) in the line; is this a text file?`, ReasonBinary},
+		{"invalid UTF-8 id", hdr + "\xff\xfe,2020-01-01,5\n", Options{},
+			`log.csv:2: column "customer_id": "\xff\xfe" is not valid UTF-8`, ReasonBinary},
+		{"over-long line", hdr + "A,2020-01-01,5\nA,2020-01-01," + long + "\nA,2020-01-02,5\n", Options{},
+			`log.csv:3: line is longer than 1048576 bytes`, ReasonLongLine},
+		{"line longer than a read chunk", hdr + "A,2020-01-01,5\nA,2020-01-01," + long + long + long + "\nA,2020-01-02,5\n", Options{},
+			`log.csv:3: line is longer than 1048576 bytes`, ReasonLongLine},
+		{"unterminated quote", hdr + "A,\"2020-01-01,5\n", Options{},
+			`log.csv:2: unterminated or misplaced double quote (quoted fields must end on their line)`, ReasonQuote},
+		{"negative under ErrorNegative", hdr + "A,2020-01-01,5\nA,2020-01-02,-5\n", Options{Negative: ErrorNegative},
+			`log.csv:3: column "amount": "-5" is negative (negative amounts are errors under this policy; use net or drop)`, ReasonNegative},
+		{"CRLF whitespace log", " customer_id  date number_of_cds  dollar_value\r\n 00001 19970101  1   11.77\r\n 00002 19970112  1   1x.00\r\n", Options{},
+			`log.csv:3: column "dollar_value": "1x.00" is not a number`, ReasonNotANumber},
+		{"bad row deep in a big file", many.String(), Options{},
+			`log.csv:150002: column "date": "2020-02-30" is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)`, ReasonBadDate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadString(tc.content, tc.opts)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if got := err.Error(); got != prefix+tc.want {
+				t.Errorf("error\n got %q\nwant %q", got, prefix+tc.want)
+			}
+			var re *RowError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v is not a *RowError", err)
+			}
+			if re.Reason != tc.reason {
+				t.Errorf("reason %q, want %q", re.Reason, tc.reason)
+			}
+		})
+	}
+}
+
+// TestMalformedFiles ensures problems with the file as a whole fail even
+// when bad rows are skipped, with a message that says what to do.
+func TestMalformedFiles(t *testing.T) {
+	const prefix = "clv: read transactions: log.csv: "
+	tests := []struct {
+		name    string
+		content string
+		opts    Options
+		want    string
+	}{
+		{"empty", "", Options{}, "the file is empty"},
+		{"blank lines only", "\n \r\n\n", Options{}, "the file is empty"},
+		{"header only", "customer_id,date,amount\n", Options{}, "no data rows"},
+		{"all rows bad", "customer_id,date,amount\nA,x,1\nB,y,2\n", Options{}, "no valid rows: all 2 data rows were bad or filtered out"},
+		{"unknown column", "customer_id,date,amount\nA,2020-01-01,1\n", Options{Amount: "dolar"},
+			`amount column "dolar" is not in the header; the header has: customer_id, date, amount`},
+		{"no default column", "cust,date\n1,2006-01-01\n", Options{},
+			"no amount column found (looked for amount, sales, sale, spend, revenue, dollar_value, dollars, value, price, total, monetary); the header has: cust, date; name it with --amount (Options.Amount)"},
+		{"index out of range", "A,2020-01-01,1\n", Options{Amount: "9"}, "amount column 9 is out of range: the first row has 3 columns"},
+		{"name without header", "A,2020-01-01,1\n", Options{Header: "no", Customer: "cust"},
+			`customer column "cust" is a name, but the file has no header; give a 1-based index instead`},
+		{"same column twice", "A,2020-01-01,1\n", Options{Customer: "1", Amount: "1"}, "customer and amount are both column 1 (customer)"},
+		{"no delimiter", "abc\ndef\n", Options{},
+			"cannot tell the delimiter from the first lines (tried comma, tab, semicolon, pipe and whitespace); set it (--delimiter)"},
+		{"binary", "\x00\x01\x02\x03\n\x00\x00\n", Options{}, "no text lines at the start of the file (binary data?); is this a CSV file?"},
+		{"first line too long", strings.Repeat("x", 3*MaxLineBytes), Options{}, "line 1 is longer than 1048576 bytes; is this a text file?"},
+		{"nobody in calibration", "customer_id,date,amount\nA,2020-01-01,1\n", Options{CalibrationEnd: mustDate("2019-12-31"), Horizon: Horizon{Days: 7}},
+			"no customer bought on or before the calibration end 2019-12-31 (the data runs 2020-01-01 to 2020-01-01)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.SkipBadRows = true
+			_, err := loadString(tc.content, tc.opts)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if got := err.Error(); got != prefix+tc.want {
+				t.Errorf("error\n got %q\nwant %q", got, prefix+tc.want)
+			}
+		})
+	}
+}
+
+// TestOptionErrors ensures invalid options are rejected before reading, with
+// the accepted values in the message.
+func TestOptionErrors(t *testing.T) {
+	tests := []struct {
+		opts Options
+		want string
+	}{
+		{Options{Header: "maybe"}, `clv: read transactions: log.csv: header "maybe": want auto, yes or no`},
+		{Options{Format: "xlsx"}, `clv: read transactions: log.csv: format "xlsx": want csv, parquet, or empty to decide by content`},
+		{Options{Delimiter: "#"}, `clv: read transactions: log.csv: delimiter "#": want ",", ";", "|", "tab" or "whitespace" (or empty to detect it)`},
+		{Options{Negative: 7}, `clv: read transactions: log.csv: negative policy 7: want NetNegative, DropNegative or ErrorNegative`},
+		{Options{Horizon: Horizon{Days: -1}}, `clv: read transactions: log.csv: horizon -1d: must not be negative`},
+	}
+	for _, tc := range tests {
+		_, err := loadString("A,2020-01-01,1\n", tc.opts)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%+v: error %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}
+
+// TestSkipBadRows ensures skipped rows are counted by reason and quoted,
+// and that the good rows around them still load.
+func TestSkipBadRows(t *testing.T) {
+	content := "customer_id,date,amount\n" +
+		"A,2020-01-01,5\n" +
+		"A,2020-01-0x,5\n" + // bad date, line 3
+		"B,2020-01-02,abc\n" + // not a number, line 4
+		"C,2020-01-02\n" + // short, line 5
+		"D\x00,2020-01-02,1\n" + // binary, line 6
+		"A,2020-01-08,7\n" +
+		"E,2020-01-09,1e999\n" + // not a number, line 8
+		",2020-01-09,1\n" + // empty id, line 9
+		"F,2020-01-09,-3\n" // negative, line 10
+	ds, err := loadString(content, Options{SkipBadRows: true, Negative: ErrorNegative})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ds.Report
+	want := map[Reason]int64{ReasonBadDate: 1, ReasonNotANumber: 2, ReasonShortRow: 1, ReasonBinary: 1, ReasonEmptyID: 1, ReasonNegative: 1}
+	if fmt.Sprint(r.BadRows) != fmt.Sprint(want) {
+		t.Errorf("bad rows %v, want %v", r.BadRows, want)
+	}
+	if r.Rows != 9 || r.Transactions != 2 {
+		t.Errorf("rows %d, transactions %d; want 9 and 2", r.Rows, r.Transactions)
+	}
+	if len(r.BadExamples) != maxBadExamples {
+		t.Fatalf("%d examples, want %d", len(r.BadExamples), maxBadExamples)
+	}
+	first := r.BadExamples[0]
+	if first.Line != 3 || first.Reason != ReasonBadDate || !strings.HasPrefix(first.Error, `log.csv:3: column "date": "2020-01-0x"`) {
+		t.Errorf("first example %+v", first)
+	}
+	if len(ds.Customers) != 1 || ds.Customers[0].ID != "A" || ds.Customers[0].X != 1 {
+		t.Errorf("customers %+v, want only A with one repeat day", ds.Customers)
+	}
+}

@@ -1,0 +1,277 @@
+package clv
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options say how to read a transaction log and how to cut it into a
+// calibration and a holdout window. The zero value reads a CSV file with
+// everything detected; see the package documentation for the defaults.
+type Options struct {
+	// Format is "csv", "parquet", or "" to decide by content: a file that
+	// starts with the Parquet magic "PAR1" is Parquet, anything else CSV.
+	// Gzip-compressed CSV is recognised by its magic bytes either way.
+	Format string
+
+	// Customer, Date and Amount name the three required columns, each by
+	// header name (case-insensitive) or by 1-based index ("3"). Empty picks
+	// a default (see the package documentation).
+	Customer, Date, Amount string
+	// Quantity optionally names a column of item counts. Empty maps a column
+	// called quantity, qty, units, items, number_of_cds or cds when the header
+	// has one; "-" maps none.
+	Quantity string
+	// Extra names further numeric columns; each is summed per customer over
+	// the calibration window and becomes a feature "extra_<name>".
+	Extra []string
+
+	// Header is "auto" (or ""), "yes" or "no".
+	Header string
+	// Delimiter is one of ",", ";", "|", "tab", "whitespace" (runs of spaces
+	// and tabs), or "" to detect it from the first lines.
+	Delimiter string
+	// DateFormat is a Go time layout such as "01/02/2006". Empty accepts
+	// 20060102, 2006-01-02, 2006-01-02 15:04:05 and RFC 3339.
+	DateFormat string
+
+	// CalibrationEnd is the last day (inclusive) of the calibration window;
+	// only its calendar date counts. Zero means the last date in the data,
+	// or, with a Horizon, that date minus the horizon, so that the holdout
+	// is the last Horizon of the data.
+	CalibrationEnd time.Time
+	// Horizon is the length of the holdout window after CalibrationEnd. Zero
+	// means no holdout: features only, labels stay zero (prediction mode).
+	Horizon Horizon
+
+	// SkipBadRows skips malformed rows, counting them in the IngestReport,
+	// instead of stopping at the first one.
+	SkipBadRows bool
+	// Negative says what a negative amount (a return) does.
+	Negative NegativePolicy
+
+	// Periods and PeriodDays shape the recent-activity features: spend and
+	// purchase days in each of the last Periods windows of PeriodDays days
+	// before CalibrationEnd. Zero picks 8 periods of 28 days; a negative
+	// Periods turns the features off.
+	Periods, PeriodDays int
+}
+
+// NegativePolicy says what a row with a negative amount does.
+type NegativePolicy int
+
+const (
+	// NetNegative adds the negative amount to the customer's spend on that
+	// day, so a same-day return cancels part of the purchase. See the package
+	// documentation for days that hold only returns.
+	NetNegative NegativePolicy = iota
+	// DropNegative ignores rows with a negative amount (they are counted).
+	DropNegative
+	// ErrorNegative treats a negative amount as a bad row.
+	ErrorNegative
+)
+
+// String returns the policy's name as ParseNegativePolicy accepts it.
+func (p NegativePolicy) String() string {
+	switch p {
+	case NetNegative:
+		return "net"
+	case DropNegative:
+		return "drop"
+	case ErrorNegative:
+		return "error"
+	}
+	return "NegativePolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// ParseNegativePolicy parses "net", "drop" or "error".
+func ParseNegativePolicy(s string) (NegativePolicy, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "net", "":
+		return NetNegative, nil
+	case "drop":
+		return DropNegative, nil
+	case "error":
+		return ErrorNegative, nil
+	}
+	return 0, fmt.Errorf("clv: negative policy %q: want net, drop or error", s)
+}
+
+// Horizon is the length of the holdout window. Days counts "d" and "w"
+// horizons; Months counts "m" and "y" horizons, which are added by calendar
+// (time.AddDate), so "6m" after 1997-09-30 ends on 1998-03-30.
+type Horizon struct {
+	Days   int
+	Months int
+}
+
+// IsZero reports whether the horizon is empty (no holdout).
+func (h Horizon) IsZero() bool { return h.Days == 0 && h.Months == 0 }
+
+// End returns the last day of a holdout that starts the day after calEnd.
+func (h Horizon) End(calEnd time.Time) time.Time { return calEnd.AddDate(0, h.Months, h.Days) }
+
+// String formats the horizon as ParseHorizon reads it, e.g. "39w".
+func (h Horizon) String() string {
+	switch {
+	case h.IsZero():
+		return "0d"
+	case h.Months == 0 && h.Days%7 == 0:
+		return strconv.Itoa(h.Days/7) + "w"
+	case h.Months == 0:
+		return strconv.Itoa(h.Days) + "d"
+	case h.Days == 0 && h.Months%12 == 0:
+		return strconv.Itoa(h.Months/12) + "y"
+	case h.Days == 0:
+		return strconv.Itoa(h.Months) + "m"
+	}
+	return strconv.Itoa(h.Months) + "m" + strconv.Itoa(h.Days) + "d"
+}
+
+// MarshalText encodes the horizon as String does, so it reads back with
+// UnmarshalText (JSON summaries, saved model metadata).
+func (h Horizon) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText parses what MarshalText wrote.
+func (h *Horizon) UnmarshalText(b []byte) error {
+	v, err := ParseHorizon(string(b))
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}
+
+// errHorizon says what ParseHorizon accepts.
+var errHorizon = errors.New(`want a positive whole number and a unit: d (days), w (weeks), m (months) or y (years), e.g. "39w", "180d", "6m"`)
+
+// ParseHorizon parses a holdout length such as "39w", "26w", "180d", "6m"
+// or "1y". "0", "" and "0d" mean no holdout.
+func ParseHorizon(s string) (Horizon, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" || t == "0" {
+		return Horizon{}, nil
+	}
+	// A combined form "1m3d" is what String prints for mixed horizons.
+	var h Horizon
+	rest := t
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) || i > 6 {
+			return Horizon{}, fmt.Errorf("clv: horizon %q: %w", s, errHorizon)
+		}
+		n, _ := strconv.Atoi(rest[:i])
+		switch rest[i] {
+		case 'd':
+			h.Days += n
+		case 'w':
+			h.Days += 7 * n
+		case 'm':
+			h.Months += n
+		case 'y':
+			h.Months += 12 * n
+		default:
+			return Horizon{}, fmt.Errorf("clv: horizon %q: %w", s, errHorizon)
+		}
+		rest = rest[i+1:]
+	}
+	return h, nil
+}
+
+// Defaults of the recent-activity features.
+const (
+	defaultPeriods    = 8
+	defaultPeriodDays = 28
+)
+
+// delimiter kinds; a byte value is a single-byte delimiter.
+const whitespaceDelim = 0
+
+// parseDelimiter maps the Delimiter option to a byte (whitespaceDelim for
+// runs of whitespace) and whether it was given at all.
+func parseDelimiter(s string) (byte, bool, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return 0, false, nil
+	case ",", "comma":
+		return ',', true, nil
+	case ";", "semicolon":
+		return ';', true, nil
+	case "|", "pipe":
+		return '|', true, nil
+	case "\t", `\t`, "tab":
+		return '\t', true, nil
+	case " ", "whitespace", "space", "spaces":
+		return whitespaceDelim, true, nil
+	}
+	return 0, false, fmt.Errorf(`delimiter %q: want ",", ";", "|", "tab" or "whitespace" (or empty to detect it)`, s)
+}
+
+// delimiterName is how the report names a delimiter.
+func delimiterName(d byte) string {
+	switch d {
+	case whitespaceDelim:
+		return "whitespace"
+	case '\t':
+		return "tab"
+	}
+	return string(d)
+}
+
+// validate checks the options that do not depend on the file and returns
+// the normalised header mode ("auto", "yes" or "no").
+func (o *Options) validate() (string, error) {
+	header := strings.ToLower(strings.TrimSpace(o.Header))
+	switch header {
+	case "", "auto":
+		header = "auto"
+	case "yes", "true", "y":
+		header = "yes"
+	case "no", "false", "n":
+		header = "no"
+	default:
+		return "", fmt.Errorf("header %q: want auto, yes or no", o.Header)
+	}
+	switch strings.ToLower(o.Format) {
+	case "", "csv", "parquet":
+	default:
+		return "", fmt.Errorf("format %q: want csv, parquet, or empty to decide by content", o.Format)
+	}
+	if o.Negative < NetNegative || o.Negative > ErrorNegative {
+		return "", fmt.Errorf("negative policy %d: want NetNegative, DropNegative or ErrorNegative", int(o.Negative))
+	}
+	if o.Horizon.Days < 0 || o.Horizon.Months < 0 {
+		return "", fmt.Errorf("horizon %+v: must not be negative", o.Horizon)
+	}
+	if o.PeriodDays < 0 {
+		return "", fmt.Errorf("period days %d: must not be negative", o.PeriodDays)
+	}
+	if o.Periods > 520 {
+		return "", fmt.Errorf("periods %d: at most 520", o.Periods)
+	}
+	if _, _, err := parseDelimiter(o.Delimiter); err != nil {
+		return "", err
+	}
+	return header, nil
+}
+
+// periods returns the effective number and length of recent periods.
+func (o *Options) periods() (n, days int) {
+	n, days = o.Periods, o.PeriodDays
+	if n == 0 {
+		n = defaultPeriods
+	}
+	if n < 0 {
+		n = 0
+	}
+	if days == 0 {
+		days = defaultPeriodDays
+	}
+	return n, days
+}

@@ -1,0 +1,332 @@
+package clv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// parquetMagic starts (and ends) every Parquet file.
+const parquetMagic = "PAR1"
+
+// Value conversions a mapped Parquet column needs, decided once from its
+// schema type.
+type pqKind int
+
+const (
+	pqString    pqKind = iota // BYTE_ARRAY / FIXED_LEN_BYTE_ARRAY: parse as text
+	pqInt                     // INT32 / INT64 (a YYYYMMDD number for dates)
+	pqFloat                   // FLOAT / DOUBLE
+	pqDecimal                 // INT32 / INT64 DECIMAL(p, s)
+	pqDate                    // INT32 DATE: days since 1970-01-01
+	pqTimestamp               // INT64 TIMESTAMP
+)
+
+type pqColumn struct {
+	leaf  int
+	kind  pqKind
+	scale float64       // decimal: divide by this
+	unit  time.Duration // timestamp unit
+}
+
+// parquetSource is an opened Parquet file with its columns resolved.
+type parquetSource struct {
+	file     *parquet.File
+	cols     colMap
+	pq       []pqColumn // by mapped position; leaf -1 when unmapped
+	layout   string
+	negative NegativePolicy
+	cutoff   int32
+	hasCut   bool
+	seed     maphash.Seed
+}
+
+// openParquet opens a Parquet file and maps the options' columns onto its
+// leaf columns (header names are the dotted column paths).
+func openParquet(ra io.ReaderAt, size int64, o *Options) (src *parquetSource, header []string, err error) {
+	defer func() {
+		if r := recover(); r != nil { // parquet-go panics on some corrupt files
+			err = fmt.Errorf("corrupt Parquet file: %v", r)
+		}
+	}()
+	f, err := parquet.OpenFile(ra, size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parquet: %w", err)
+	}
+	paths := f.Schema().Columns()
+	header = make([]string, len(paths))
+	for i, p := range paths {
+		header[i] = strings.Join(p, ".")
+	}
+	if len(header) == 0 {
+		return nil, nil, errors.New("parquet: the schema has no columns")
+	}
+	cols, err := resolveColumns(o, header, len(header))
+	if err != nil {
+		return nil, nil, err
+	}
+	src = &parquetSource{file: f, cols: cols, pq: make([]pqColumn, len(cols.idx)), layout: o.DateFormat, negative: o.Negative}
+	for pos, idx := range cols.idx {
+		src.pq[pos].leaf = idx
+		if idx < 0 {
+			continue
+		}
+		leaf, _ := f.Schema().Lookup(paths[idx]...)
+		if leaf.MaxRepetitionLevel > 0 {
+			return nil, nil, fmt.Errorf("%s column %s is repeated; want a flat column", roleName(pos), cols.display[pos])
+		}
+		c, err := pqColumnOf(leaf.Node.Type(), pos)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s column %s: %w", roleName(pos), cols.display[pos], err)
+		}
+		c.leaf = idx
+		src.pq[pos] = c
+	}
+	return src, header, nil
+}
+
+// pqColumnOf decides how to convert a column of type t in role pos.
+func pqColumnOf(t parquet.Type, pos int) (pqColumn, error) {
+	var lt any
+	if l := t.LogicalType(); l != nil {
+		lt = l.Value
+	}
+	bad := fmt.Errorf("type %v cannot hold a %s", t, roleName(pos))
+	switch t.Kind() {
+	case parquet.ByteArray, parquet.FixedLenByteArray:
+		return pqColumn{kind: pqString}, nil
+	case parquet.Float, parquet.Double:
+		if pos == colCustomer || pos == colDate {
+			return pqColumn{}, bad
+		}
+		return pqColumn{kind: pqFloat}, nil
+	case parquet.Int32, parquet.Int64:
+		switch v := lt.(type) {
+		case *format.DateType:
+			if pos != colDate {
+				return pqColumn{}, bad
+			}
+			return pqColumn{kind: pqDate}, nil
+		case *format.TimestampType:
+			if pos != colDate || v.Unit.Value == nil {
+				return pqColumn{}, bad
+			}
+			return pqColumn{kind: pqTimestamp, unit: v.Unit.Value.Duration()}, nil
+		case *format.DecimalType:
+			if pos == colCustomer || pos == colDate {
+				return pqColumn{}, bad
+			}
+			return pqColumn{kind: pqDecimal, scale: math.Pow(10, float64(v.Scale))}, nil
+		}
+		return pqColumn{kind: pqInt}, nil
+	}
+	return pqColumn{}, bad
+}
+
+// parquetBatchRows is how many rows one batch carries.
+const parquetBatchRows = 64 << 10
+
+// produce reads the file row by row on one goroutine (parquet-go decodes
+// pages itself) while the consumer aggregates on another.
+func (s *parquetSource) produce(ctx context.Context, free chan *batch, out chan<- *batch) {
+	r := parquet.NewReader(s.file)
+	defer r.Close()
+	rows := make([]parquet.Row, 1024)
+	vals := make([]parquet.Value, len(s.pq))
+	set := make([]bool, len(s.pq))
+	seq := 0
+	var b *batch
+	send := func(last bool, err error) bool {
+		b.last, b.err = last, err
+		select {
+		case out <- b:
+			seq++
+			b = nil
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		if b == nil {
+			select {
+			case b = <-free:
+				b.reset(seq)
+			case <-ctx.Done():
+				return
+			}
+		}
+		n, err := readRows(r, rows)
+		for _, row := range rows[:n] {
+			b.lines++
+			b.rows++
+			clear(vals)
+			clear(set)
+			for _, v := range row {
+				for pos, c := range s.pq {
+					if c.leaf == v.Column() && !set[pos] {
+						vals[pos], set[pos] = v, true
+					}
+				}
+			}
+			s.record(vals, b.lines, b)
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			send(true, err)
+			return
+		}
+		if b.lines >= parquetBatchRows && !send(false, nil) {
+			return
+		}
+	}
+}
+
+// readRows is Reader.ReadRows with parquet-go's panics on corrupt pages
+// turned into errors.
+func readRows(r *parquet.Reader, rows []parquet.Row) (n int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			n, err = 0, fmt.Errorf("corrupt Parquet file: %v", p)
+		}
+	}()
+	return r.ReadRows(rows)
+}
+
+// record converts one row's mapped values into a record of b.
+func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
+	cols := &s.cols
+	for pos := colCustomer; pos <= colAmount; pos++ {
+		if vals[pos].IsNull() {
+			b.addBad(row, ReasonNull, cols.display[pos], "null value in a required column")
+			return
+		}
+	}
+	start := len(b.ids)
+	id := vals[colCustomer]
+	if s.pq[colCustomer].kind == pqInt {
+		b.ids = strconv.AppendInt(b.ids, id.Int64(), 10)
+	} else {
+		raw := id.ByteArray()
+		switch {
+		case len(trimSpace(raw)) == 0:
+			b.addBad(row, ReasonEmptyID, cols.display[colCustomer], "empty customer id")
+			return
+		case !utf8.Valid(raw):
+			b.addBad(row, ReasonBinary, cols.display[colCustomer], quoteField(raw)+" is not valid UTF-8")
+			return
+		}
+		b.ids = append(b.ids, trimSpace(raw)...)
+	}
+	day, ok := s.day(vals[colDate])
+	if !ok {
+		b.ids = b.ids[:start]
+		b.addBad(row, ReasonBadDate, cols.display[colDate], notDate([]byte(vals[colDate].String()), s.layout))
+		return
+	}
+	var num [colExtra0]float64
+	var extra []float64
+	for pos := colAmount; pos < len(s.pq); pos++ {
+		if s.pq[pos].leaf < 0 {
+			continue
+		}
+		v, ok := s.number(pos, vals[pos])
+		if !ok {
+			b.ids = b.ids[:start]
+			b.addBad(row, ReasonNotANumber, cols.display[pos], notNumber([]byte(vals[pos].String())))
+			return
+		}
+		if pos < colExtra0 {
+			num[pos] = v
+		} else {
+			extra = append(extra, v)
+		}
+	}
+	amount := num[colAmount]
+	if amount < 0 {
+		switch s.negative {
+		case DropNegative:
+			b.ids = b.ids[:start]
+			b.negatives++
+			b.dropped++
+			return
+		case ErrorNegative:
+			b.ids = b.ids[:start]
+			b.addBad(row, ReasonNegative, cols.display[colAmount], strconv.FormatFloat(amount, 'g', -1, 64)+" is negative (negative amounts are errors under this policy; use net or drop)")
+			return
+		}
+		b.negatives++
+	}
+	if s.hasCut && day > s.cutoff {
+		b.ids = b.ids[:start]
+		b.afterHoldout++
+		return
+	}
+	b.idEnd = append(b.idEnd, int32(len(b.ids)))
+	b.hash = append(b.hash, hashID(s.seed, b.ids[start:]))
+	b.day = append(b.day, day)
+	b.amount = append(b.amount, amount)
+	if cols.hasQuantity() {
+		b.qty = append(b.qty, num[colQuantity])
+	}
+	b.extra = append(b.extra, extra...)
+	b.n++
+}
+
+// day converts a date value of any supported type.
+func (s *parquetSource) day(v parquet.Value) (int32, bool) {
+	c := s.pq[colDate]
+	switch c.kind {
+	case pqDate:
+		return v.Int32(), true
+	case pqTimestamp:
+		per := int64(time.Second / c.unit)
+		x := v.Int64()
+		sec, rem := x/per, x%per
+		if rem < 0 {
+			sec, rem = sec-1, rem+per
+		}
+		return dayOf(time.Unix(sec, rem*int64(c.unit)).UTC()), true
+	case pqInt:
+		var buf [20]byte
+		return parseBuiltinDate(strconv.AppendInt(buf[:0], v.Int64(), 10))
+	}
+	dp := dateParser{layout: s.layout}
+	return dp.parse(trimSpace(v.ByteArray()))
+}
+
+// number converts an amount, quantity or extra value; null is 0 for the
+// optional columns.
+func (s *parquetSource) number(pos int, v parquet.Value) (float64, bool) {
+	if v.IsNull() {
+		return 0, pos != colAmount
+	}
+	var f float64
+	switch c := s.pq[pos]; c.kind {
+	case pqFloat:
+		if v.Kind() == parquet.Float {
+			f = float64(v.Float())
+		} else {
+			f = v.Double()
+		}
+	case pqInt:
+		f = float64(v.Int64())
+	case pqDecimal:
+		f = float64(v.Int64()) / c.scale
+	default:
+		return parseOptional(trimSpace(v.ByteArray()))
+	}
+	return f, !math.IsNaN(f) && math.Abs(f) <= maxAbsValue
+}

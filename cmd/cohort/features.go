@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cohort-clv/cohort/clv"
+)
+
+// featuresFlags are cohort features' flags.
+type featuresFlags struct {
+	data dataFlags
+	out  string
+	json bool
+}
+
+// featuresSummary is what --json prints.
+type featuresSummary struct {
+	Out      string           `json:"out"`
+	Features []string         `json:"features"`
+	Seconds  float64          `json:"seconds"`
+	RowsPerS float64          `json:"rows_per_second"`
+	Report   clv.IngestReport `json:"report"`
+}
+
+func newFeaturesCmd() *cobra.Command {
+	f := &featuresFlags{}
+	cmd := &cobra.Command{
+		Use:   "features --data FILE --out FILE",
+		Short: "Turn a transaction log into one row of features (and holdout labels) per customer",
+		Long: `features reads a transaction log (customer, date, amount) and writes one CSV row
+per customer: the id, the features a CLV model sees (recency, frequency, age,
+spend statistics, gaps between purchases, spend in recent periods, quantity and
+extra columns), and with --horizon the labels (holdout spend and purchase days),
+plus the customer's train/validation/test split. Features come from purchases on
+or before --calibration-end only; labels from the --horizon after it.
+
+Rows of one customer and day are merged into one purchase day, and time is in
+weeks, as in BTYD and lifetimes: frequency, recency_weeks and age_weeks are x,
+t_x and T of cdnow_customers_summary.csv.
+` + dataHelp + `
+
+Examples:
+  cohort features --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out cdnow.csv
+  cohort features --data shop.csv.gz --skip-bad-rows --json --out - > features.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runFeatures(cmd, f) },
+	}
+	f.data.bind(cmd.Flags())
+	cmd.Flags().StringVar(&f.out, "out", "", `output CSV; "-" writes to stdout (required)`)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON (the full ingest report)")
+	_ = cmd.MarkFlagRequired("data")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
+	opts, err := f.data.options()
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	ds, err := clv.Load(cmd.Context(), f.data.path, opts)
+	if err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	labels := !opts.Horizon.IsZero()
+	if f.out == "-" {
+		bw := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
+		if err := writeFeatures(bw, ds, labels); err != nil {
+			return fmt.Errorf("features: write: %w", err)
+		}
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("features: write: %w", err)
+		}
+	} else if err := writeFeaturesFile(f.out, ds, labels); err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
+	secs := time.Since(began).Seconds()
+	w := cmd.OutOrStdout()
+	if f.out == "-" {
+		w = cmd.ErrOrStderr() // stdout carries the data
+	}
+	if f.json {
+		return json.NewEncoder(w).Encode(featuresSummary{Out: f.out, Features: ds.FeatureNames, Seconds: secs,
+			RowsPerS: float64(ds.Report.Rows) / secs, Report: ds.Report})
+	}
+	return printIngestSummary(w, ds, f.out, secs)
+}
+
+// writeFeaturesFile writes the CSV next to path and renames it into place
+// after an fsync, so a reader never sees half a file.
+func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := writeFeatures(bw, ds, labels); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// writeFeatures writes the header and one row per customer.
+func writeFeatures(w *bufio.Writer, ds *clv.Dataset, labels bool) error {
+	head := append([]string{"customer_id"}, ds.FeatureNames...)
+	if labels {
+		head = append(head, "holdout_spend", "holdout_purchases")
+	}
+	head = append(head, "split")
+	w.WriteString(strings.Join(head, ",") + "\n")
+	var buf []byte
+	for i := range ds.Customers {
+		c := &ds.Customers[i]
+		buf = appendCSVField(buf[:0], c.ID)
+		for _, v := range c.Features {
+			buf = append(buf, ',')
+			buf = strconv.AppendFloat(buf, float64(v), 'g', -1, 32)
+		}
+		if labels {
+			buf = append(buf, ',')
+			buf = strconv.AppendFloat(buf, c.HoldoutSpend, 'f', -1, 64)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(c.HoldoutPurchases), 10)
+		}
+		buf = append(buf, ',')
+		buf = append(buf, clv.SplitOf(c.ID).String()...)
+		buf = append(buf, '\n')
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendCSVField quotes a field when it holds a comma, quote or line break.
+func appendCSVField(buf []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") {
+		return append(buf, s...)
+	}
+	return append(append(buf, '"'), strings.ReplaceAll(s, `"`, `""`)+`"`...)
+}
+
+// printIngestSummary prints what was read, skipped and written.
+func printIngestSummary(w io.Writer, ds *clv.Dataset, out string, secs float64) error {
+	r := ds.Report
+	var b strings.Builder
+	layout := r.Format
+	if r.Delimiter != "" {
+		layout += ", delimiter " + strconv.Quote(r.Delimiter)
+	}
+	if r.Header {
+		layout += ", header"
+	}
+	fmt.Fprintf(&b, "read %s (%s): %d rows in %.2fs (%.0f rows/s), %d transactions\n",
+		r.File, layout, r.Rows, secs, float64(r.Rows)/secs, r.Transactions)
+	fmt.Fprintf(&b, "  columns: customer=%s date=%s amount=%s", r.Columns.Customer, r.Columns.Date, r.Columns.Amount)
+	if r.Columns.Quantity != "" {
+		fmt.Fprintf(&b, " quantity=%s", r.Columns.Quantity)
+	}
+	if len(r.Columns.Extra) > 0 {
+		fmt.Fprintf(&b, " extra=%s", strings.Join(r.Columns.Extra, ","))
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "  customers: %d with features, %d left out (first purchase after the calibration end)\n",
+		r.Customers, r.ExcludedCustomers)
+	fmt.Fprintf(&b, "  calibration: %s to %s", r.FirstDate.Format(time.DateOnly), r.CalibrationEnd.Format(time.DateOnly))
+	if !r.HoldoutEnd.IsZero() {
+		fmt.Fprintf(&b, "; holdout: %s to %s", r.Horizon, r.HoldoutEnd.Format(time.DateOnly))
+	}
+	b.WriteString("\n")
+	var bad int64
+	reasons := make([]string, 0, len(r.BadRows))
+	for reason, n := range r.BadRows {
+		bad += n
+		reasons = append(reasons, fmt.Sprintf("%s %d", reason, n))
+	}
+	slices.Sort(reasons)
+	if bad == 0 {
+		b.WriteString("  bad rows: none\n")
+	} else {
+		fmt.Fprintf(&b, "  bad rows: %d skipped (%s); first: %s\n", bad, strings.Join(reasons, ", "), r.BadExamples[0].Error)
+	}
+	fmt.Fprintf(&b, "  negative amounts: %d (%d dropped); rows after the holdout end, ignored: %d\n",
+		r.NegativeRows, r.DroppedNegative, r.RowsAfterEnd)
+	fmt.Fprintf(&b, "wrote %s: %d customers x %d features\n", out, len(ds.Customers), len(ds.FeatureNames))
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cohort-clv/cohort/clv"
+)
+
+const featuresLog = `customer_id;date;amount;visits
+A;2020-01-01;10;1
+A;2020-02-01;5.5;2
+B;2020-01-15;7;0
+A;2020-03-10;4;1
+C;2020-03-20;3;1
+B;2020-0x-01;1;1
+`
+
+// TestFeaturesEndToEnd ensures features writes one row per customer with
+// the features, labels and split, replaces the output atomically, and that
+// the JSON summary counts skipped rows by reason.
+func TestFeaturesEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "log.csv")
+	if err := os.WriteFile(data, []byte(featuresLog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "features.csv")
+	stdout, _, err := runCohort(t, "features", "--data", data, "--calibration-end", "2020-02-29", "--horizon", "4w",
+		"--extra", "visits", "--skip-bad-rows", "--out", out, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum featuresSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("summary %q: %v", stdout, err)
+	}
+	if sum.Report.Rows != 6 || sum.Report.BadRows[clv.ReasonBadDate] != 1 || sum.Report.ExcludedCustomers != 1 || sum.Report.Customers != 2 {
+		t.Errorf("report %+v", sum.Report)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := rows[0]
+	if head[0] != "customer_id" || head[len(head)-3] != "holdout_spend" || head[len(head)-1] != "split" ||
+		len(head) != len(sum.Features)+4 || head[len(head)-4] != "extra_visits" {
+		t.Errorf("header %v", head)
+	}
+	if len(rows) != 3 || rows[1][0] != "A" || rows[2][0] != "B" {
+		t.Fatalf("rows %v", rows)
+	}
+	a := rows[1]
+	if a[1] != "1" || a[len(a)-3] != "4" || a[len(a)-2] != "1" || a[len(a)-4] != "3" || a[len(a)-1] != clv.SplitOf("A").String() {
+		t.Errorf("A row %v: want frequency 1, holdout 4 in 1 day, 3 visits", a)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("directory holds %d files, want log and features only (no temp file)", len(entries))
+	}
+}
+
+// TestFeaturesErrors ensures a bad row stops the command with its file:line,
+// and bad flags are named.
+func TestFeaturesErrors(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "log.csv")
+	if err := os.WriteFile(data, []byte(featuresLog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "f.csv")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", data}, `features: clv: read transactions: ` + data + `:7: column "date": "2020-0x-01" is not a date`},
+		{[]string{"--data", data, "--horizon", "39"}, `--horizon "39": want a whole number and a unit`},
+		{[]string{"--data", data, "--calibration-end", "30/09/1997"}, `--calibration-end "30/09/1997": want a date like 1997-09-30`},
+		{[]string{"--data", data, "--negative", "keep"}, `--negative "keep": want net, drop or error`},
+		{[]string{"--data", data, "--format", "xlsx"}, `--format "xlsx": want csv or parquet`},
+		{[]string{"--data", data, "--amount", "price"}, `amount column "price" is not in the header; the header has: customer_id, date, amount, visits`},
+	}
+	for _, tc := range tests {
+		_, _, err := runCohort(t, append([]string{"features", "--out", out}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s behind", out)
+	}
+}
+
+// TestFeaturesStdout ensures --out - streams the CSV to stdout and the
+// summary to stderr.
+func TestFeaturesStdout(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "log.csv")
+	if err := os.WriteFile(data, []byte(strings.Replace(featuresLog, "2020-0x-01", "2020-03-01", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runCohort(t, "features", "--data", data, "--out", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(stdout, "\n"); lines != 4 || !strings.HasPrefix(stdout, "customer_id,frequency,") || strings.Contains(stdout, "holdout_spend") {
+		t.Errorf("stdout %q: want a header and 3 customers without labels", stdout)
+	}
+	if !strings.Contains(stderr, "3 customers x") || !strings.Contains(stderr, "bad rows: none") {
+		t.Errorf("stderr %q", stderr)
+	}
+}

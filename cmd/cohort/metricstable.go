@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+
+	"github.com/cohort-clv/cohort/eval"
+)
+
+// printMetrics prints the deep model's and the baseline's holdout metrics
+// side by side, marking the better of each with '*'.
+func printMetrics(w io.Writer, m, b eval.Metrics) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "metric\tdeep model\tBG/NBD+GG\t")
+	for _, k := range []eval.Metric{eval.MetricNormalizedGini, eval.MetricSpearman, eval.MetricAUC,
+		eval.MetricDecileMAPE, eval.MetricRMSE, eval.MetricMAE, eval.MetricSpendRatio} {
+		mv, bv := m.Get(k), b.Get(k)
+		ms, bs := fmtMetric(mv), fmtMetric(bv)
+		switch {
+		case k.Better(mv, bv):
+			ms += "*"
+		case k.Better(bv, mv):
+			bs += "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k, ms, bs)
+	}
+	tw.Flush()
+}
+
+func fmtMetric(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.4f", v)
+}

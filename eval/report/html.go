@@ -1,0 +1,362 @@
+package report
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cohort-clv/cohort/eval"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
+)
+
+//go:embed report.tmpl
+var pageSource string
+
+// page is the template's view of a Report: every value already formatted.
+type page struct {
+	Title, Generated        string
+	Summary                 []row
+	Notes                   []string
+	ModelName, BaselineName string
+	HasBaseline             bool
+	Metrics                 []metricRow
+	Gain                    *figure
+	GainNote                string
+	Deciles                 []figure
+	Loss                    *figure
+	Importance              *figure
+	ImportanceNote          string
+	BGNBD, GammaGamma       []row
+}
+
+type row struct{ Label, Value string }
+
+type figure struct {
+	Src          template.URL
+	Alt, Caption string
+}
+
+type metricRow struct {
+	Label, Dir, Help string
+	Model, Baseline  cell
+}
+
+type cell struct {
+	Text string
+	Best bool
+}
+
+// WriteHTML renders the report page to w. Plotting is the slow part; ctx is
+// checked between plots.
+func (r *Report) WriteHTML(ctx context.Context, w io.Writer) error {
+	tmpl, err := template.New("report").Parse(pageSource)
+	if err != nil {
+		return fmt.Errorf("report: parse template: %w", err)
+	}
+	pg, err := r.page(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tmpl.Execute(w, pg); err != nil {
+		return fmt.Errorf("report: render html: %w", err)
+	}
+	return nil
+}
+
+// WriteHTMLFile renders the report page to path atomically.
+func (r *Report) WriteHTMLFile(ctx context.Context, path string) error {
+	if err := writeAtomic(path, func(w io.Writer) error { return r.WriteHTML(ctx, w) }); err != nil {
+		return fmt.Errorf("report: write html: %w", err)
+	}
+	return nil
+}
+
+func (r *Report) page(ctx context.Context) (*page, error) {
+	d := r.data
+	pg := &page{
+		Title: d.Summary.Title, Generated: stampHuman(d.Summary.Generated),
+		Summary: r.summaryRows(), Notes: d.Summary.Notes,
+		ModelName: d.Model.Name, BaselineName: d.Baseline.Name, HasBaseline: r.hasBaseline,
+		Metrics: r.metricRows(),
+	}
+
+	// render draws one plot, unless ctx has ended.
+	render := func(what string, p *plot.Plot, w, h vg.Length, alt, caption string) (*figure, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("report: %s plot: %w", what, err)
+		}
+		src, err := pngURI(p, w, h, r.dpi)
+		if err != nil {
+			return nil, fmt.Errorf("report: %s plot: %w", what, err)
+		}
+		return &figure{Src: src, Alt: alt, Caption: caption}, nil
+	}
+
+	curves := []gainCurve{{d.Model.Name, r.model.NormalizedGini, modelRGB, d.Model.Spend}}
+	if r.hasBaseline {
+		curves = append(curves, gainCurve{d.Baseline.Name, r.baseline.NormalizedGini, baselineRGB, d.Baseline.Spend})
+	}
+	gp, err := gainPlot(d.Actual, curves)
+	if err != nil {
+		return nil, fmt.Errorf("report: gain plot: %w", err)
+	}
+	if gp == nil {
+		pg.GainNote = "The gain chart is undefined: no test customer spent anything in the holdout window."
+	} else if pg.Gain, err = render("gain", gp, plotWidth, plotHeight, "gain chart",
+		"Customers sorted by predicted spend, highest first; the curve shows the share of all actual holdout spend "+
+			"they account for. The higher the curve, the better the ranking; the normalized Gini is the area between "+
+			"a curve and the diagonal, relative to the perfect ranking's."); err != nil {
+		return nil, err
+	}
+
+	type decileView struct {
+		name string
+		hex  uint32
+		ds   []eval.Decile
+		m    eval.Metrics
+	}
+	decs := []decileView{{d.Model.Name, modelRGB, r.modelDec, r.model}}
+	if r.hasBaseline {
+		decs = append(decs, decileView{d.Baseline.Name, baselineRGB, r.baseDec, r.baseline})
+	}
+	for _, dc := range decs {
+		p, err := decilePlot(dc.name, dc.hex, dc.ds)
+		if err != nil {
+			return nil, fmt.Errorf("report: decile plot: %w", err)
+		}
+		f, err := render("decile", p, halfWidth, plotHeight, dc.name+" deciles", fmt.Sprintf(
+			"Customers cut into deciles of %s's prediction; decile MAPE %s over %d deciles.",
+			dc.name, fmtScore(dc.m.DecileMAPE), dc.m.DecileBuckets))
+		if err != nil {
+			return nil, err
+		}
+		pg.Deciles = append(pg.Deciles, *f)
+	}
+
+	if len(d.History) > 0 {
+		p, err := lossPlot(d.History, d.BestEpoch)
+		if err != nil {
+			return nil, fmt.Errorf("report: loss plot: %w", err)
+		}
+		if pg.Loss, err = render("loss", p, plotWidth, plotHeight, "training and validation loss",
+			"Mean ZILN loss per epoch on the training and validation customers; early stopping watches the validation loss."); err != nil {
+			return nil, err
+		}
+	}
+
+	pg.ImportanceNote = "Permutation importance was not computed for this run."
+	if imp := d.Importance; imp != nil {
+		p, h, err := importancePlot(imp)
+		if err != nil {
+			return nil, fmt.Errorf("report: importance plot: %w", err)
+		}
+		if p == nil {
+			pg.ImportanceNote = "Permutation importance is undefined for every feature."
+		} else if pg.Importance, err = render("importance", p, plotWidth, h, "permutation importance", fmt.Sprintf(
+			"How much the model's %s drops (from %s) when one feature's column is shuffled, "+
+				"breaking its link to spend. Bars: mean over %d shuffles; whiskers: ±1 standard deviation.",
+			metricLabel(imp.Metric), fmtScore(float64(imp.Reference)), imp.Repeats)); err != nil {
+			return nil, err
+		}
+	}
+
+	p := d.BaselineParams
+	pg.BGNBD = []row{{"r", fmtParam(p.BGNBD.R)}, {"α (alpha)", fmtParam(p.BGNBD.Alpha)},
+		{"a", fmtParam(p.BGNBD.A)}, {"b", fmtParam(p.BGNBD.B)}}
+	pg.GammaGamma = []row{{"p", fmtParam(p.GammaGamma.P)}, {"q", fmtParam(p.GammaGamma.Q)}, {"v", fmtParam(p.GammaGamma.V)}}
+	return pg, nil
+}
+
+func (r *Report) summaryRows() []row {
+	s := r.data.Summary
+	var rows []row
+	add := func(label, value string) {
+		if value != "" {
+			rows = append(rows, row{label, value})
+		}
+	}
+	add("Data file", s.DataFile)
+	if s.Customers > 0 {
+		add("Customers", fmtInt(s.Customers))
+	}
+	n := len(r.data.Actual)
+	split := s.SplitRule
+	if s.Train > 0 || s.Validation > 0 {
+		split += fmt.Sprintf(": train %s, validation %s, test %s", fmtInt(s.Train), fmtInt(s.Validation), fmtInt(n))
+	}
+	add("Split", split+fmt.Sprintf(". The %s test customers were not used for training or early stopping.", fmtInt(n)))
+	add("Calibration window", window(s.CalibrationStart, s.CalibrationEnd, ""))
+	add("Holdout window", window(s.HoldoutStart, s.HoldoutEnd, s.Horizon))
+	m := r.model
+	add("Test customers who spent", fmt.Sprintf("%s of %s (%.1f%%); total holdout spend %s",
+		fmtInt(m.Spenders), fmtInt(m.Customers), 100*float64(m.Spenders)/float64(m.Customers), fmtMoney(m.TotalActual)))
+	if s.Backend != "" || s.Workers > 0 {
+		v := s.Backend
+		if s.Workers > 0 {
+			v = strings.TrimPrefix(fmt.Sprintf("%s, %d worker%s", v, s.Workers, plural(s.Workers)), ", ")
+		}
+		add("Compute", v)
+	}
+	if h := r.data.History; len(h) > 0 {
+		v := fmt.Sprintf("%d epoch%s", len(h), plural(len(h)))
+		if r.data.BestEpoch > 0 {
+			v += fmt.Sprintf("; kept epoch %d (lowest validation loss)", r.data.BestEpoch)
+		}
+		add("Training", v)
+	}
+	return rows
+}
+
+// metricRows lays out the metrics table, marking the better predictor.
+func (r *Report) metricRows() []metricRow {
+	type spec struct {
+		label, dir, help string
+		get              func(eval.Metrics) float64
+		format           func(float64) string
+		better           eval.Metric // "" = nothing to compare
+	}
+	specs := []spec{
+		{"Normalized Gini", "↑", "Gain-chart Gini divided by the perfect ranking's: how well the prediction orders customers by spend.",
+			func(m eval.Metrics) float64 { return m.NormalizedGini }, fmtScore, eval.MetricNormalizedGini},
+		{"Spearman", "↑", "Rank correlation of predicted and actual spend (ties share ranks).",
+			func(m eval.Metrics) float64 { return m.Spearman }, fmtScore, eval.MetricSpearman},
+		{"Decile MAPE", "↓", "Mean over prediction deciles of |mean predicted − mean actual| / mean actual: calibration across the range.",
+			func(m eval.Metrics) float64 { return m.DecileMAPE }, fmtScore, eval.MetricDecileMAPE},
+		{"AUC (spends in holdout)", "↑", "Chance that a customer who spends ranks above one who does not, by predicted spend.",
+			func(m eval.Metrics) float64 { return m.AUC }, fmtScore, eval.MetricAUC},
+	}
+	if r.data.Model.PReturn != nil || r.data.Baseline.PReturn != nil {
+		specs = append(specs, spec{"AUC of P(return)", "↑", "The same AUC, scored by the predicted probability of spending (ZILN p; baseline P(alive)).",
+			func(m eval.Metrics) float64 { return m.AUCReturn }, fmtScore, eval.MetricAUC})
+	}
+	specs = append(specs,
+		spec{"RMSE", "↓", "Root mean squared error of spend per customer.",
+			func(m eval.Metrics) float64 { return m.RMSE }, fmtMoney, eval.MetricRMSE},
+		spec{"MAE", "↓", "Mean absolute error of spend per customer.",
+			func(m eval.Metrics) float64 { return m.MAE }, fmtMoney, eval.MetricMAE},
+		spec{"Spend ratio", "→ 1", "Total predicted / total actual holdout spend: bias in aggregate.",
+			func(m eval.Metrics) float64 { return m.SpendRatio }, fmtScore, eval.MetricSpendRatio},
+		spec{"Total predicted spend", "", "Sum of predictions over the test customers.",
+			func(m eval.Metrics) float64 { return m.TotalPredicted }, fmtMoney, ""},
+	)
+	rows := make([]metricRow, len(specs))
+	for i, s := range specs {
+		a, b := s.get(r.model), s.get(r.baseline)
+		rows[i] = metricRow{Label: s.label, Dir: s.dir, Help: s.help, Model: cell{Text: s.format(a)}}
+		if r.hasBaseline {
+			rows[i].Baseline = cell{Text: s.format(b)}
+			if s.better != "" {
+				rows[i].Model.Best = s.better.Better(a, b)
+				rows[i].Baseline.Best = s.better.Better(b, a)
+			}
+		}
+	}
+	return rows
+}
+
+// metricLabel names a metric in prose.
+func metricLabel(k eval.Metric) string {
+	switch k {
+	case eval.MetricNormalizedGini:
+		return "normalized Gini"
+	case eval.MetricSpearman:
+		return "Spearman correlation"
+	case eval.MetricDecileMAPE:
+		return "decile MAPE"
+	case eval.MetricAUC:
+		return "AUC"
+	case eval.MetricRMSE:
+		return "RMSE"
+	case eval.MetricMAE:
+		return "MAE"
+	case eval.MetricSpendRatio:
+		return "spend ratio"
+	}
+	return string(k)
+}
+
+func window(from, to time.Time, horizon string) string {
+	var v string
+	switch {
+	case !from.IsZero() && !to.IsZero():
+		v = day(from) + " to " + day(to)
+	case !to.IsZero():
+		v = "up to " + day(to)
+	case !from.IsZero():
+		v = "from " + day(from)
+	}
+	if horizon != "" {
+		v = strings.TrimSpace(v + " (" + horizon + ")")
+	}
+	return v
+}
+
+func stampHuman(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format("2006-01-02 15:04 MST")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// fmtScore formats a unitless score; n/a for an undefined one.
+func fmtScore(v float64) string {
+	if !finite(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// fmtParam keeps four significant digits: fitted parameters span orders of
+// magnitude (CDNOW's BG/NBD alpha is about 4, its b about 2.6).
+func fmtParam(v float64) string {
+	if !finite(v) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// fmtMoney formats an amount with two decimals and thousands separators.
+func fmtMoney(v float64) string {
+	if !finite(v) {
+		return "n/a"
+	}
+	s := strconv.FormatFloat(math.Abs(v), 'f', 2, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	out := groupThousands(whole) + "." + frac
+	if v < 0 {
+		out = "−" + out
+	}
+	return out
+}
+
+func fmtInt(n int) string {
+	if n < 0 {
+		return "−" + groupThousands(strconv.Itoa(-n))
+	}
+	return groupThousands(strconv.Itoa(n))
+}
+
+func groupThousands(digits string) string {
+	var b strings.Builder
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

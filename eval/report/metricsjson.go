@@ -1,0 +1,156 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cohort-clv/cohort/eval"
+)
+
+// metricsDoc is the layout of metrics.json. Scores appear under "model" and
+// "baseline" with eval.Metrics' keys (normalized_gini, spearman,
+// decile_mape, auc, rmse, spend_ratio, ...), undefined ones as null;
+// "baseline" is null when the run had no baseline.
+type metricsDoc struct {
+	TestCustomers int                    `json:"test_customers"`
+	Model         map[string]any         `json:"model"`
+	Baseline      map[string]any         `json:"baseline"`
+	Run           runDoc                 `json:"run"`
+	Importance    *eval.Importances      `json:"feature_importance,omitempty"`
+	History       []epochDoc             `json:"history,omitempty"`
+	Deciles       map[string][]decileDoc `json:"deciles"`
+}
+
+// decileDoc is eval.Decile with an APE that may be null.
+type decileDoc struct {
+	Index         int        `json:"index"`
+	Lower         float64    `json:"lower"`
+	Upper         float64    `json:"upper"`
+	Count         int        `json:"count"`
+	MeanPredicted float64    `json:"mean_predicted"`
+	MeanActual    float64    `json:"mean_actual"`
+	APE           eval.Float `json:"ape"`
+}
+
+func decileDocs(ds []eval.Decile) []decileDoc {
+	out := make([]decileDoc, len(ds))
+	for i, d := range ds {
+		out[i] = decileDoc{d.Index, d.Lower, d.Upper, d.Count, d.MeanPredicted, d.MeanActual, eval.Float(d.APE)}
+	}
+	return out
+}
+
+type runDoc struct {
+	DataFile         string `json:"data_file,omitempty"`
+	Customers        int    `json:"customers,omitempty"`
+	Train            int    `json:"train,omitempty"`
+	Validation       int    `json:"validation,omitempty"`
+	Test             int    `json:"test,omitempty"`
+	SplitRule        string `json:"split_rule"`
+	CalibrationStart string `json:"calibration_start,omitempty"`
+	CalibrationEnd   string `json:"calibration_end,omitempty"`
+	HoldoutStart     string `json:"holdout_start,omitempty"`
+	HoldoutEnd       string `json:"holdout_end,omitempty"`
+	Horizon          string `json:"horizon,omitempty"`
+	Backend          string `json:"backend,omitempty"`
+	Workers          int    `json:"workers,omitempty"`
+	BestEpoch        int    `json:"best_epoch,omitempty"`
+	Generated        string `json:"generated,omitempty"`
+}
+
+type epochDoc struct {
+	Epoch          int        `json:"epoch"`
+	TrainLoss      eval.Float `json:"train_loss"`
+	ValidationLoss eval.Float `json:"validation_loss"`
+}
+
+// MetricsJSON returns the content of metrics.json, indented.
+func (r *Report) MetricsJSON() ([]byte, error) {
+	s := r.data.Summary
+	doc := metricsDoc{
+		TestCustomers: len(r.data.Actual),
+		Run: runDoc{
+			DataFile: s.DataFile, Customers: s.Customers,
+			Train: s.Train, Validation: s.Validation, Test: s.Test, SplitRule: s.SplitRule,
+			CalibrationStart: day(s.CalibrationStart), CalibrationEnd: day(s.CalibrationEnd),
+			HoldoutStart: day(s.HoldoutStart), HoldoutEnd: day(s.HoldoutEnd),
+			Horizon: s.Horizon, Backend: s.Backend, Workers: s.Workers,
+			BestEpoch: r.data.BestEpoch, Generated: stamp(s.Generated),
+		},
+		Importance: r.data.Importance,
+		Deciles:    map[string][]decileDoc{"model": decileDocs(r.modelDec)},
+	}
+	var err error
+	if doc.Model, err = section(r.data.Model.Name, r.model); err != nil {
+		return nil, err
+	}
+	if r.hasBaseline {
+		if doc.Baseline, err = section(r.data.Baseline.Name, r.baseline); err != nil {
+			return nil, err
+		}
+		p := r.data.BaselineParams
+		doc.Baseline["params"] = map[string]any{
+			"bgnbd": map[string]eval.Float{
+				"r": eval.Float(p.BGNBD.R), "alpha": eval.Float(p.BGNBD.Alpha),
+				"a": eval.Float(p.BGNBD.A), "b": eval.Float(p.BGNBD.B),
+			},
+			"gamma_gamma": map[string]eval.Float{
+				"p": eval.Float(p.GammaGamma.P), "q": eval.Float(p.GammaGamma.Q), "v": eval.Float(p.GammaGamma.V),
+			},
+		}
+		doc.Deciles["baseline"] = decileDocs(r.baseDec)
+	}
+	for _, e := range r.data.History {
+		doc.History = append(doc.History, epochDoc{e.Epoch, eval.Float(e.TrainLoss), eval.Float(e.ValidationLoss)})
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("report: encode metrics.json: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// section is one predictor's scores as a JSON object, with its name.
+func section(name string, m eval.Metrics) (map[string]any, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("report: encode metrics of %q: %w", name, err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("report: encode metrics of %q: %w", name, err)
+	}
+	out["name"] = name
+	return out, nil
+}
+
+// WriteMetricsFile writes MetricsJSON to path atomically.
+func (r *Report) WriteMetricsFile(path string) error {
+	b, err := r.MetricsJSON()
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}); err != nil {
+		return fmt.Errorf("report: write metrics: %w", err)
+	}
+	return nil
+}
+
+func day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339)
+}

@@ -1,0 +1,195 @@
+// Package report turns a holdout evaluation into the two files a training
+// run leaves behind: report.html, one self-contained page (CSS inline, plots
+// drawn with gonum/plot and inlined as PNG data: URIs, so it opens offline
+// and survives being mailed around), and metrics.json for machines.
+//
+// The caller (the CLI) fills a Data with what it knows: the run summary,
+// each test customer's actual holdout spend, both predictors' predictions,
+// the training history, permutation importance and the baseline's fitted
+// parameters. New scores both predictors with eval.Compute once; the writers
+// only format. Both files are written to a temporary file, synced and renamed
+// into place, so a reader never sees half a report.
+package report
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cohort-clv/cohort/eval"
+)
+
+// Summary describes the run in the report's header. Zero fields are left
+// out of the page.
+type Summary struct {
+	// Title heads the page; empty gives DefaultTitle.
+	Title string
+	// DataFile is the transaction file the run read.
+	DataFile string
+	// Customers is the number of customers in the data set.
+	Customers int
+	// Train, Validation and Test are the sizes of the customer split.
+	Train, Validation, Test int
+	// SplitRule says how customers were split; empty gives DefaultSplitRule.
+	SplitRule string
+	// CalibrationStart..CalibrationEnd is the window the features come
+	// from; HoldoutStart..HoldoutEnd the one whose spend is predicted.
+	CalibrationStart, CalibrationEnd time.Time
+	HoldoutStart, HoldoutEnd         time.Time
+	// Horizon is the holdout length as the user gave it ("39w").
+	Horizon string
+	// Backend and Workers say where the model trained ("cuda:0", 4).
+	Backend string
+	Workers int
+	// Generated stamps the page; zero leaves the stamp out, which keeps
+	// reports of identical runs byte-identical.
+	Generated time.Time
+	// Notes are extra lines for the summary, shown as given.
+	Notes []string
+}
+
+// Defaults for the empty fields of Summary.
+const (
+	DefaultTitle     = "Customer lifetime value: holdout evaluation"
+	DefaultSplitRule = "70/15/15 stable hash split of customer ids"
+)
+
+// Predictor is one model's predictions for the test customers, in the same
+// order as Data.Actual.
+type Predictor struct {
+	// Name labels the predictor in tables and legends.
+	Name string
+	// Spend is the predicted holdout spend per customer.
+	Spend []float64
+	// PReturn is an optional probability of spending anything in the
+	// holdout (the ZILN head's p, the baseline's P(alive)); nil skips the
+	// AUC that uses it.
+	PReturn []float64
+}
+
+// Epoch is one epoch of training history.
+type Epoch struct {
+	Epoch                     int
+	TrainLoss, ValidationLoss float64
+}
+
+// BGNBD holds the fitted BG/NBD parameters (Fader, Hardie & Lee 2005).
+type BGNBD struct{ R, Alpha, A, B float64 }
+
+// GammaGamma holds the fitted Gamma-Gamma spend parameters (Fader, Hardie &
+// Lee 2005b).
+type GammaGamma struct{ P, Q, V float64 }
+
+// BaselineParams are the baseline's fitted parameters. They are plain values
+// so that this package need not import baseline.
+type BaselineParams struct {
+	BGNBD      BGNBD
+	GammaGamma GammaGamma
+}
+
+// Data is everything the report shows.
+type Data struct {
+	Summary Summary
+	// Actual is each test customer's holdout spend.
+	Actual []float64
+	// Model is the deep model; Model.Spend is required.
+	Model Predictor
+	// Baseline is the BG/NBD + Gamma-Gamma yardstick; a nil Baseline.Spend
+	// means no baseline was fitted, and the report shows the model alone.
+	Baseline Predictor
+	// BaselineParams are shown, and written to metrics.json, with the
+	// baseline.
+	BaselineParams BaselineParams
+	// History is the loss per epoch; BestEpoch the one early stopping kept
+	// (0 when unknown).
+	History   []Epoch
+	BestEpoch int
+	// Importance is the model's permutation importance; nil leaves the
+	// section out.
+	Importance *eval.Importances
+}
+
+// Report is a scored Data, ready to be written.
+type Report struct {
+	data              Data
+	model, baseline   eval.Metrics
+	hasBaseline       bool
+	modelDec, baseDec []eval.Decile
+	// dpi is plotDPI; tests that only check structure lower it, because
+	// rasterizing is most of a render's time under the race detector.
+	dpi int
+}
+
+// File names Write uses inside its directory.
+const (
+	HTMLFile    = "report.html"
+	MetricsFile = "metrics.json"
+)
+
+// New validates d and scores its predictors. It fails, naming the field,
+// when predictions and actual values disagree in length or are not finite,
+// or when Summary.Test contradicts the number of actual values.
+func New(d Data) (*Report, error) {
+	n := len(d.Actual)
+	if d.Summary.Test != 0 && d.Summary.Test != n {
+		return nil, fmt.Errorf("report: summary counts %d test customers but Actual holds %d values", d.Summary.Test, n)
+	}
+	if d.Summary.Title == "" {
+		d.Summary.Title = DefaultTitle
+	}
+	if d.Summary.SplitRule == "" {
+		d.Summary.SplitRule = DefaultSplitRule
+	}
+	if d.Model.Name == "" {
+		d.Model.Name = "model"
+	}
+	if d.Baseline.Name == "" {
+		d.Baseline.Name = "baseline"
+	}
+	r := &Report{data: d, hasBaseline: d.Baseline.Spend != nil, dpi: plotDPI}
+	var err error
+	if r.model, r.modelDec, err = score(d.Model, d.Actual); err != nil {
+		return nil, fmt.Errorf("report: model %q: %w", d.Model.Name, err)
+	}
+	if r.hasBaseline {
+		if r.baseline, r.baseDec, err = score(d.Baseline, d.Actual); err != nil {
+			return nil, fmt.Errorf("report: baseline %q: %w", d.Baseline.Name, err)
+		}
+	}
+	return r, nil
+}
+
+func score(p Predictor, actual []float64) (eval.Metrics, []eval.Decile, error) {
+	var opts []eval.Option
+	if p.PReturn != nil {
+		opts = append(opts, eval.WithReturnScore(p.PReturn))
+	}
+	m, err := eval.Compute(p.Spend, actual, opts...)
+	if err != nil {
+		return eval.Metrics{}, nil, err
+	}
+	dec, err := eval.Deciles(p.Spend, actual)
+	return m, dec, err
+}
+
+// ModelMetrics returns the deep model's scores.
+func (r *Report) ModelMetrics() eval.Metrics { return r.model }
+
+// BaselineMetrics returns the baseline's scores, and false when the Data had
+// no baseline.
+func (r *Report) BaselineMetrics() (eval.Metrics, bool) { return r.baseline, r.hasBaseline }
+
+// Write renders report.html and metrics.json into dir (which must exist) and
+// returns their paths.
+func (r *Report) Write(ctx context.Context, dir string) (htmlPath, metricsPath string, err error) {
+	htmlPath = filepath.Join(dir, HTMLFile)
+	metricsPath = filepath.Join(dir, MetricsFile)
+	if err := r.WriteHTMLFile(ctx, htmlPath); err != nil {
+		return "", "", err
+	}
+	if err := r.WriteMetricsFile(metricsPath); err != nil {
+		return "", "", err
+	}
+	return htmlPath, metricsPath, nil
+}

@@ -1,0 +1,94 @@
+package job
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// predictionHeader is the CSV header, in Prediction's field order.
+const predictionHeader = "customer_id,p_return,expected_spend,decile," +
+	"baseline_expected_purchases,baseline_p_alive,baseline_expected_spend"
+
+// WritePredictions writes ps to path as Parquet when path ends in .parquet,
+// CSV otherwise. The file appears whole or not at all: it is written to a
+// temporary file in the same directory, synced, then renamed.
+func WritePredictions(path string, ps []Prediction) error {
+	write := writePredictionsCSV
+	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
+		write = writePredictionsParquet
+	}
+	if err := writeAtomic(path, func(w io.Writer) error { return write(w, ps) }); err != nil {
+		return fmt.Errorf("job: write predictions: %w", err)
+	}
+	return nil
+}
+
+func writePredictionsCSV(w io.Writer, ps []Prediction) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString(predictionHeader)
+	bw.WriteByte('\n')
+	var b []byte
+	for _, p := range ps {
+		b = b[:0]
+		b = appendCSVField(b, p.Customer)
+		for _, v := range []float64{p.PReturn, p.ExpectedSpend} {
+			b = strconv.AppendFloat(append(b, ','), v, 'g', 7, 64)
+		}
+		b = strconv.AppendInt(append(b, ','), int64(p.Decile), 10)
+		for _, v := range []float64{p.BaselinePurchases, p.BaselinePAlive, p.BaselineSpend} {
+			b = strconv.AppendFloat(append(b, ','), v, 'g', 7, 64)
+		}
+		b = append(b, '\n')
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// appendCSVField quotes s when it holds a comma, quote or line break.
+func appendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") {
+		return append(b, s...)
+	}
+	return append(append(b, '"'), strings.ReplaceAll(s, `"`, `""`)+`"`...)
+}
+
+func writePredictionsParquet(w io.Writer, ps []Prediction) error {
+	pw := parquet.NewGenericWriter[Prediction](w)
+	if _, err := pw.Write(ps); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+// writeAtomic writes path through a synced temporary file and a rename.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,124 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/kernels"
+	"github.com/cohort-clv/cohort/model"
+)
+
+// Trained is a saved model with the metadata a training job stored beside it.
+type Trained struct {
+	Net  *model.Model
+	Meta Meta
+}
+
+// LoadTrained loads a model directory written by Train.
+func LoadTrained(dir string) (*Trained, error) {
+	net, err := model.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	var meta Meta
+	if len(net.Meta) == 0 {
+		return nil, fmt.Errorf("job: load %s: no job metadata: the model was not written by cohort train", dir)
+	}
+	if err := json.Unmarshal(net.Meta, &meta); err != nil {
+		return nil, fmt.Errorf("job: load %s: job metadata: %w", dir, err)
+	}
+	if !(meta.SpendScale > 0) {
+		return nil, fmt.Errorf("job: load %s: job metadata spend_scale %v, want > 0", dir, meta.SpendScale)
+	}
+	if meta.Format != metaFormat {
+		return nil, fmt.Errorf("job: load %s: job metadata format %q, want %q", dir, meta.Format, metaFormat)
+	}
+	return &Trained{Net: net, Meta: meta}, nil
+}
+
+// Prediction is one customer's scores.
+type Prediction struct {
+	Customer string `json:"customer_id" parquet:"customer_id"`
+	// PReturn is the deep model's probability of spending in the horizon.
+	PReturn float64 `json:"p_return" parquet:"p_return"`
+	// ExpectedSpend is the deep model's expected spend over the horizon.
+	ExpectedSpend float64 `json:"expected_spend" parquet:"expected_spend"`
+	// Decile ranks ExpectedSpend: 1 is the top tenth of customers.
+	Decile int `json:"decile" parquet:"decile"`
+	// The baseline's expected purchases, P(alive) and expected spend over
+	// the same horizon.
+	BaselinePurchases float64 `json:"baseline_expected_purchases" parquet:"baseline_expected_purchases"`
+	BaselinePAlive    float64 `json:"baseline_p_alive" parquet:"baseline_p_alive"`
+	BaselineSpend     float64 `json:"baseline_expected_spend" parquet:"baseline_expected_spend"`
+}
+
+// Scored is a scored data set: predictions in customer-id order, the
+// dataset's ingestion report and the horizon the scores cover.
+type Scored struct {
+	Predictions  []Prediction
+	Ingest       clv.IngestReport
+	HorizonWeeks float64
+}
+
+// Score reads data with read (its Horizon must be zero: features come from
+// everything up to read.CalibrationEnd, the last date by default) and scores
+// every customer with the trained model and its baseline.
+func (t *Trained) Score(ctx context.Context, be kernels.Backend, data string, read clv.Options) (*Scored, error) {
+	ds, err := clv.Load(ctx, data, read)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	if err := t.checkFeatures(ds.FeatureNames); err != nil {
+		return nil, err
+	}
+	cs := make([]*clv.Customer, len(ds.Customers))
+	for i := range ds.Customers {
+		cs[i] = &ds.Customers[i]
+	}
+	d := matrix(cs, len(ds.FeatureNames))
+	p, spend := t.predict(be, d.X, d.Rows)
+	out := &Scored{Predictions: make([]Prediction, len(cs)), Ingest: ds.Report, HorizonWeeks: t.Meta.HorizonWeeks}
+	dec := deciles(spend)
+	for i, c := range cs {
+		blSpend, alive := t.Meta.Baseline.predict(c, t.Meta.HorizonWeeks)
+		out.Predictions[i] = Prediction{
+			Customer: c.ID, PReturn: p[i], ExpectedSpend: spend[i], Decile: dec[i],
+			BaselinePurchases: t.Meta.Baseline.BGNBD.ExpectedPurchases(rfmOf(c), t.Meta.HorizonWeeks),
+			BaselinePAlive:    alive, BaselineSpend: blSpend,
+		}
+	}
+	return out, nil
+}
+
+// checkFeatures refuses data whose features differ from the model's: the
+// usual cause is a column mapping (quantity, extra columns) that differs
+// from training.
+func (t *Trained) checkFeatures(names []string) error {
+	want := t.Net.Pipeline.FeatureNames
+	if slices.Equal(want, names) {
+		return nil
+	}
+	return fmt.Errorf("job: the data gives features [%s] but the model was trained on [%s]: map the same columns (--quantity, --extra) as in training",
+		strings.Join(names, " "), strings.Join(want, " "))
+}
+
+// deciles ranks values into ten groups of (nearly) equal size; 1 holds the
+// largest values. Ties are broken by position, so equal scores may straddle
+// a decile boundary.
+func deciles(v []float64) []int {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] > v[idx[b]] })
+	out := make([]int, len(v))
+	for rank, i := range idx {
+		out[i] = rank*10/len(v) + 1
+	}
+	return out
+}

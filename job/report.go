@@ -1,0 +1,84 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/eval"
+	"github.com/cohort-clv/cohort/eval/report"
+	"github.com/cohort-clv/cohort/kernels"
+	"github.com/cohort-clv/cohort/model"
+)
+
+// evaluation scores the deep model and the baseline on the test customers
+// and builds the report.
+type evaluation struct {
+	data       string
+	ds         *clv.Dataset
+	test       []*clv.Customer
+	train, val int    // sizes of the other parts, for the summary
+	importance int    // permutation repeats; 0 skips importance
+	seed       uint64 // of the permutations
+	trained    *Trained
+	be         kernels.Backend
+	hist       model.History // empty when evaluating a saved model
+}
+
+func (e evaluation) report(ctx context.Context) (*report.Report, error) {
+	test := e.test
+	X := matrix(test, len(e.ds.FeatureNames))
+	actual := make([]float64, len(test))
+	blSpend := make([]float64, len(test))
+	blAlive := make([]float64, len(test))
+	for i, c := range test {
+		actual[i] = c.HoldoutSpend
+		blSpend[i], blAlive[i] = e.trained.Meta.Baseline.predict(c, e.trained.Meta.HorizonWeeks)
+	}
+	pReturn, spend := e.trained.predict(e.be, X.X, X.Rows)
+
+	var imp *eval.Importances
+	if e.importance > 0 {
+		predict := func(X []float32, rows int) []float64 {
+			_, s := e.trained.predict(e.be, X, rows)
+			return s
+		}
+		r, err := eval.PermutationImportance(ctx, X.X, X.Rows, X.Cols, e.ds.FeatureNames,
+			actual, predict, eval.MetricNormalizedGini, e.seed, e.importance)
+		if err != nil {
+			return nil, fmt.Errorf("job: %w", err)
+		}
+		imp = &r
+	}
+
+	rep := e.ds.Report
+	hist := make([]report.Epoch, len(e.hist.Epochs))
+	for i, ep := range e.hist.Epochs {
+		hist[i] = report.Epoch{Epoch: ep.Epoch, TrainLoss: ep.TrainLoss, ValidationLoss: ep.ValLoss}
+	}
+	b := e.trained.Meta.Baseline
+	r, err := report.New(report.Data{
+		Summary: report.Summary{
+			DataFile: e.data, Customers: rep.Customers,
+			Train: e.train, Validation: e.val, Test: len(test),
+			CalibrationStart: rep.FirstDate, CalibrationEnd: rep.CalibrationEnd,
+			HoldoutStart: rep.CalibrationEnd.AddDate(0, 0, 1), HoldoutEnd: rep.HoldoutEnd,
+			Horizon: rep.Horizon.String(), Backend: e.be.Name(), Workers: 1, Generated: time.Now().UTC(),
+		},
+		Actual:   actual,
+		Model:    report.Predictor{Name: "deep ZILN model", Spend: spend, PReturn: pReturn},
+		Baseline: report.Predictor{Name: "BG/NBD + Gamma-Gamma", Spend: blSpend, PReturn: blAlive},
+		BaselineParams: report.BaselineParams{
+			BGNBD:      report.BGNBD{R: b.BGNBD.R, Alpha: b.BGNBD.Alpha, A: b.BGNBD.A, B: b.BGNBD.B},
+			GammaGamma: report.GammaGamma{P: b.GammaGamma.P, Q: b.GammaGamma.Q, V: b.GammaGamma.V},
+		},
+		History:    hist,
+		BestEpoch:  e.hist.BestEpoch,
+		Importance: imp,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job: build report: %w", err)
+	}
+	return r, nil
+}

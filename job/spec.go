@@ -1,0 +1,75 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/model"
+)
+
+// Spec is everything a training job needs. Fill it with DefaultSpec and
+// override fields; Validate reports contradictions before any work starts.
+type Spec struct {
+	// Data is the transaction log (CSV, gzip CSV or Parquet).
+	Data string `json:"data"`
+	// Read says how to read Data and where calibration ends.
+	Read clv.Options `json:"read"`
+	// Model is the network and optimizer configuration.
+	Model model.Config `json:"model"`
+	// Out is the run directory: Out/model, Out/metrics.json, Out/report.html.
+	Out string `json:"out"`
+	// Threads bounds the CPU backend's threads; 0 uses every core.
+	Threads int `json:"threads"`
+	// ImportanceRepeats is how many shuffles per feature the permutation
+	// importance of the report averages; 0 turns it off.
+	ImportanceRepeats int `json:"importance_repeats"`
+}
+
+// DefaultSpec returns a Spec with the model's defaults and a report with
+// permutation importance.
+func DefaultSpec() Spec {
+	return Spec{Model: model.DefaultConfig(), ImportanceRepeats: 3}
+}
+
+// Validate checks the fields a user sets, naming the flag-level field.
+func (s Spec) Validate() error {
+	var errs []error
+	if s.Data == "" {
+		errs = append(errs, errors.New("data: a transaction log is required"))
+	}
+	if s.Out == "" {
+		errs = append(errs, errors.New("out: an output directory is required"))
+	}
+	if s.Read.Horizon.IsZero() {
+		errs = append(errs, errors.New("horizon: training needs a holdout horizon such as 39w, 26w or 180d"))
+	}
+	if s.Threads < 0 {
+		errs = append(errs, fmt.Errorf("threads: %d, want >= 0", s.Threads))
+	}
+	if s.ImportanceRepeats < 0 {
+		errs = append(errs, fmt.Errorf("importance repeats: %d, want >= 0", s.ImportanceRepeats))
+	}
+	if err := s.Model.WithDefaults().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("job: invalid spec: %w", err)
+	}
+	return nil
+}
+
+// Events receives progress from a running job. Any field may be nil.
+type Events struct {
+	// Stage is called when a stage starts ("read", "baseline", "train",
+	// "evaluate", "write").
+	Stage func(name string)
+	// Epoch is called after every training epoch.
+	Epoch func(model.EpochStats)
+}
+
+func (e Events) stage(name string) {
+	if e.Stage != nil {
+		e.Stage(name)
+	}
+}

@@ -1,0 +1,235 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"time"
+
+	"github.com/cohort-clv/cohort/baseline"
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/eval"
+	"github.com/cohort-clv/cohort/kernels"
+	"github.com/cohort-clv/cohort/model"
+)
+
+// ModelDir is the model's directory inside a run directory; report.Write
+// names metrics.json and report.html beside it.
+const ModelDir = "model"
+
+// Baseline holds the fitted classic model.
+type Baseline struct {
+	BGNBD      baseline.BGNBD      `json:"bgnbd"`
+	GammaGamma baseline.GammaGamma `json:"gamma_gamma"`
+}
+
+// Meta is stored in the model directory next to the weights: what Predict
+// needs to read new data the way training read it and to score the baseline.
+type Meta struct {
+	Format         string      `json:"format"`
+	Data           string      `json:"data"`
+	Read           clv.Options `json:"read"`
+	CalibrationEnd time.Time   `json:"calibration_end"`
+	HoldoutEnd     time.Time   `json:"holdout_end"`
+	HorizonWeeks   float64     `json:"horizon_weeks"`
+	Baseline       Baseline    `json:"baseline"`
+	// SpendScale multiplies the network's expected spend. The ZILN mean
+	// exp(mu + sigma^2/2) is biased upward when the lognormal's tail is
+	// heavier than the data's; one factor fitted on the training and
+	// validation customers (total actual / total predicted) removes that
+	// bias without touching the ranking.
+	SpendScale float64 `json:"spend_scale"`
+}
+
+// metaFormat versions Meta; Predict refuses other versions.
+const metaFormat = "cohort.job.meta/v1"
+
+// SplitCounts is how many customers each part of the split holds.
+type SplitCounts struct {
+	Train      int `json:"train"`
+	Validation int `json:"validation"`
+	Test       int `json:"test"`
+}
+
+// Result is what a finished training job reports.
+type Result struct {
+	Ingest          clv.IngestReport `json:"ingest"`
+	Split           SplitCounts      `json:"split"`
+	Baseline        Baseline         `json:"baseline"`
+	Model           eval.Metrics     `json:"model_metrics"`
+	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
+	History         model.History    `json:"history"`
+	ModelDir        string           `json:"model_dir"`
+	MetricsPath     string           `json:"metrics_path"`
+	ReportPath      string           `json:"report_path"`
+	Elapsed         time.Duration    `json:"elapsed_ns"`
+}
+
+// parts is the dataset cut by the stable hash split.
+type parts struct {
+	train, val, test []*clv.Customer
+}
+
+func split(ds *clv.Dataset) parts {
+	var p parts
+	for i := range ds.Customers {
+		c := &ds.Customers[i]
+		switch clv.SplitOf(c.ID) {
+		case clv.Train:
+			p.train = append(p.train, c)
+		case clv.Validation:
+			p.val = append(p.val, c)
+		default:
+			p.test = append(p.test, c)
+		}
+	}
+	return p
+}
+
+// Train runs the whole job on backend be and writes the run directory.
+func Train(ctx context.Context, be kernels.Backend, spec Spec, ev Events) (*Result, error) {
+	start := time.Now()
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	ev.stage("read")
+	ds, err := clv.Load(ctx, spec.Data, spec.Read)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	p := split(ds)
+	if len(p.train) == 0 || len(p.val) == 0 || len(p.test) == 0 {
+		return nil, fmt.Errorf("job: %s has %d customers, split into %d train / %d validation / %d test: every part needs customers",
+			spec.Data, len(ds.Customers), len(p.train), len(p.val), len(p.test))
+	}
+	ev.stage("baseline")
+	bl, err := fitBaseline(ctx, p.train)
+	if err != nil {
+		return nil, err
+	}
+
+	ev.stage("train")
+	cols := len(ds.FeatureNames)
+	trainData, valData := matrix(p.train, cols), matrix(p.val, cols)
+	net, hist, err := model.Train(ctx, be, trainData, valData, spec.Model, model.TrainOptions{
+		FeatureNames: ds.FeatureNames, Log1p: ds.Log1p, OnEpoch: ev.Epoch,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+
+	ev.stage("evaluate")
+	t := &Trained{Net: net, Meta: Meta{
+		Format: metaFormat, Data: spec.Data, Read: spec.Read,
+		CalibrationEnd: ds.Report.CalibrationEnd, HoldoutEnd: ds.Report.HoldoutEnd,
+		HorizonWeeks: ds.Report.HoldoutWeeks, Baseline: bl, SpendScale: 1,
+	}}
+	t.Meta.SpendScale = t.calibrate(be, trainData, valData)
+	rep, err := evaluation{
+		data: spec.Data, ds: ds, test: p.test, train: len(p.train), val: len(p.val),
+		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist,
+	}.report(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mm := rep.ModelMetrics()
+	bm, _ := rep.BaselineMetrics()
+
+	ev.stage("write")
+	meta, err := json.Marshal(t.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("job: encode model metadata: %w", err)
+	}
+	net.Meta = meta
+	res := &Result{
+		Ingest: ds.Report, Baseline: bl, Model: mm, BaselineMetrics: bm, History: hist,
+		Split:    SplitCounts{len(p.train), len(p.val), len(p.test)},
+		ModelDir: filepath.Join(spec.Out, ModelDir),
+	}
+	if err := net.Save(res.ModelDir); err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, spec.Out); err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// fitBaseline fits BG/NBD on the training customers' calibration summaries
+// and Gamma-Gamma on those of them with repeat purchases. The baseline sees
+// no holdout data, like the deep model.
+func fitBaseline(ctx context.Context, train []*clv.Customer) (Baseline, error) {
+	rfm := make([]baseline.RFM, len(train))
+	var x, m []float64
+	for i, c := range train {
+		rfm[i] = rfmOf(c)
+		if c.X > 0 && c.RepeatMeanSpend > 0 {
+			x = append(x, c.X)
+			m = append(m, c.RepeatMeanSpend)
+		}
+	}
+	bg, _, err := baseline.FitBGNBD(ctx, rfm)
+	if err != nil {
+		return Baseline{}, fmt.Errorf("job: fit BG/NBD: %w", err)
+	}
+	gg, _, err := baseline.FitGammaGamma(ctx, x, m)
+	if err != nil {
+		return Baseline{}, fmt.Errorf("job: fit Gamma-Gamma: %w", err)
+	}
+	return Baseline{BGNBD: bg, GammaGamma: gg}, nil
+}
+
+// predict returns the baseline's expected holdout spend and P(alive).
+func (b Baseline) predict(c *clv.Customer, weeks float64) (spend, alive float64) {
+	r := rfmOf(c)
+	spend = baseline.ExpectedHoldoutSpend(b.BGNBD, b.GammaGamma, r, c.RepeatMeanSpend, weeks)
+	alive = b.BGNBD.PAlive(r)
+	if math.IsNaN(spend) {
+		spend = 0
+	}
+	return spend, alive
+}
+
+// calibrate returns total actual / total predicted spend over the given
+// (training and validation, never test) customers, or 1 when either total
+// is not positive. Totals of spend are dominated by a few big spenders, so
+// the factor uses every non-test customer rather than the validation
+// customers alone.
+func (t *Trained) calibrate(be kernels.Backend, parts ...model.Data) float64 {
+	var pred, actual float64
+	for _, d := range parts {
+		_, spend := t.Net.Predict(be, d.X, d.Rows)
+		for i, s := range spend {
+			pred += s
+			actual += float64(d.Y[i])
+		}
+	}
+	if !(pred > 0) || !(actual > 0) || math.IsInf(pred, 0) {
+		return 1
+	}
+	return actual / pred
+}
+
+// predict scores rows of raw features: P(return) and calibrated spend.
+func (t *Trained) predict(be kernels.Backend, X []float32, rows int) (p, spend []float64) {
+	p, spend = t.Net.Predict(be, X, rows)
+	for i := range spend {
+		spend[i] *= t.Meta.SpendScale
+	}
+	return p, spend
+}
+
+func rfmOf(c *clv.Customer) baseline.RFM { return baseline.RFM{X: c.X, Tx: c.Tx, T: c.T} }
+
+// matrix lays the customers' features out row-major with spend labels.
+func matrix(cs []*clv.Customer, cols int) model.Data {
+	d := model.Data{X: make([]float32, 0, len(cs)*cols), Y: make([]float32, len(cs)), Rows: len(cs), Cols: cols}
+	for i, c := range cs {
+		d.X = append(d.X, c.Features...)
+		d.Y[i] = float32(c.HoldoutSpend)
+	}
+	return d
+}

@@ -1,0 +1,97 @@
+// Package model is cohort's deep CLV model: a multilayer perceptron with a
+// zero-inflated lognormal (ZILN) head (Wang, Liu & Miao 2019), trained with
+// AdamW on a kernels.Backend.
+//
+// Raw customer features pass through a Pipeline (optional log1p, then
+// standardisation fit on the training rows) into a Net, whose three outputs
+// are the logit of P(spend > 0) and the location and raw scale of the
+// lognormal spend given a purchase; the prediction is p·exp(μ + σ²/2).
+//
+// All parameters of a Net live in one flat Buffer and all gradients in
+// another of the same Layout, so data-parallel training is LossAndGrad on
+// each worker's batch, an allreduce of Net.Grads, and the same Adam.Step on
+// every worker. Train does the single-process version of that loop with
+// shuffled minibatches and early stopping; a trained Model saves to and
+// loads from a versioned, checksummed directory.
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/cohort-clv/cohort/kernels"
+)
+
+// predictBatch bounds the rows Predict pushes through the net at once, so
+// scoring millions of customers needs only a small workspace.
+const predictBatch = 4096
+
+// Model is a trained network with the pipeline its inputs need.
+type Model struct {
+	Config   Config
+	Layout   Layout
+	Pipeline Pipeline
+	// Meta is opaque to the model and saved alongside it; the CLI keeps the
+	// data options there so predictions use the same feature definitions.
+	Meta   json.RawMessage
+	params []float32
+}
+
+// NewModel assembles a Model from its parts, for example from the weights a
+// distributed job ended with. params is copied.
+func NewModel(cfg Config, layout Layout, pipe Pipeline, params []float32) (*Model, error) {
+	want, err := NewLayout(layout.Inputs, layout.Hidden)
+	if err != nil {
+		return nil, fmt.Errorf("model: new: %w", err)
+	}
+	if !want.equal(layout) {
+		return nil, fmt.Errorf("model: new: layout offsets do not match an MLP %d-%v-%d", layout.Inputs, layout.Hidden, kernels.ZILNOutputs)
+	}
+	if len(params) != layout.Size {
+		return nil, fmt.Errorf("model: new: %d parameters, layout needs %d", len(params), layout.Size)
+	}
+	if err := pipe.validate(layout.Inputs); err != nil {
+		return nil, fmt.Errorf("model: new: %w", err)
+	}
+	return &Model{Config: cfg, Layout: layout, Pipeline: pipe, params: append([]float32(nil), params...)}, nil
+}
+
+// Params returns a copy of the flat parameters.
+func (m *Model) Params() []float32 { return append([]float32(nil), m.params...) }
+
+// Inputs is the number of raw features a row must have.
+func (m *Model) Inputs() int { return m.Layout.Inputs }
+
+// Predict scores rows of raw features X (rows×Inputs, the same columns the
+// model was trained on) and returns, per row, the probability of any spend
+// and the expected spend. It panics when len(X) != rows*Inputs; callers
+// holding user data check Inputs first.
+func (m *Model) Predict(be kernels.Backend, X []float32, rows int) (p, spend []float64) {
+	cols := m.Layout.Inputs
+	if len(X) != rows*cols {
+		panic(fmt.Sprintf("model: predict: %d rows of %d features need %d values, got %d", rows, cols, rows*cols, len(X)))
+	}
+	net := NewNet(be, m.Layout)
+	if err := net.SetParams(m.params); err != nil {
+		panic(err) // NewModel and Load guarantee the length
+	}
+	batch := min(rows, predictBatch)
+	hx := make([]float32, batch*cols)
+	hp, hs := make([]float32, batch), make([]float32, batch)
+	xb, pb, sb := be.Alloc(batch*cols), be.Alloc(batch), be.Alloc(batch)
+	p, spend = make([]float64, rows), make([]float64, rows)
+	for lo := 0; lo < rows; lo += batch {
+		n := min(batch, rows-lo)
+		m.Pipeline.Apply(hx[:n*cols], X[lo*cols:(lo+n)*cols], n)
+		x := xb.Slice(0, n*cols)
+		be.Upload(x, hx[:n*cols])
+		logits := net.Forward(x, n)
+		be.ZILNPredict(pb.Slice(0, n), sb.Slice(0, n), logits, n)
+		be.Download(hp[:n], pb.Slice(0, n))
+		be.Download(hs[:n], sb.Slice(0, n))
+		for i := range n {
+			p[lo+i], spend[lo+i] = float64(hp[i]), float64(hs[i])
+		}
+	}
+	return p, spend
+}
