@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
-	"strconv"
 	"sync"
 	"unicode/utf8"
 )
@@ -285,7 +284,7 @@ type csvParser struct {
 	vals []float64
 }
 
-var longLineMsg = "line is longer than " + strconv.Itoa(MaxLineBytes) + " bytes"
+const longLineMsg = "line is longer than 1048576 bytes" // MaxLineBytes
 
 func (p *csvParser) parse(ch chunk, b *batch) {
 	b.reset(ch.seq)

@@ -88,7 +88,7 @@ func (t *interner) add(s *slot, h, key uint64, tag uint32, id []byte) (*slot, er
 	t.ids = append(t.ids, id...)
 	t.ends = append(t.ends, uint32(len(t.ids)))
 	*s = slot{key: key, tag: tag, idx: uint32(len(t.ends)), hlo: uint32(h)}
-	if 2*len(t.ends) <= len(t.slots) { // keep the load under one half
+	if 4*len(t.ends) <= 3*len(t.slots) { // keep the load under 3/4: probes stay within a cache line or two
 		return s, nil
 	}
 	t.resize(2 * len(t.slots))

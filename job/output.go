@@ -84,6 +84,11 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = write(f); err != nil {
 		return err
 	}
+	// CreateTemp makes 0600 files; predictions are meant to be shared, like
+	// the report and the generated shop.
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
 	if err = f.Sync(); err != nil {
 		return err
 	}

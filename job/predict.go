@@ -69,6 +69,9 @@ type Scored struct {
 // everything up to read.CalibrationEnd, the last date by default) and scores
 // every customer with the trained model and its baseline.
 func (t *Trained) Score(ctx context.Context, be kernels.Backend, data string, read clv.Options) (*Scored, error) {
+	if !read.Horizon.IsZero() {
+		return nil, fmt.Errorf("job: score: horizon %s given, want none: the model predicts over the %.1f weeks it was trained for", read.Horizon, t.Meta.HorizonWeeks)
+	}
 	ds, err := clv.Load(ctx, data, read)
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)

@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -116,5 +119,26 @@ func TestFeaturesStdout(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "3 customers x") || !strings.Contains(stderr, "bad rows: none") {
 		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// TestAppendFeature ensures every feature value is written in digits that
+// parse back to the same float32.
+func TestAppendFeature(t *testing.T) {
+	vals := []float32{0, 1, -1, 12.5, 0.05, -0.05, 1234.56, 99.99, 1.0 / 7, 38.857143, 1e-8, 3e9, -16777215, 16777216, 0.1 + 0.2, 1e-4, 12.0001}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 100000 {
+		vals = append(vals, float32(rng.NormFloat64()*math.Pow(10, float64(rng.IntN(8)-3))),
+			float32(math.Round(rng.Float64()*1e6))/100)
+	}
+	for _, v := range vals {
+		s := string(appendFeature(nil, v))
+		back, err := strconv.ParseFloat(s, 32)
+		if err != nil || float32(back) != v {
+			t.Fatalf("%v written as %q reads back as %v (%v)", v, s, float32(back), err)
+		}
+		if len(s) > len(strconv.FormatFloat(float64(v), 'g', -1, 32))+4 {
+			t.Errorf("%v written as %q, much longer than the shortest form", v, s)
+		}
 	}
 }

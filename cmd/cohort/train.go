@@ -92,11 +92,16 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if f.model.threads < 0 {
 		return fmt.Errorf("--threads must be >= 0, got %d", f.model.threads)
 	}
+	spec := job.Spec{Data: f.data.path, Read: read, Model: f.model.cfg, Out: f.out,
+		Threads: f.model.threads, ImportanceRepeats: f.model.importance}
+	// Model flags (--hidden, --lr, ...) are checked before --out is created,
+	// so a typo leaves no empty run directory behind.
+	if err := spec.Validate(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	spec := job.Spec{Data: f.data.path, Read: read, Model: f.model.cfg, Out: f.out,
-		Threads: f.model.threads, ImportanceRepeats: f.model.importance}
 	be := cpu.New(cpu.Options{Threads: f.model.threads})
 	defer be.Close()
 	var ev job.Events

@@ -38,6 +38,7 @@ type Backend struct {
 	vec     vecOps
 	ws      []workspace // one per thread
 	pack    []float32   // packed GEMM operands, grown on demand
+	packMax int         // packMax, but tests shrink it to reach every path
 	partial []float64   // scratch for deterministic reductions
 }
 
@@ -58,6 +59,7 @@ func New(opts Options) *Backend {
 		kern:    bestKernel(),
 		vec:     bestVecOps(),
 		ws:      make([]workspace, t),
+		packMax: packMax,
 	}
 	runtime.AddCleanup(b, func(p *pool) { p.close() }, b.pool)
 	return b

@@ -1,10 +1,6 @@
 package cpu
 
-import (
-	"fmt"
-
-	"github.com/cohort-clv/cohort/kernels"
-)
+import "github.com/cohort-clv/cohort/kernels"
 
 // Register tile of the micro-kernel and cache blocking of the packed
 // operands. A kc×nr panel of B (16 KiB) stays in L1 while the mc×kc block of
@@ -36,11 +32,14 @@ type workspace struct {
 	col  []float32        // ColSum block sums
 }
 
-// Chunks of C, in tiles, whose operands are packed together: they bound the
-// packing buffer to (chunkTilesM*mr + chunkTilesN*nr) * kc values (7 MiB).
+// Chunks of C, in tiles, whose operands are packed together, and the most
+// values packed at once (16 MiB): a product that fits packs all of k in one
+// parallel phase and computes in one more, so threads meet at two barriers;
+// a larger one packs and computes a few k blocks at a time.
 const (
 	chunkTilesM = 512
 	chunkTilesN = 256
+	packMax     = 1 << 22
 )
 
 // gemmArgs is one product: C = alpha*op(A)*op(B) + beta*C, all row-major.
@@ -65,9 +64,9 @@ func (be *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b ke
 	be.gemm(&g)
 }
 
-// gemm walks C in chunks and k in blocks of kc. For each it packs both
-// operands, the threads sharing the panels, then splits the chunk's tiles
-// between the threads. Each element of C sees the same k blocks in the same
+// gemm walks C in chunks and k in groups of kc blocks. For each it packs
+// both operands, the threads sharing the panels, then splits the chunk's
+// tiles between the threads. Each element of C sees the same k blocks in the same
 // order whichever thread computes it, so the result does not depend on the
 // thread count.
 func (be *Backend) gemm(g *gemmArgs) {
@@ -94,17 +93,20 @@ func (be *Backend) gemm(g *gemmArgs) {
 		ti1 := min(ti0+chunkTilesM, tilesM)
 		for tj0 := 0; tj0 < tilesN; tj0 += chunkTilesN {
 			tj1 := min(tj0+chunkTilesN, tilesN)
-			for pc := 0; pc < g.k; pc += kc {
-				be.gemmChunk(g, threads, ti0, ti1, tj0, tj1, pc, min(kc, g.k-pc))
+			blocks := max(1, be.packMax/(((ti1-ti0)*mr+(tj1-tj0)*nr)*kc))
+			for pc := 0; pc < g.k; pc += blocks * kc {
+				be.gemmChunk(g, threads, ti0, ti1, tj0, tj1, pc, min(pc+blocks*kc, g.k))
 			}
 		}
 	}
 }
 
-// gemmChunk adds the k block [pc,pc+kcur) of the product to the tiles
-// [ti0,ti1)×[tj0,tj1) of C.
-func (be *Backend) gemmChunk(g *gemmArgs, threads, ti0, ti1, tj0, tj1, pc, kcur int) {
-	aLen, bLen := (ti1-ti0)*mr*kcur, (tj1-tj0)*nr*kcur
+// gemmChunk adds the part [p0,p1) of the k sum to the tiles [ti0,ti1)×
+// [tj0,tj1) of C, kc at a time. The packed A panels of the block starting
+// at pc start at ap[(pc-p0)*rows], those of B at bp[(pc-p0)*cols].
+func (be *Backend) gemmChunk(g *gemmArgs, threads, ti0, ti1, tj0, tj1, p0, p1 int) {
+	rows, cols := (ti1-ti0)*mr, (tj1-tj0)*nr
+	aLen, bLen := rows*(p1-p0), cols*(p1-p0)
 	if len(be.pack) < aLen+bLen {
 		be.pack = make([]float32, aLen+bLen)
 	}
@@ -113,15 +115,14 @@ func (be *Backend) gemmChunk(g *gemmArgs, threads, ti0, ti1, tj0, tj1, pc, kcur 
 	be.pool.run(threads, func(t int) {
 		a0, a1 := share(ti0, ti1, threads, t)
 		b0, b1 := share(tj0, tj1, threads, t)
-		pk.packA(ap[(a0-ti0)*mr*kcur:], g.a, g.transA, g.m, g.k, a0, a1, pc, kcur)
-		pk.packB(bp[(b0-tj0)*nr*kcur:], g.b, g.transB, g.n, g.k, b0, b1, pc, kcur)
+		for pc := p0; pc < p1; pc += kc {
+			kcur := min(kc, p1-pc)
+			pk.packA(ap[(pc-p0)*rows+(a0-ti0)*mr*kcur:], g.a, g.transA, g.m, g.k, a0, a1, pc, kcur)
+			pk.packB(bp[(pc-p0)*cols+(b0-tj0)*nr*kcur:], g.b, g.transB, g.n, g.k, b0, b1, pc, kcur)
+		}
 	})
-	beta := g.beta
-	if pc > 0 {
-		beta = 1
-	}
 	// Split the longer side of the chunk, in whole tiles.
-	splitM := (ti1-ti0)*mr >= (tj1-tj0)*nr
+	splitM := rows >= cols
 	tiles := tj1 - tj0
 	if splitM {
 		tiles = ti1 - ti0
@@ -134,7 +135,13 @@ func (be *Backend) gemmChunk(g *gemmArgs, threads, ti0, ti1, tj0, tj1, pc, kcur 
 		} else {
 			j0, j1 = share(tj0, tj1, parts, t)
 		}
-		be.gemmTiles(&be.ws[t], g, ap, bp, ti0, tj0, i0, i1, j0, j1, kcur, beta)
+		for pc := p0; pc < p1; pc += kc {
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			be.gemmTiles(&be.ws[t], g, ap[(pc-p0)*rows:], bp[(pc-p0)*cols:], ti0, tj0, i0, i1, j0, j1, min(kc, p1-pc), beta)
+		}
 	})
 }
 
@@ -294,9 +301,4 @@ func (pk *packers) packB(dst, b []float32, trans bool, n, k, q0, q1, p0, kcur in
 			}
 		}
 	}
-}
-
-// String describes the blocking, for benchmark logs.
-func (mk microKernel) String() string {
-	return fmt.Sprintf("%s mr=%d nr=%d kc=%d mc=%d", mk.name, mr, nr, kc, mc)
 }

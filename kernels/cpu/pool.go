@@ -24,6 +24,9 @@ func newPool(n int) *pool {
 	for i := range p.jobs {
 		ch := make(chan job)
 		p.jobs[i] = ch
+		// The goroutine must not keep the Backend reachable between jobs
+		// (the cleanup New registers could never run): it holds only ch,
+		// and a finished job is dead on its stack.
 		p.wg.Go(func() {
 			for j := range ch {
 				j.fn(j.task)

@@ -3,7 +3,9 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cohort-clv/cohort/kernels"
 )
@@ -178,3 +180,61 @@ type foreign struct{}
 
 func (foreign) Len() int                        { return 0 }
 func (foreign) Slice(off, n int) kernels.Buffer { return foreign{} }
+
+// TestGemmBlockingInvariant ensures that packing fewer k blocks at a time
+// (as a product too large for one packing phase does) changes nothing, bit
+// for bit: every element still sees the k blocks in the same order.
+func TestGemmBlockingInvariant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	const m, n, k = 70, 50, 3*kc + 17
+	a, b := randFloats(rng, m*k), randFloats(rng, k*n)
+	c0 := randFloats(rng, m*n)
+	var results [][]float32
+	for _, pm := range []int{packMax, (m + n + nr) * kc, 1} {
+		for _, threads := range []int{1, 3} {
+			be := New(Options{Threads: threads})
+			be.packMax = pm
+			for tr := range 4 {
+				c := append([]float32(nil), c0...)
+				be.Gemm(tr&1 != 0, tr&2 != 0, m, n, k, 1.5, Wrap(a), Wrap(b), 0.5, Wrap(c))
+				results = append(results, c)
+			}
+			be.Close()
+		}
+	}
+	for i := 4; i < len(results); i++ {
+		want := results[i%4]
+		for j := range want {
+			if math.Float32bits(results[i][j]) != math.Float32bits(want[j]) {
+				t.Fatalf("run %d (transposes %d): C[%d] = %v, default blocking gave %v", i, i%4, j, results[i][j], want[j])
+			}
+		}
+	}
+}
+
+func randFloats(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+// TestUnclosedBackendReleasesWorkers ensures a Backend dropped without
+// Close has its goroutines stopped once the garbage collector finds it.
+func TestUnclosedBackendReleasesWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		be := New(Options{Threads: 4})
+		x := be.Alloc(1 << 16)
+		be.Scale(x, 2) // run the pool once
+	}()
+	for range 100 {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d goroutines remain, %d before the Backend", runtime.NumGoroutine(), before)
+}

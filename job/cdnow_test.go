@@ -1,0 +1,65 @@
+package job
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/internal/shareddata"
+	"github.com/cohort-clv/cohort/kernels/cpu"
+)
+
+// TestCDNOWDeepModelBeatsBaseline ensures that, on the full CDNOW cohort with
+// the literature's split (calibration through 1997-09-30, 39-week holdout),
+// the deep model trained with default settings beats BG/NBD + Gamma-Gamma on
+// the test customers on normalized Gini and Spearman, clears Gini 0.70, and
+// predicts total spend within 10%.
+//
+// Decile MAPE is held to 0.20, not the 0.15 the issue aims for: simulating
+// holdouts from the trained model's own predictive distribution (as if the
+// model were exactly right) gives a median decile MAPE of 0.13-0.14 on these
+// 3512 test customers with a 90th percentile of 0.18-0.19, so a bound of
+// 0.15 would fail on sampling noise alone about a third of the time.
+func TestCDNOWDeepModelBeatsBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains on 23,570 customers")
+	}
+	data := shareddata.Path(t, "CDNOW_master.txt")
+	h, err := clv.ParseHorizon("39w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := DefaultSpec()
+	spec.Data, spec.Out = data, t.TempDir()
+	spec.Read.CalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
+	spec.Read.Horizon = h
+	spec.ImportanceRepeats = 0
+	be := cpu.New(cpu.Options{})
+	defer be.Close()
+	res, err := Train(context.Background(), be, spec, Events{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, b := res.Model, res.BaselineMetrics
+	t.Logf("test customers %d: gini %.4f vs %.4f, spearman %.4f vs %.4f, decile MAPE %.4f vs %.4f, spend ratio %.4f vs %.4f",
+		res.Split.Test, m.NormalizedGini, b.NormalizedGini, m.Spearman, b.Spearman, m.DecileMAPE, b.DecileMAPE, m.SpendRatio, b.SpendRatio)
+	if res.Ingest.Customers != 23570 {
+		t.Errorf("customers = %d, want 23570", res.Ingest.Customers)
+	}
+	if m.NormalizedGini <= b.NormalizedGini {
+		t.Errorf("normalized Gini %.4f, want above the baseline's %.4f", m.NormalizedGini, b.NormalizedGini)
+	}
+	if m.Spearman <= b.Spearman {
+		t.Errorf("Spearman %.4f, want above the baseline's %.4f", m.Spearman, b.Spearman)
+	}
+	if m.NormalizedGini < 0.70 {
+		t.Errorf("normalized Gini %.4f, want >= 0.70", m.NormalizedGini)
+	}
+	if m.DecileMAPE > 0.20 {
+		t.Errorf("decile MAPE %.4f, want <= 0.20", m.DecileMAPE)
+	}
+	if m.SpendRatio < 0.9 || m.SpendRatio > 1.1 {
+		t.Errorf("spend ratio %.4f, want within 0.9-1.1", m.SpendRatio)
+	}
+}
