@@ -195,8 +195,11 @@ func sniffFormat(r io.Reader, format string) (isParquet bool, ra io.ReaderAt, si
 		return false, nil, 0, nil
 	}
 	pos, err := ras.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return false, nil, 0, err
+	if err != nil { // a pipe or terminal: stream it as CSV
+		if format == "parquet" {
+			return false, nil, 0, fmt.Errorf("parquet needs a seekable file: %w", err)
+		}
+		return false, nil, 0, nil
 	}
 	if size, err = ras.Seek(0, io.SeekEnd); err != nil {
 		return false, nil, 0, err

@@ -16,11 +16,11 @@ import (
 // the test customers on normalized Gini and Spearman, clears Gini 0.70, and
 // predicts total spend within 10%.
 //
-// Decile MAPE is held to 0.20, not the 0.15 the issue aims for: simulating
-// holdouts from the trained model's own predictive distribution (as if the
-// model were exactly right) gives a median decile MAPE of 0.13-0.14 on these
-// 3512 test customers with a 90th percentile of 0.18-0.19, so a bound of
-// 0.15 would fail on sampling noise alone about a third of the time.
+// Decile MAPE must beat the baseline's and lie inside the band that sampling
+// noise alone would give if the model were exactly right (Result.ModelNoise:
+// median about 0.14, 90th percentile about 0.20 on these 3512 customers). A
+// fixed bound of 0.15, the issue's aim, would fail on noise alone about a
+// third of the time even for a perfect model.
 func TestCDNOWDeepModelBeatsBaseline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on 23,570 customers")
@@ -42,6 +42,7 @@ func TestCDNOWDeepModelBeatsBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, b := res.Model, res.BaselineMetrics
+	t.Logf("sampling noise if the model were right: %+v", res.ModelNoise)
 	t.Logf("test customers %d: gini %.4f vs %.4f, spearman %.4f vs %.4f, decile MAPE %.4f vs %.4f, spend ratio %.4f vs %.4f",
 		res.Split.Test, m.NormalizedGini, b.NormalizedGini, m.Spearman, b.Spearman, m.DecileMAPE, b.DecileMAPE, m.SpendRatio, b.SpendRatio)
 	if res.Ingest.Customers != 23570 {
@@ -56,8 +57,11 @@ func TestCDNOWDeepModelBeatsBaseline(t *testing.T) {
 	if m.NormalizedGini < 0.70 {
 		t.Errorf("normalized Gini %.4f, want >= 0.70", m.NormalizedGini)
 	}
-	if m.DecileMAPE > 0.20 {
-		t.Errorf("decile MAPE %.4f, want <= 0.20", m.DecileMAPE)
+	if m.DecileMAPE >= b.DecileMAPE {
+		t.Errorf("decile MAPE %.4f, want below the baseline's %.4f", m.DecileMAPE, b.DecileMAPE)
+	}
+	if n := res.ModelNoise; n == nil || m.DecileMAPE > float64(n.DecileMAPE.P90) {
+		t.Errorf("decile MAPE %.4f, want inside the sampling-noise band %+v", m.DecileMAPE, n)
 	}
 	if m.SpendRatio < 0.9 || m.SpendRatio > 1.1 {
 		t.Errorf("spend ratio %.4f, want within 0.9-1.1", m.SpendRatio)

@@ -15,6 +15,7 @@ type Evaluation struct {
 	Customers       int              `json:"customers"` // evaluated
 	Model           eval.Metrics     `json:"model_metrics"`
 	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
+	ModelNoise      *eval.Noise      `json:"model_noise"`
 	MetricsPath     string           `json:"metrics_path"`
 	ReportPath      string           `json:"report_path"`
 }
@@ -48,7 +49,7 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	if err != nil {
 		return nil, err
 	}
-	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Model: rep.ModelMetrics()}
+	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Model: rep.ModelMetrics(), ModelNoise: rep.ModelNoise()}
 	res.BaselineMetrics, _ = rep.BaselineMetrics()
 	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, out); err != nil {
 		return nil, fmt.Errorf("job: %w", err)

@@ -60,11 +60,14 @@ type Result struct {
 	Baseline        Baseline         `json:"baseline"`
 	Model           eval.Metrics     `json:"model_metrics"`
 	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
-	History         model.History    `json:"history"`
-	ModelDir        string           `json:"model_dir"`
-	MetricsPath     string           `json:"metrics_path"`
-	ReportPath      string           `json:"report_path"`
-	Elapsed         time.Duration    `json:"elapsed_ns"`
+	// ModelNoise is how far the model's test metrics would scatter from
+	// sampling noise alone if the model were exactly right.
+	ModelNoise  *eval.Noise   `json:"model_noise"`
+	History     model.History `json:"history"`
+	ModelDir    string        `json:"model_dir"`
+	MetricsPath string        `json:"metrics_path"`
+	ReportPath  string        `json:"report_path"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
 }
 
 // parts is the dataset cut by the stable hash split.
@@ -144,7 +147,7 @@ func Train(ctx context.Context, be kernels.Backend, spec Spec, ev Events) (*Resu
 	}
 	net.Meta = meta
 	res := &Result{
-		Ingest: ds.Report, Baseline: bl, Model: mm, BaselineMetrics: bm, History: hist,
+		Ingest: ds.Report, Baseline: bl, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), History: hist,
 		Split:    SplitCounts{len(p.train), len(p.val), len(p.test)},
 		ModelDir: filepath.Join(spec.Out, ModelDir),
 	}

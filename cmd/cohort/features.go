@@ -102,8 +102,26 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 }
 
 // writeFeaturesFile writes the CSV next to path and renames it into place
-// after an fsync, so a reader never sees half a file.
+// after an fsync, so a reader never sees half a file. A device or pipe
+// (/dev/null, a FIFO) is written in place: renaming over it would replace
+// the device with a file.
 func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) (err error) {
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if err := writeFeatures(bw, ds, labels); err != nil {
+			f.Close()
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -131,8 +149,9 @@ func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) (err error) {
 }
 
 // writeFeatures writes the header and one row per customer. Formatting
-// floats costs more than reading them did, so chunks of rows are formatted
-// in parallel and written in order.
+// floats costs more than reading them did, so workers format chunks of rows
+// while this goroutine writes the finished ones in order; at most two
+// chunks per worker are in flight.
 func writeFeatures(w io.Writer, ds *clv.Dataset, labels bool) error {
 	head := append([]string{"customer_id"}, ds.FeatureNames...)
 	if labels {
@@ -143,20 +162,55 @@ func writeFeatures(w io.Writer, ds *clv.Dataset, labels bool) error {
 		return err
 	}
 	const chunk = 4096
-	bufs := make([][]byte, max(runtime.GOMAXPROCS(0), 1))
 	cs := ds.Customers
-	for start := 0; start < len(cs); start += chunk * len(bufs) {
-		var wg sync.WaitGroup
-		for k := range bufs {
-			lo, hi := min(start+k*chunk, len(cs)), min(start+(k+1)*chunk, len(cs))
-			wg.Go(func() { bufs[k] = appendRows(bufs[k][:0], cs[lo:hi], labels) })
-		}
-		wg.Wait()
-		for _, b := range bufs {
-			if _, err := w.Write(b); err != nil {
-				return err
+	n := (len(cs) + chunk - 1) / chunk
+	workers := max(runtime.GOMAXPROCS(0), 1)
+	results := make([]chan []byte, n)
+	for i := range results {
+		results[i] = make(chan []byte, 1)
+	}
+	jobs := make(chan int)
+	tokens := make(chan struct{}, 2*workers) // bounds the formatted chunks waiting to be written
+	free := make(chan []byte, 2*workers)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	wg.Go(func() {
+		defer close(jobs)
+		for i := range n {
+			select {
+			case tokens <- struct{}{}:
+			case <-done:
+				return
+			}
+			select {
+			case jobs <- i:
+			case <-done:
+				return
 			}
 		}
+	})
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				var buf []byte
+				select {
+				case buf = <-free:
+				default:
+				}
+				lo, hi := i*chunk, min((i+1)*chunk, len(cs))
+				results[i] <- appendRows(buf[:0], cs[lo:hi], labels)
+			}
+		})
+	}
+	for i := range n {
+		b := <-results[i]
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		free <- b
+		<-tokens
 	}
 	return nil
 }

@@ -35,3 +35,14 @@ func fmtMetric(v float64) string {
 	}
 	return fmt.Sprintf("%.4f", v)
 }
+
+// printNoise says how much of the model's scores sampling noise could
+// explain, so a user can tell a weak model from a small test set.
+func printNoise(w io.Writer, n *eval.Noise) {
+	if n == nil {
+		return
+	}
+	fmt.Fprintf(w, "sampling noise (if the deep model were exactly right): decile_mape %.3f [%.3f-%.3f], normalized_gini %.3f [%.3f-%.3f] (median [10th-90th percentile] of %d simulated holdouts)\n",
+		n.DecileMAPE.Median, n.DecileMAPE.P10, n.DecileMAPE.P90,
+		n.NormalizedGini.Median, n.NormalizedGini.P10, n.NormalizedGini.P90, n.Draws)
+}

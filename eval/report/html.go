@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 	d := r.data
 	pg := &page{
 		Title: d.Summary.Title, Generated: stampHuman(d.Summary.Generated),
-		Summary: r.summaryRows(), Notes: d.Summary.Notes,
+		Summary: r.summaryRows(), Notes: append(slices.Clip(d.Summary.Notes), noiseNotes(d)...),
 		ModelName: d.Model.Name, BaselineName: d.Baseline.Name, HasBaseline: r.hasBaseline,
 		Metrics: r.metricRows(),
 	}
@@ -359,4 +360,17 @@ func groupThousands(digits string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// noiseNotes explains the sampling-noise band of the model's metrics.
+func noiseNotes(d Data) []string {
+	n := d.Noise
+	if n == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("Sampling noise: if the %s were exactly right, holdouts drawn from its own predictive "+
+		"distribution for these %d test customers would give a decile MAPE of %.3f (10th-90th percentile %.3f-%.3f) "+
+		"and a normalized Gini of %.3f (%.3f-%.3f), over %d draws. A score inside that band is as good as this test set can show.",
+		d.Model.Name, len(d.Actual), n.DecileMAPE.Median, n.DecileMAPE.P10, n.DecileMAPE.P90,
+		n.NormalizedGini.Median, n.NormalizedGini.P10, n.NormalizedGini.P90, n.Draws)}
 }

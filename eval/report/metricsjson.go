@@ -19,6 +19,7 @@ type metricsDoc struct {
 	Baseline      map[string]any         `json:"baseline"`
 	Run           runDoc                 `json:"run"`
 	Importance    *eval.Importances      `json:"feature_importance,omitempty"`
+	ModelNoise    *eval.Noise            `json:"model_noise,omitempty"`
 	History       []epochDoc             `json:"history,omitempty"`
 	Deciles       map[string][]decileDoc `json:"deciles"`
 }
@@ -80,6 +81,7 @@ func (r *Report) MetricsJSON() ([]byte, error) {
 			BestEpoch: r.data.BestEpoch, Generated: stamp(s.Generated),
 		},
 		Importance: r.data.Importance,
+		ModelNoise: r.data.Noise,
 		Deciles:    map[string][]decileDoc{"model": decileDocs(r.modelDec)},
 	}
 	var err error

@@ -108,6 +108,9 @@ type Data struct {
 	// Importance is the model's permutation importance; nil leaves the
 	// section out.
 	Importance *eval.Importances
+	// Noise is how far the model's metrics would scatter on this test set
+	// if the model were exactly right (eval.ZILNNoise); nil leaves it out.
+	Noise *eval.Noise
 }
 
 // Report is a scored Data, ready to be written.
@@ -179,6 +182,9 @@ func (r *Report) ModelMetrics() eval.Metrics { return r.model }
 // BaselineMetrics returns the baseline's scores, and false when the Data had
 // no baseline.
 func (r *Report) BaselineMetrics() (eval.Metrics, bool) { return r.baseline, r.hasBaseline }
+
+// ModelNoise is the Data's sampling-noise band of the model's metrics, or nil.
+func (r *Report) ModelNoise() *eval.Noise { return r.data.Noise }
 
 // Write renders report.html and metrics.json into dir (which must exist) and
 // returns their paths.

@@ -1,0 +1,81 @@
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// Band summarises a metric over simulated holdouts.
+type Band struct {
+	Median Float `json:"median"`
+	P10    Float `json:"p10"`
+	P90    Float `json:"p90"`
+}
+
+// Noise is how the holdout metrics of a model would scatter from sampling
+// noise alone if the model were exactly right: each simulated holdout draws
+// every customer's spend from the model's own predictive distribution, and
+// the model's expected spend is scored against it. A decile MAPE observed
+// inside the band is as good as the test set can show.
+type Noise struct {
+	Draws          int  `json:"draws"`
+	DecileMAPE     Band `json:"decile_mape"`
+	NormalizedGini Band `json:"normalized_gini"`
+}
+
+// ZILNNoise simulates draws holdouts from zero-inflated lognormal predictive
+// distributions: customer i spends nothing with probability 1-p[i], else
+// scale*exp(mu[i] + sigma[i]*Z) with Z standard normal. pred is scored
+// against each draw. The result depends only on the arguments.
+func ZILNNoise(ctx context.Context, pred, p, mu, sigma []float64, scale float64, draws int, seed uint64) (Noise, error) {
+	n := len(pred)
+	switch {
+	case n == 0:
+		return Noise{}, errors.New("eval: noise: no customers")
+	case len(p) != n || len(mu) != n || len(sigma) != n:
+		return Noise{}, fmt.Errorf("eval: noise: %d predictions but %d p, %d mu, %d sigma", n, len(p), len(mu), len(sigma))
+	case draws < 1:
+		return Noise{}, fmt.Errorf("eval: noise: %d draws, want >= 1", draws)
+	case !(scale > 0) || math.IsInf(scale, 0):
+		return Noise{}, fmt.Errorf("eval: noise: scale %v, want finite and > 0", scale)
+	}
+	r := rand.New(rand.NewPCG(seed, 0x6e6f697365))
+	y := make([]float64, n)
+	mape := make([]float64, 0, draws)
+	gini := make([]float64, 0, draws)
+	for range draws {
+		if err := ctx.Err(); err != nil {
+			return Noise{}, fmt.Errorf("eval: noise: %w", err)
+		}
+		for i := range y {
+			y[i] = 0
+			if r.Float64() < p[i] {
+				y[i] = scale * math.Exp(mu[i]+sigma[i]*r.NormFloat64())
+			}
+		}
+		m, err := Compute(pred, y)
+		if err != nil {
+			return Noise{}, fmt.Errorf("eval: noise: %w", err)
+		}
+		mape = append(mape, m.DecileMAPE)
+		gini = append(gini, m.NormalizedGini)
+	}
+	return Noise{Draws: draws, DecileMAPE: band(mape), NormalizedGini: band(gini)}, nil
+}
+
+// band returns the median and the 10th and 90th percentiles (nearest rank)
+// of the finite values in v.
+func band(v []float64) Band {
+	v = slices.DeleteFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
+	if len(v) == 0 {
+		nan := Float(math.NaN())
+		return Band{nan, nan, nan}
+	}
+	slices.Sort(v)
+	at := func(q float64) Float { return Float(v[int(math.Round(q*float64(len(v)-1)))]) }
+	return Band{Median: at(0.5), P10: at(0.1), P90: at(0.9)}
+}
