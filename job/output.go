@@ -3,9 +3,8 @@ package job
 import (
 	"bufio"
 	"fmt"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -24,7 +23,7 @@ func WritePredictions(path string, ps []Prediction) error {
 	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
 		write = writePredictionsParquet
 	}
-	if err := writeAtomic(path, func(w io.Writer) error { return write(w, ps) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return write(w, ps) }); err != nil {
 		return fmt.Errorf("job: write predictions: %w", err)
 	}
 	return nil
@@ -67,33 +66,4 @@ func writePredictionsParquet(w io.Writer, ps []Prediction) error {
 		return err
 	}
 	return pw.Close()
-}
-
-// writeAtomic writes path through a synced temporary file and a rename.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600 files; predictions are meant to be shared, like
-	// the report and the generated shop.
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

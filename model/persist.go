@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
@@ -61,10 +61,10 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("model: save: encode %s: %w", ManifestFile, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, WeightsFile), raw); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, WeightsFile), raw); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, ManifestFile), append(js, '\n')); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
 	return nil
@@ -123,41 +123,4 @@ func Load(dir string) (*Model, error) {
 		m.Meta = buf.Bytes()
 	}
 	return m, nil
-}
-
-// writeFileAtomic replaces path with data: temp file in the same directory,
-// fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600 files; a model is meant to be shared.
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

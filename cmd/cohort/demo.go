@@ -74,7 +74,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	if !f.quiet {
 		fmt.Fprintf(cmd.ErrOrStderr(), "generating %d customers over 78 weeks -> %s\n", f.customers, shop)
 	}
-	if err := writeAtomic(cmd.Context(), shop, cfg); err != nil {
+	if err := writeSynthLog(cmd.Context(), shop, cfg); err != nil {
 		return fmt.Errorf("demo: generate shop: %w", err)
 	}
 	horizon, err := clv.ParseHorizon("39w")

@@ -4,10 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -101,51 +100,9 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 	return printIngestSummary(w, ds, f.out, secs)
 }
 
-// writeFeaturesFile writes the CSV next to path and renames it into place
-// after an fsync, so a reader never sees half a file. A device or pipe
-// (/dev/null, a FIFO) is written in place: renaming over it would replace
-// the device with a file.
-func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) (err error) {
-	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		bw := bufio.NewWriterSize(f, 1<<20)
-		if err := writeFeatures(bw, ds, labels); err != nil {
-			f.Close()
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := writeFeatures(bw, ds, labels); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+// writeFeaturesFile writes the CSV atomically (see internal/atomicfile).
+func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) error {
+	return atomicfile.Write(path, func(w io.Writer) error { return writeFeatures(w, ds, labels) })
 }
 
 // writeFeatures writes the header and one row per customer. Formatting

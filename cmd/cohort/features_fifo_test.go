@@ -37,10 +37,10 @@ func TestFeaturesToFIFO(t *testing.T) {
 	if _, _, err := runCohort(t, "features", "--data", data, "--out", fifo); err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("%s is no longer a pipe: %v %v", fifo, st.Mode(), err) // and the reader waits forever
+	}
 	if out := <-got; strings.Count(out, "\n") != 3 || !strings.HasPrefix(out, "customer_id,") {
 		t.Errorf("the pipe carried %q, want a header and 2 rows", out)
-	}
-	if st, err := os.Stat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
-		t.Errorf("%s is no longer a pipe: %v %v", fifo, st.Mode(), err)
 	}
 }

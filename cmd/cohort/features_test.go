@@ -70,6 +70,9 @@ func TestFeaturesEndToEnd(t *testing.T) {
 	if len(entries) != 2 {
 		t.Errorf("directory holds %d files, want log and features only (no temp file)", len(entries))
 	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("output mode %v (%v), want 0644", st.Mode(), err)
+	}
 }
 
 // TestFeaturesErrors ensures a bad row stops the command with its file:line,

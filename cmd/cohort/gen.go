@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -173,7 +173,7 @@ func runGen(cmd *cobra.Command, f *genFlags, cfg synth.Config) error {
 	if f.out == "-" {
 		err = synth.WriteCSV(cmd.Context(), cmd.OutOrStdout(), cfg)
 	} else {
-		err = writeAtomic(cmd.Context(), f.out, cfg)
+		err = writeSynthLog(cmd.Context(), f.out, cfg)
 	}
 	if progress != nil {
 		fmt.Fprintln(cmd.ErrOrStderr())
@@ -217,45 +217,21 @@ func progressLine(w io.Writer, began time.Time) func(synth.Counts) {
 	}
 }
 
-// writeAtomic writes the CSV (gzipped for a .gz name) to a temporary file
-// beside path, syncs it and renames it into place, so path is either the old
-// file or the complete new one.
-func writeAtomic(ctx context.Context, path string, cfg synth.Config) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// writeSynthLog writes the CSV (gzipped for a .gz name) atomically: path is
+// either the old file or the complete new one.
+func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		if !strings.HasSuffix(path, ".gz") {
+			return synth.WriteCSV(ctx, w, cfg)
+		}
+		gz := gzip.NewWriter(w)
+		if err := synth.WriteCSV(ctx, gz, cfg); err != nil {
+			return err
+		}
+		return gz.Close()
+	})
 	if err != nil {
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	var w io.Writer = tmp
-	var gz *gzip.Writer
-	if strings.HasSuffix(path, ".gz") {
-		gz = gzip.NewWriter(tmp)
-		w = gz
-	}
-	if err := synth.WriteCSV(ctx, w, cfg); err != nil {
-		return err
-	}
-	if gz != nil {
-		if err := gz.Close(); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	if err := tmp.Chmod(0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename to %s: %w", path, err)
 	}
 	return nil
 }

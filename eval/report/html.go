@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"html/template"
 	"io"
 	"math"
@@ -73,7 +74,7 @@ func (r *Report) WriteHTML(ctx context.Context, w io.Writer) error {
 
 // WriteHTMLFile renders the report page to path atomically.
 func (r *Report) WriteHTMLFile(ctx context.Context, path string) error {
-	if err := writeAtomic(path, func(w io.Writer) error { return r.WriteHTML(ctx, w) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return r.WriteHTML(ctx, w) }); err != nil {
 		return fmt.Errorf("report: write html: %w", err)
 	}
 	return nil

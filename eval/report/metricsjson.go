@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
 	"time"
 
@@ -134,7 +135,7 @@ func (r *Report) WriteMetricsFile(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path, func(w io.Writer) error {
+	if err := atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	}); err != nil {
