@@ -67,9 +67,29 @@ func (m *Model) Inputs() int { return m.Layout.Inputs }
 // and the expected spend. It panics when len(X) != rows*Inputs; callers
 // holding user data check Inputs first.
 func (m *Model) Predict(be kernels.Backend, X []float32, rows int) (p, spend []float64) {
+	p, spend = make([]float64, rows), make([]float64, rows)
+	batch := min(rows, predictBatch)
+	hp, hs := make([]float32, batch), make([]float32, batch)
+	pb, sb := be.Alloc(batch), be.Alloc(batch)
+	m.forward(be, "predict", X, rows, func(lo, n int, logits kernels.Buffer) {
+		be.ZILNPredict(pb.Slice(0, n), sb.Slice(0, n), logits, n)
+		be.Download(hp[:n], pb.Slice(0, n))
+		be.Download(hs[:n], sb.Slice(0, n))
+		for i := range n {
+			p[lo+i], spend[lo+i] = float64(hp[i]), float64(hs[i])
+		}
+	})
+	return p, spend
+}
+
+// forward pushes X through the pipeline and the net in batches of at most
+// predictBatch rows and hands each batch's logits (n×ZILNOutputs, valid
+// during the call) to use, with the batch's first row lo. It panics, naming
+// op, when len(X) != rows*Inputs.
+func (m *Model) forward(be kernels.Backend, op string, X []float32, rows int, use func(lo, n int, logits kernels.Buffer)) {
 	cols := m.Layout.Inputs
 	if len(X) != rows*cols {
-		panic(fmt.Sprintf("model: predict: %d rows of %d features need %d values, got %d", rows, cols, rows*cols, len(X)))
+		panic(fmt.Sprintf("model: %s: %d rows of %d features need %d values, got %d", op, rows, cols, rows*cols, len(X)))
 	}
 	net := NewNet(be, m.Layout)
 	if err := net.SetParams(m.params); err != nil {
@@ -77,21 +97,12 @@ func (m *Model) Predict(be kernels.Backend, X []float32, rows int) (p, spend []f
 	}
 	batch := min(rows, predictBatch)
 	hx := make([]float32, batch*cols)
-	hp, hs := make([]float32, batch), make([]float32, batch)
-	xb, pb, sb := be.Alloc(batch*cols), be.Alloc(batch), be.Alloc(batch)
-	p, spend = make([]float64, rows), make([]float64, rows)
+	xb := be.Alloc(batch * cols)
 	for lo := 0; lo < rows; lo += batch {
 		n := min(batch, rows-lo)
 		m.Pipeline.Apply(hx[:n*cols], X[lo*cols:(lo+n)*cols], n)
 		x := xb.Slice(0, n*cols)
 		be.Upload(x, hx[:n*cols])
-		logits := net.Forward(x, n)
-		be.ZILNPredict(pb.Slice(0, n), sb.Slice(0, n), logits, n)
-		be.Download(hp[:n], pb.Slice(0, n))
-		be.Download(hs[:n], sb.Slice(0, n))
-		for i := range n {
-			p[lo+i], spend[lo+i] = float64(hp[i]), float64(hs[i])
-		}
+		use(lo, n, net.Forward(x, n).Slice(0, n*kernels.ZILNOutputs))
 	}
-	return p, spend
 }
