@@ -128,24 +128,37 @@ type OutputBias struct {
 // OutputBiasFor derives an OutputBias from labels: the logit of the positive
 // rate, the mean log positive label and softplus⁻¹ of its standard deviation.
 func OutputBiasFor(labels []float32) OutputBias {
-	var pos int
-	var sum, sumSq float64
+	return labelStatsOf(labels).outputBias()
+}
+
+// labelStats are the sums OutputBiasFor needs. Sums from disjoint shards add
+// up, so data-parallel replicas allreduce them and start from the same bias.
+type labelStats struct {
+	n, pos, sum, sumSq float64 // rows, positive labels, sum and sum of squares of log(label > 0)
+}
+
+func labelStatsOf(labels []float32) labelStats {
+	s := labelStats{n: float64(len(labels))}
 	for _, y := range labels {
 		if y > 0 {
-			pos++
 			l := math.Log(float64(y))
-			sum += l
-			sumSq += l * l
+			s.pos++
+			s.sum += l
+			s.sumSq += l * l
 		}
 	}
-	if len(labels) == 0 {
+	return s
+}
+
+func (s labelStats) outputBias() OutputBias {
+	if s.n == 0 {
 		return OutputBias{RawSigma: float32(softplusInv(1))}
 	}
-	rate := min(max(float64(pos)/float64(len(labels)), 1e-4), 1-1e-4)
+	rate := min(max(s.pos/s.n, 1e-4), 1-1e-4)
 	ob := OutputBias{Logit: float32(math.Log(rate / (1 - rate))), RawSigma: float32(softplusInv(1))}
-	if pos > 0 {
-		mean := sum / float64(pos)
-		sd := math.Sqrt(max(sumSq/float64(pos)-mean*mean, 0))
+	if s.pos > 0 {
+		mean := s.sum / s.pos
+		sd := math.Sqrt(max(s.sumSq/s.pos-mean*mean, 0))
 		ob.Mu = float32(mean)
 		ob.RawSigma = float32(softplusInv(max(sd, 0.1)))
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/cohort-clv/cohort/kernels"
@@ -109,105 +108,14 @@ func finiteOrNil(x float64) *float64 {
 // are shuffled per epoch by a PCG stream seeded from cfg.Seed, so on a
 // deterministic Backend two runs give bit-identical weights. The context is
 // checked between batches; on cancellation Train returns the history so far
-// and an error wrapping ctx.Err().
+// and an error wrapping ctx.Err(). Train is TrainShard with one replica that
+// holds every row.
 func Train(ctx context.Context, be kernels.Backend, train, val Data, cfg Config, opts TrainOptions) (*Model, History, error) {
-	var hist History
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+	index := make([]int, train.Rows)
+	for i := range index {
+		index[i] = i
 	}
-	if err := train.check("training", opts.FeatureNames); err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
-	}
-	if train.Rows == 0 || train.Cols == 0 {
-		return nil, hist, fmt.Errorf("model: train: training data has %d rows of %d columns, want at least one of each", train.Rows, train.Cols)
-	}
-	if val.Rows > 0 && val.Cols != train.Cols {
-		return nil, hist, fmt.Errorf("model: train: validation data has %d columns, training data %d", val.Cols, train.Cols)
-	}
-	if err := val.check("validation", opts.FeatureNames); err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
-	}
-	pipe, err := FitPipeline(train, opts.FeatureNames, opts.Log1p)
-	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
-	}
-	layout, err := NewLayout(train.Cols, cfg.Hidden)
-	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
-	}
-	tx := make([]float32, len(train.X))
-	pipe.Apply(tx, train.X, train.Rows)
-	vx := make([]float32, len(val.X))
-	pipe.Apply(vx, val.X, val.Rows)
-
-	net := NewNet(be, layout)
-	net.Init(cfg.Seed, OutputBiasFor(train.Y))
-	opt := NewAdam(be, layout.Size, cfg.AdamParams())
-	opt.ClipNorm = cfg.ClipNorm
-
-	cols, batch := train.Cols, min(cfg.Batch, train.Rows)
-	b := batcher{be: be, cols: cols, x: be.Alloc(batch * cols), y: be.Alloc(batch),
-		hx: make([]float32, batch*cols), hy: make([]float32, batch)}
-	stepsPerEpoch := (train.Rows + batch - 1) / batch
-	total := stepsPerEpoch * cfg.MaxEpochs
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d))
-	perm := make([]int, train.Rows)
-	for i := range perm {
-		perm[i] = i
-	}
-	var best []float32
-	hist.BestValLoss, hist.BestEpoch = math.Inf(1), 0
-	sinceBest := 0
-	for epoch := 1; epoch <= cfg.MaxEpochs; epoch++ {
-		start := time.Now()
-		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-		var sum float64
-		for lo := 0; lo < train.Rows; lo += batch {
-			if err := ctx.Err(); err != nil {
-				return nil, hist, fmt.Errorf("model: train: epoch %d: %w", epoch, err)
-			}
-			idx := perm[lo:min(lo+batch, train.Rows)]
-			x, y := b.gather(tx, train.Y, idx)
-			loss := net.LossAndGrad(x, y, len(idx))
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, hist, fmt.Errorf("model: train: epoch %d step %d: loss is %v (try a lower lr or clip_norm)", epoch, opt.StepCount()+1, loss)
-			}
-			opt.Hyper.LR = cfg.LRAt(opt.StepCount()+1, total)
-			opt.Step(net)
-			sum += loss * float64(len(idx))
-		}
-		st := EpochStats{Epoch: epoch, TrainLoss: sum / float64(train.Rows), ValLoss: math.NaN(), LR: opt.Hyper.LR, Steps: opt.StepCount()}
-		if val.Rows > 0 {
-			if st.ValLoss, err = b.loss(ctx, net, vx, val.Y); err != nil {
-				return nil, hist, fmt.Errorf("model: train: epoch %d: validation: %w", epoch, err)
-			}
-			if math.IsNaN(st.ValLoss) || math.IsInf(st.ValLoss, 0) {
-				return nil, hist, fmt.Errorf("model: train: epoch %d: validation loss is %v (try a lower lr or clip_norm)", epoch, st.ValLoss)
-			}
-		}
-		if val.Rows == 0 || st.ValLoss < hist.BestValLoss {
-			st.Best, sinceBest = true, 0
-			hist.BestEpoch, hist.BestValLoss = epoch, st.ValLoss
-			best = net.ParamsHost()
-		} else {
-			sinceBest++
-		}
-		st.Wall = time.Since(start)
-		hist.Epochs = append(hist.Epochs, st)
-		if opts.OnEpoch != nil {
-			opts.OnEpoch(st)
-		}
-		if val.Rows > 0 && cfg.Patience >= 0 && sinceBest >= cfg.Patience && epoch < cfg.MaxEpochs {
-			hist.StoppedEarly = true
-			break
-		}
-	}
-	m, err := NewModel(cfg, layout, pipe, best)
-	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
-	}
-	return m, hist, nil
+	return TrainShard(ctx, be, Shard{Train: train, Val: val, TrainIndex: index, TrainRows: train.Rows}, nil, cfg, opts)
 }
 
 // batcher gathers rows on the host and uploads them into reusable Buffers.
