@@ -9,11 +9,12 @@ import (
 	"slices"
 )
 
-// Band summarises a metric over simulated holdouts.
+// Band summarises a metric over simulated holdouts: its median and the
+// 5th and 95th percentiles, between which 90% of the holdouts fall.
 type Band struct {
 	Median Float `json:"median"`
-	P10    Float `json:"p10"`
-	P90    Float `json:"p90"`
+	P5     Float `json:"p5"`
+	P95    Float `json:"p95"`
 }
 
 // Noise is how the holdout metrics of a model would scatter from sampling
@@ -25,6 +26,7 @@ type Noise struct {
 	Draws          int  `json:"draws"`
 	DecileMAPE     Band `json:"decile_mape"`
 	NormalizedGini Band `json:"normalized_gini"`
+	SpendRatio     Band `json:"spend_ratio"`
 }
 
 // ZILNNoise simulates draws holdouts from zero-inflated lognormal predictive
@@ -47,6 +49,7 @@ func ZILNNoise(ctx context.Context, pred, p, mu, sigma []float64, scale float64,
 	y := make([]float64, n)
 	mape := make([]float64, 0, draws)
 	gini := make([]float64, 0, draws)
+	ratio := make([]float64, 0, draws)
 	for range draws {
 		if err := ctx.Err(); err != nil {
 			return Noise{}, fmt.Errorf("eval: noise: %w", err)
@@ -63,11 +66,12 @@ func ZILNNoise(ctx context.Context, pred, p, mu, sigma []float64, scale float64,
 		}
 		mape = append(mape, m.DecileMAPE)
 		gini = append(gini, m.NormalizedGini)
+		ratio = append(ratio, m.SpendRatio)
 	}
-	return Noise{Draws: draws, DecileMAPE: band(mape), NormalizedGini: band(gini)}, nil
+	return Noise{Draws: draws, DecileMAPE: band(mape), NormalizedGini: band(gini), SpendRatio: band(ratio)}, nil
 }
 
-// band returns the median and the 10th and 90th percentiles (nearest rank)
+// band returns the median and the 5th and 95th percentiles (nearest rank)
 // of the finite values in v.
 func band(v []float64) Band {
 	v = slices.DeleteFunc(v, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) })
@@ -77,5 +81,5 @@ func band(v []float64) Band {
 	}
 	slices.Sort(v)
 	at := func(q float64) Float { return Float(v[int(math.Round(q*float64(len(v)-1)))]) }
-	return Band{Median: at(0.5), P10: at(0.1), P90: at(0.9)}
+	return Band{Median: at(0.5), P5: at(0.05), P95: at(0.95)}
 }

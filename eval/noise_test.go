@@ -28,14 +28,17 @@ func TestZILNNoise(t *testing.T) {
 		t.Fatalf("same seed gave %+v then %+v", small, again)
 	}
 	large, _ := mkNoise(t, ctx, mk, 30000)
-	width := func(b Band) float64 { return float64(b.P90 - b.P10) }
+	width := func(b Band) float64 { return float64(b.P95 - b.P5) }
 	if !(width(large.DecileMAPE) < width(small.DecileMAPE)) {
 		t.Errorf("decile MAPE band with 30000 customers %+v, want narrower than with 300 %+v", large.DecileMAPE, small.DecileMAPE)
+	}
+	if r := large.SpendRatio; !(r.P5 < 1 && 1 < r.P95 && r.P95-r.P5 < 0.05) {
+		t.Errorf("spend ratio band %+v with 30000 customers and exact expectations, want a narrow band around 1", r)
 	}
 	if !(large.DecileMAPE.Median < 0.05) {
 		t.Errorf("decile MAPE median %v with 30000 customers and exact expectations, want < 0.05", large.DecileMAPE.Median)
 	}
-	if !(small.DecileMAPE.P10 <= small.DecileMAPE.Median && small.DecileMAPE.Median <= small.DecileMAPE.P90) {
+	if !(small.DecileMAPE.P5 <= small.DecileMAPE.Median && small.DecileMAPE.Median <= small.DecileMAPE.P95) {
 		t.Errorf("band out of order: %+v", small.DecileMAPE)
 	}
 

@@ -32,6 +32,9 @@ func LoadTrained(dir string) (*Trained, error) {
 	if err := json.Unmarshal(net.Meta, &meta); err != nil {
 		return nil, fmt.Errorf("job: load %s: job metadata: %w", dir, err)
 	}
+	if !(meta.SpendCap > 0) {
+		return nil, fmt.Errorf("job: load %s: job metadata spend_cap %v, want > 0", dir, meta.SpendCap)
+	}
 	if !(meta.SpendScale > 0) {
 		return nil, fmt.Errorf("job: load %s: job metadata spend_scale %v, want > 0", dir, meta.SpendScale)
 	}

@@ -273,14 +273,18 @@ func testSpendScale(t *testing.T, r run) {
 		t.Fatal(err)
 	}
 	var X []float32
-	var actual float64
+	var actual, maxSpend float64
 	rows := 0
 	for _, c := range ds.Customers {
 		if clv.SplitOf(c.ID) != clv.Test {
 			X = append(X, c.Features...)
 			actual += float64(float32(c.HoldoutSpend))
+			maxSpend = max(maxSpend, float64(float32(c.HoldoutSpend)))
 			rows++
 		}
+	}
+	if tr.Meta.SpendCap != maxSpend {
+		t.Errorf("spend cap %v, want the largest train+validation holdout spend %v", tr.Meta.SpendCap, maxSpend)
 	}
 	_, raw := tr.Net.Predict(r.be, X, rows)
 	var pred float64
@@ -292,7 +296,7 @@ func testSpendScale(t *testing.T, r run) {
 	}
 
 	read := scoreOptions(tr)
-	tr.Meta.SpendScale = 1
+	tr.Meta.SpendScale, tr.Meta.SpendCap = 1, math.Inf(1)
 	base, err := tr.Score(context.Background(), r.be, r.spec.Data, read)
 	if err != nil {
 		t.Fatal(err)
@@ -310,6 +314,23 @@ func testSpendScale(t *testing.T, r run) {
 			if p != want {
 				t.Fatalf("scale %v: %+v, want %+v", s, p, want)
 			}
+		}
+	}
+
+	// A cap clips the largest predictions and leaves the others alone.
+	tr.Meta.SpendScale = 1
+	top := 0.0
+	for _, p := range base.Predictions {
+		top = max(top, p.ExpectedSpend)
+	}
+	tr.Meta.SpendCap = top / 2
+	capped, err := tr.Score(context.Background(), r.be, r.spec.Data, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range capped.Predictions {
+		if want := min(base.Predictions[i].ExpectedSpend, top/2); p.ExpectedSpend != want {
+			t.Fatalf("cap %v: customer %s spend %v, want %v", top/2, p.Customer, p.ExpectedSpend, want)
 		}
 	}
 }

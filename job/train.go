@@ -41,6 +41,12 @@ type Meta struct {
 	// validation customers (total actual / total predicted) removes that
 	// bias without touching the ranking.
 	SpendScale float64 `json:"spend_scale"`
+	// SpendCap bounds a customer's expected spend: the largest holdout
+	// spend of any training or validation customer. A ZILN network that
+	// extrapolates at the edge of the feature space can put exp(sigma^2/2)
+	// in the thousands; no customer is predicted to outspend everyone the
+	// model learned from.
+	SpendCap float64 `json:"spend_cap"`
 }
 
 // metaFormat versions Meta; Predict refuses other versions.
@@ -130,6 +136,7 @@ func Train(ctx context.Context, be kernels.Backend, spec Spec, ev Events) (*Resu
 		HorizonWeeks: ds.Report.HoldoutWeeks, Baseline: bl, SpendScale: 1,
 	}}
 	t.Meta.SpendScale = t.calibrate(be, trainData, valData)
+	t.Meta.SpendCap = maxLabel(trainData, valData)
 	rep, err := evaluation{
 		data: spec.Data, ds: ds, test: p.test, train: len(p.train), val: len(p.val),
 		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist,
@@ -216,11 +223,23 @@ func (t *Trained) calibrate(be kernels.Backend, parts ...model.Data) float64 {
 	return actual / pred
 }
 
-// predict scores rows of raw features: P(return) and calibrated spend.
+// maxLabel is the largest label of the given data, the spend cap.
+func maxLabel(parts ...model.Data) float64 {
+	var m float64
+	for _, d := range parts {
+		for _, y := range d.Y {
+			m = max(m, float64(y))
+		}
+	}
+	return m
+}
+
+// predict scores rows of raw features: P(return) and calibrated, capped
+// expected spend.
 func (t *Trained) predict(be kernels.Backend, X []float32, rows int) (p, spend []float64) {
 	p, spend = t.Net.Predict(be, X, rows)
 	for i := range spend {
-		spend[i] *= t.Meta.SpendScale
+		spend[i] = min(spend[i]*t.Meta.SpendScale, t.Meta.SpendCap)
 	}
 	return p, spend
 }

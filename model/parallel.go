@@ -29,176 +29,326 @@ type Shard struct {
 	TrainRows  int
 }
 
+// TrainState is a replica's training state between two steps: everything
+// a run needs to resume exactly, on the same replicas or on new ones.
+// Replicas of one run hold identical states.
+type TrainState struct {
+	Pipeline Pipeline  `json:"pipeline"`
+	Params   []float32 `json:"params"`
+	Adam     AdamState `json:"adam"`
+	// Epoch is the epoch in progress (1-based); Offset how many rows of its
+	// permutation earlier steps consumed; LossSum the training loss summed
+	// over those rows, across replicas.
+	Epoch   int     `json:"epoch"`
+	Offset  int     `json:"offset"`
+	LossSum float64 `json:"loss_sum"`
+	// Best holds the parameters of the best epoch so far, SinceBest the
+	// epochs since it, History the finished epochs.
+	Best      []float32 `json:"best"`
+	SinceBest int       `json:"since_best"`
+	History   History   `json:"history"`
+}
+
+// Interrupted is the error TrainShard returns when its Reducer fails (a
+// peer died, a new generation began). State is the state after the last
+// completed step, from which TrainShard resumes with TrainOptions.Resume.
+type Interrupted struct {
+	State *TrainState
+	Err   error
+}
+
+func (e *Interrupted) Error() string {
+	return fmt.Sprintf("model: train interrupted at epoch %d row %d: %v", e.State.Epoch, e.State.Offset, e.Err)
+}
+
+func (e *Interrupted) Unwrap() error { return e.Err }
+
 // TrainShard trains one replica of a data-parallel run whose replicas
 // together hold the training set; r sums across them (nil: this replica is
 // the only one). Each step every replica draws the same global minibatch of
-// cfg.Batch row numbers from the same seeded permutation, computes the loss
-// gradient over the rows of that minibatch it holds, scaled by its share,
-// and r sums those into the gradient of the whole minibatch, so any number
-// of replicas take the steps one process holding every row would take, up
-// to the order of floating-point sums. The standardisation, the output bias
-// and the validation loss come from sums reduced the same way.
+// cfg.Batch row numbers from the epoch's seeded permutation, computes the
+// loss gradient over the rows of that minibatch it holds, scaled by its
+// share, and r sums those into the gradient of the whole minibatch, so any
+// number of replicas take the steps one process holding every row would
+// take, up to the order of floating-point sums. The standardisation, the
+// output bias and the validation loss come from sums reduced the same way.
+//
+// A failing Reducer ends the run with an *Interrupted error that carries
+// the state after the last completed step; opts.Resume continues from such
+// a state (or a checkpoint written through opts.Checkpoint), with the same
+// or other shards, as long as the replicas together hold the same rows.
 func TrainShard(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cfg Config, opts TrainOptions) (*Model, History, error) {
-	var hist History
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+		return nil, History{}, fmt.Errorf("model: train: %w", err)
 	}
+	t, err := newTrainer(ctx, be, sh, r, cfg, opts)
+	if err != nil {
+		return nil, History{}, fmt.Errorf("model: train: %w", err)
+	}
+	if err := t.run(ctx); err != nil {
+		return nil, t.hist, err
+	}
+	m, err := NewModel(cfg, t.net.layout, t.pipe, t.best)
+	if err != nil {
+		return nil, t.hist, fmt.Errorf("model: train: %w", err)
+	}
+	return m, t.hist, nil
+}
+
+// trainer is one replica's training loop and its state.
+type trainer struct {
+	be      kernels.Backend
+	sh      Shard
+	r       Reducer
+	red     reducer
+	cfg     Config
+	opts    TrainOptions
+	local   []int32
+	valRows int // across replicas
+	pipe    Pipeline
+	tx, vx  []float32 // transformed features
+	net     *Net
+	opt     *Adam
+	b       batcher
+	grads   []float32 // host gradient plus the loss share, for the reducer
+	batch   int       // global minibatch
+
+	epoch, offset int
+	lossSum       float64
+	best          []float32
+	sinceBest     int
+	hist          History
+}
+
+func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cfg Config, opts TrainOptions) (*trainer, error) {
 	train, val := sh.Train, sh.Val
 	if err := train.check("training", opts.FeatureNames); err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+		return nil, err
 	}
 	if err := val.check("validation", opts.FeatureNames); err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+		return nil, err
 	}
 	if sh.TrainRows == 0 || train.Cols == 0 {
-		return nil, hist, fmt.Errorf("model: train: training data has %d rows of %d columns, want at least one of each", sh.TrainRows, train.Cols)
+		return nil, fmt.Errorf("training data has %d rows of %d columns, want at least one of each", sh.TrainRows, train.Cols)
 	}
 	if val.Rows > 0 && val.Cols != train.Cols {
-		return nil, hist, fmt.Errorf("model: train: validation data has %d columns, training data %d", val.Cols, train.Cols)
+		return nil, fmt.Errorf("validation data has %d columns, training data %d", val.Cols, train.Cols)
 	}
 	local, err := localRows(sh)
 	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+		return nil, err
 	}
-	red := reducer{r: r}
+	t := &trainer{be: be, sh: sh, r: r, red: reducer{r: r}, cfg: cfg, opts: opts, local: local, epoch: 1}
 
 	// Global statistics: feature moments, label sums and validation rows.
 	mom, err := NewMoments(train, opts.Log1p)
 	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+		return nil, err
 	}
 	ls := labelStatsOf(train.Y)
-	stats := append(append([]float64{float64(mom.Rows), ls.n, ls.pos, ls.sum, ls.sumSq, float64(val.Rows)}, mom.Sum...), mom.SumSq...)
-	if err := red.sum64(ctx, stats); err != nil {
-		return nil, hist, fmt.Errorf("model: train: reduce statistics: %w", err)
-	}
 	cols := train.Cols
+	stats := append(append([]float64{float64(mom.Rows), ls.n, ls.pos, ls.sum, ls.sumSq, float64(val.Rows)}, mom.Sum...), mom.SumSq...)
+	if err := t.red.sum64(ctx, stats); err != nil {
+		return nil, fmt.Errorf("reduce statistics: %w", err)
+	}
 	mom.Rows = int(stats[0])
 	ls = labelStats{n: stats[1], pos: stats[2], sum: stats[3], sumSq: stats[4]}
-	valRows := int(stats[5])
+	t.valRows = int(stats[5])
 	copy(mom.Sum, stats[6:6+cols])
 	copy(mom.SumSq, stats[6+cols:6+2*cols])
 	if mom.Rows != sh.TrainRows {
-		return nil, hist, fmt.Errorf("model: train: replicas hold %d training rows together, want TrainRows = %d", mom.Rows, sh.TrainRows)
+		return nil, fmt.Errorf("replicas hold %d training rows together, want TrainRows = %d", mom.Rows, sh.TrainRows)
 	}
-	pipe, err := mom.Pipeline(opts.FeatureNames)
-	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+	if t.pipe, err = mom.Pipeline(opts.FeatureNames); err != nil {
+		return nil, err
 	}
 	layout, err := NewLayout(cols, cfg.Hidden)
 	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+		return nil, err
 	}
-	tx := make([]float32, len(train.X))
-	pipe.Apply(tx, train.X, train.Rows)
-	vx := make([]float32, len(val.X))
-	pipe.Apply(vx, val.X, val.Rows)
+	t.net = NewNet(be, layout)
+	t.net.Init(cfg.Seed, ls.outputBias())
+	t.opt = NewAdam(be, layout.Size, cfg.AdamParams())
+	t.opt.ClipNorm = cfg.ClipNorm
+	t.hist.BestValLoss = math.Inf(1)
+	if opts.Resume != nil {
+		if err := t.restore(opts.Resume); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+	}
+	t.tx = make([]float32, len(train.X))
+	t.pipe.Apply(t.tx, train.X, train.Rows)
+	t.vx = make([]float32, len(val.X))
+	t.pipe.Apply(t.vx, val.X, val.Rows)
 
-	net := NewNet(be, layout)
-	net.Init(cfg.Seed, ls.outputBias())
-	opt := NewAdam(be, layout.Size, cfg.AdamParams())
-	opt.ClipNorm = cfg.ClipNorm
-
-	batch := min(cfg.Batch, sh.TrainRows)
-	localBatch := min(batch, max(train.Rows, 1))
-	b := batcher{be: be, cols: cols, x: be.Alloc(localBatch * cols), y: be.Alloc(localBatch),
-		hx: make([]float32, localBatch*cols), hy: make([]float32, localBatch)}
-	var grads []float32 // host copy of the gradient for the reducer
+	t.batch = min(cfg.Batch, sh.TrainRows)
+	lb := max(min(t.batch, train.Rows), 1)
+	t.b = batcher{be: be, cols: cols, x: be.Alloc(lb * cols), y: be.Alloc(lb),
+		hx: make([]float32, lb*cols), hy: make([]float32, lb)}
 	if r != nil {
-		grads = make([]float32, layout.Size)
+		t.grads = make([]float32, layout.Size+1)
 	}
-	stepsPerEpoch := (sh.TrainRows + batch - 1) / batch
-	total := stepsPerEpoch * cfg.MaxEpochs
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5851f42d4c957f2d))
-	perm := make([]int, sh.TrainRows)
+	return t, nil
+}
+
+// restore loads a TrainState; the pipeline comes from the state, so a run
+// resumed on other shards standardises exactly as it began.
+func (t *trainer) restore(s *TrainState) error {
+	if err := t.net.SetParams(s.Params); err != nil {
+		return err
+	}
+	if err := t.opt.SetState(s.Adam); err != nil {
+		return err
+	}
+	if len(s.Pipeline.Mean) != t.sh.Train.Cols {
+		return fmt.Errorf("state pipeline has %d features, data %d", len(s.Pipeline.Mean), t.sh.Train.Cols)
+	}
+	if s.Epoch < 1 || s.Offset < 0 || s.Offset > t.sh.TrainRows {
+		return fmt.Errorf("state at epoch %d row %d, want epoch >= 1 and row in [0, %d]", s.Epoch, s.Offset, t.sh.TrainRows)
+	}
+	t.pipe = s.Pipeline
+	t.epoch, t.offset, t.lossSum = s.Epoch, s.Offset, s.LossSum
+	t.best = append([]float32(nil), s.Best...)
+	t.sinceBest = s.SinceBest
+	t.hist = s.History
+	t.hist.Epochs = append([]EpochStats(nil), s.History.Epochs...)
+	if t.hist.BestEpoch == 0 {
+		// No best epoch yet; a state that went through JSON holds 0 here.
+		t.hist.BestValLoss = math.Inf(1)
+	}
+	return nil
+}
+
+// state snapshots the trainer between steps.
+func (t *trainer) state() *TrainState {
+	h := t.hist
+	h.Epochs = append([]EpochStats(nil), t.hist.Epochs...)
+	return &TrainState{
+		Pipeline: t.pipe, Params: t.net.ParamsHost(), Adam: t.opt.State(),
+		Epoch: t.epoch, Offset: t.offset, LossSum: t.lossSum,
+		Best: append([]float32(nil), t.best...), SinceBest: t.sinceBest, History: h,
+	}
+}
+
+// epochPerm is the permutation of global rows for an epoch: it depends only
+// on the seed and the epoch, so a resumed run draws the same minibatches.
+func epochPerm(seed uint64, epoch, n int) []int {
+	perm := make([]int, n)
 	for i := range perm {
 		perm[i] = i
 	}
-	idx := make([]int, 0, localBatch)
-	var best []float32
-	hist.BestValLoss, hist.BestEpoch = math.Inf(1), 0
-	sinceBest := 0
-	for epoch := 1; epoch <= cfg.MaxEpochs; epoch++ {
+	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d+uint64(epoch)))
+	rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	return perm
+}
+
+func (t *trainer) run(ctx context.Context) error {
+	cfg, rows := t.cfg, t.sh.TrainRows
+	total := (rows + t.batch - 1) / t.batch * cfg.MaxEpochs
+	idx := make([]int, 0, len(t.b.hy))
+	for ; t.epoch <= cfg.MaxEpochs; t.epoch++ {
 		start := time.Now()
-		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-		var sum float64
-		for lo := 0; lo < sh.TrainRows; lo += batch {
+		perm := epochPerm(cfg.Seed, t.epoch, rows)
+		for t.offset < rows {
 			if err := ctx.Err(); err != nil {
-				return nil, hist, fmt.Errorf("model: train: epoch %d: %w", epoch, err)
+				return fmt.Errorf("model: train: epoch %d: %w", t.epoch, err)
 			}
-			global := perm[lo:min(lo+batch, sh.TrainRows)]
+			global := perm[t.offset:min(t.offset+t.batch, rows)]
 			idx = idx[:0]
 			for _, g := range global {
-				if l := local[g]; l >= 0 {
+				if l := t.local[g]; l >= 0 {
 					idx = append(idx, int(l))
 				}
 			}
 			loss := 0.0
 			if len(idx) > 0 {
-				x, y := b.gather(tx, train.Y, idx)
-				loss = net.LossAndGrad(x, y, len(idx))
-			}
-			if r != nil {
-				// Each replica's mean over its rows, weighted by its share of
-				// the minibatch, sums to the minibatch mean.
-				be.Download(grads, net.grads)
-				share := float32(len(idx)) / float32(len(global))
-				for i := range grads {
-					grads[i] *= share
-				}
-				if err := r.Sum(ctx, grads); err != nil {
-					return nil, hist, fmt.Errorf("model: train: epoch %d step %d: allreduce gradient: %w", epoch, opt.StepCount()+1, err)
-				}
-				be.Upload(net.grads, grads)
+				x, y := t.b.gather(t.tx, t.sh.Train.Y, idx)
+				loss = t.net.LossAndGrad(x, y, len(idx))
+			} else {
+				t.be.Scale(t.net.grads, 0)
 			}
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, hist, fmt.Errorf("model: train: epoch %d step %d: loss is %v (try a lower lr or clip_norm)", epoch, opt.StepCount()+1, loss)
+				return fmt.Errorf("model: train: epoch %d step %d: loss is %v (try a lower lr or clip_norm)", t.epoch, t.opt.StepCount()+1, loss)
 			}
-			opt.Hyper.LR = cfg.LRAt(opt.StepCount()+1, total)
-			opt.Step(net)
-			sum += loss * float64(len(idx))
-		}
-		losses := []float64{sum, 0}
-		if val.Rows > 0 {
-			vl, err := b.loss(ctx, net, vx, val.Y)
-			if err != nil {
-				return nil, hist, fmt.Errorf("model: train: epoch %d: validation: %w", epoch, err)
+			stepLoss := loss * float64(len(idx))
+			if t.r != nil {
+				// Each replica's mean over its rows, weighted by its share of
+				// the minibatch, sums to the minibatch mean; the loss rides
+				// along in the last slot.
+				g := t.grads[:len(t.grads)-1]
+				t.be.Download(g, t.net.grads)
+				share := float32(len(idx)) / float32(len(global))
+				for i := range g {
+					g[i] *= share
+				}
+				t.grads[len(g)] = float32(loss) * share
+				if err := t.r.Sum(ctx, t.grads); err != nil {
+					return &Interrupted{State: t.state(), Err: fmt.Errorf("allreduce gradient of step %d: %w", t.opt.StepCount()+1, err)}
+				}
+				t.be.Upload(t.net.grads, g)
+				stepLoss = float64(t.grads[len(g)]) * float64(len(global))
 			}
-			losses[1] = vl * float64(val.Rows)
-		}
-		if err := red.sum64(ctx, losses); err != nil {
-			return nil, hist, fmt.Errorf("model: train: epoch %d: reduce losses: %w", epoch, err)
-		}
-		st := EpochStats{Epoch: epoch, TrainLoss: losses[0] / float64(sh.TrainRows), ValLoss: math.NaN(), LR: opt.Hyper.LR, Steps: opt.StepCount()}
-		if valRows > 0 {
-			st.ValLoss = losses[1] / float64(valRows)
-			if math.IsNaN(st.ValLoss) || math.IsInf(st.ValLoss, 0) {
-				return nil, hist, fmt.Errorf("model: train: epoch %d: validation loss is %v (try a lower lr or clip_norm)", epoch, st.ValLoss)
+			t.opt.Hyper.LR = cfg.LRAt(t.opt.StepCount()+1, total)
+			t.opt.Step(t.net)
+			t.lossSum += stepLoss
+			t.offset += len(global)
+			if k := t.opts.CheckpointEvery; k > 0 && t.opts.Checkpoint != nil && t.opt.StepCount()%k == 0 {
+				if err := t.opts.Checkpoint(t.state()); err != nil {
+					return fmt.Errorf("model: train: checkpoint at step %d: %w", t.opt.StepCount(), err)
+				}
 			}
 		}
-		if valRows == 0 || st.ValLoss < hist.BestValLoss {
-			st.Best, sinceBest = true, 0
-			hist.BestEpoch, hist.BestValLoss = epoch, st.ValLoss
-			best = net.ParamsHost()
-		} else {
-			sinceBest++
+		stop, err := t.endEpoch(ctx, start)
+		if err != nil {
+			return err
 		}
-		st.Wall = time.Since(start)
-		hist.Epochs = append(hist.Epochs, st)
-		if opts.OnEpoch != nil {
-			opts.OnEpoch(st)
-		}
-		if valRows > 0 && cfg.Patience >= 0 && sinceBest >= cfg.Patience && epoch < cfg.MaxEpochs {
-			hist.StoppedEarly = true
+		if stop {
 			break
 		}
 	}
-	m, err := NewModel(cfg, layout, pipe, best)
-	if err != nil {
-		return nil, hist, fmt.Errorf("model: train: %w", err)
+	return nil
+}
+
+// endEpoch scores the epoch on the validation rows of every replica, keeps
+// the best weights and says whether early stopping ends the run.
+func (t *trainer) endEpoch(ctx context.Context, start time.Time) (stop bool, err error) {
+	vl := []float64{0}
+	if t.sh.Val.Rows > 0 {
+		l, err := t.b.loss(ctx, t.net, t.vx, t.sh.Val.Y)
+		if err != nil {
+			return false, fmt.Errorf("model: train: epoch %d: validation: %w", t.epoch, err)
+		}
+		vl[0] = l * float64(t.sh.Val.Rows)
 	}
-	return m, hist, nil
+	if err := t.red.sum64(ctx, vl); err != nil {
+		return false, &Interrupted{State: t.state(), Err: fmt.Errorf("reduce validation loss of epoch %d: %w", t.epoch, err)}
+	}
+	st := EpochStats{Epoch: t.epoch, TrainLoss: t.lossSum / float64(t.sh.TrainRows), ValLoss: math.NaN(), LR: t.opt.Hyper.LR, Steps: t.opt.StepCount()}
+	if t.valRows > 0 {
+		st.ValLoss = vl[0] / float64(t.valRows)
+		if math.IsNaN(st.ValLoss) || math.IsInf(st.ValLoss, 0) {
+			return false, fmt.Errorf("model: train: epoch %d: validation loss is %v (try a lower lr or clip_norm)", t.epoch, st.ValLoss)
+		}
+	}
+	if t.valRows == 0 || st.ValLoss < t.hist.BestValLoss {
+		st.Best, t.sinceBest = true, 0
+		t.hist.BestEpoch, t.hist.BestValLoss = t.epoch, st.ValLoss
+		t.best = t.net.ParamsHost()
+	} else {
+		t.sinceBest++
+	}
+	st.Wall = time.Since(start)
+	t.hist.Epochs = append(t.hist.Epochs, st)
+	t.offset, t.lossSum = 0, 0
+	if t.opts.OnEpoch != nil {
+		t.opts.OnEpoch(st)
+	}
+	if t.valRows > 0 && t.cfg.Patience >= 0 && t.sinceBest >= t.cfg.Patience && t.epoch < t.cfg.MaxEpochs {
+		t.hist.StoppedEarly = true
+		return true, nil
+	}
+	return false, nil
 }
 
 // localRows maps each global training row number to its row in sh.Train,

@@ -135,13 +135,7 @@ func TestTrainShardMatchesSingleProcess(t *testing.T) {
 					}
 				}
 			}
-			var diff, norm float64
-			for i := range want {
-				d := float64(got[i] - want[i])
-				diff += d * d
-				norm += float64(want[i]) * float64(want[i])
-			}
-			if rel := math.Sqrt(diff / norm); rel > 1e-5 {
+			if rel := relDiff(got, want); rel > 1e-5 {
 				t.Errorf("parameters differ from the single process by %.3g relative (L2), want <= 1e-5", rel)
 			}
 			if hists[0].BestEpoch != refHist.BestEpoch {
@@ -177,5 +171,176 @@ func TestTrainShardRejectsBadShards(t *testing.T) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// failingReducer sums like localReducer until call number failAt, where it
+// fails every replica, as a ring does when a peer dies.
+type failingReducer struct {
+	*localReducer
+	failAt int
+	calls  []int
+}
+
+func (f *failingReducer) replica(rank int) Reducer { return &failingRank{f, rank} }
+
+type failingRank struct {
+	f    *failingReducer
+	rank int
+}
+
+func (fr *failingRank) Sum(ctx context.Context, buf []float32) error {
+	fr.f.calls[fr.rank]++
+	if fr.f.calls[fr.rank] == fr.f.failAt {
+		return errors.New("peer vanished")
+	}
+	return rankReducer{fr.f.localReducer, fr.rank}.Sum(ctx, buf)
+}
+
+// TestTrainShardResumes ensures a run interrupted mid-epoch on 2 replicas
+// resumes from the Interrupted state on a different number of replicas
+// (1, as after losing a peer, and 3, as after two joins) and ends where an
+// uninterrupted run ends.
+func TestTrainShardResumes(t *testing.T) {
+	train, _, log1p := synthetic(1200, 31)
+	val, _, _ := synthetic(300, 32)
+	cfg := smallConfig()
+	cfg.MaxEpochs, cfg.Batch = 3, 100
+	opts := TrainOptions{Log1p: log1p}
+	ref, _, err := Train(t.Context(), testBackendThreads(t, 1), train, val, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 2 replicas, 12 steps per epoch. Reduce calls: 1 statistics, 2-13 the
+	// steps of epoch 1, 14 its validation loss, 15- the steps of epoch 2; so
+	// call 20 is epoch 2's step 6, after 5 completed steps (500 rows).
+	f := &failingReducer{localReducer: newLocalReducer(2), failAt: 20, calls: make([]int, 2)}
+	states := runReplicas(t, 2, train, val, cfg, opts, func(rank int) Reducer { return f.replica(rank) })
+	for rank, st := range states {
+		if st == nil {
+			t.Fatalf("replica %d was not interrupted", rank)
+		}
+	}
+	st := states[0]
+	if st.Epoch != 2 || st.Offset != 500 {
+		t.Fatalf("interrupted at epoch %d row %d, want epoch 2 row 500", st.Epoch, st.Offset)
+	}
+	for i := range st.Params {
+		if math.Float32bits(st.Params[i]) != math.Float32bits(states[1].Params[i]) {
+			t.Fatalf("replicas' interrupted states differ at parameter %d", i)
+		}
+	}
+
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("on %d replicas", n), func(t *testing.T) {
+			resumed := opts
+			resumed.Resume = st
+			red := newLocalReducer(n)
+			models := trainReplicas(t, n, train, val, cfg, resumed, func(rank int) Reducer {
+				if n == 1 {
+					return nil
+				}
+				return red.replica(rank)
+			})
+			if rel := relDiff(models[0].Params(), ref.Params()); rel > 1e-5 {
+				t.Errorf("resumed run ends %.3g (relative L2) from the uninterrupted one, want <= 1e-5", rel)
+			}
+		})
+	}
+}
+
+// runReplicas trains n replicas and returns each one's Interrupted state
+// (nil for a replica that finished).
+func runReplicas(t *testing.T, n int, train, val Data, cfg Config, opts TrainOptions, red func(int) Reducer) []*TrainState {
+	t.Helper()
+	states := make([]*TrainState, n)
+	var wg sync.WaitGroup
+	for rank := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, idx := shard(train, rank, n)
+			va, _ := shard(val, rank, n)
+			_, _, err := TrainShard(context.Background(), testBackendThreads(t, 1), Shard{Train: tr, Val: va, TrainIndex: idx, TrainRows: train.Rows}, red(rank), cfg, opts)
+			var ie *Interrupted
+			if errors.As(err, &ie) {
+				states[rank] = ie.State
+			} else if err != nil {
+				t.Errorf("replica %d: %v", rank, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return states
+}
+
+// trainReplicas trains n replicas to the end and returns their models.
+func trainReplicas(t *testing.T, n int, train, val Data, cfg Config, opts TrainOptions, red func(int) Reducer) []*Model {
+	t.Helper()
+	models := make([]*Model, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for rank := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, idx := shard(train, rank, n)
+			va, _ := shard(val, rank, n)
+			models[rank], _, errs[rank] = TrainShard(context.Background(), testBackendThreads(t, 1), Shard{Train: tr, Val: va, TrainIndex: idx, TrainRows: train.Rows}, red(rank), cfg, opts)
+		}()
+	}
+	wg.Wait()
+	for rank, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v", rank, err)
+		}
+	}
+	return models
+}
+
+// relDiff is ||a-b|| / ||b|| in L2.
+func relDiff(a, b []float32) float64 {
+	var diff, norm float64
+	for i := range b {
+		d := float64(a[i] - b[i])
+		diff += d * d
+		norm += float64(b[i]) * float64(b[i])
+	}
+	return math.Sqrt(diff / norm)
+}
+
+// TestCheckpointResumeIsExact ensures a single process resumed from a state
+// written through Checkpoint ends bit-identical to the uninterrupted run.
+func TestCheckpointResumeIsExact(t *testing.T) {
+	train, _, log1p := synthetic(800, 41)
+	val, _, _ := synthetic(200, 42)
+	cfg := smallConfig()
+	cfg.MaxEpochs, cfg.Batch = 3, 100
+	var saved []*TrainState
+	opts := TrainOptions{Log1p: log1p, CheckpointEvery: 5, Checkpoint: func(s *TrainState) error {
+		saved = append(saved, s)
+		return nil
+	}}
+	ref, refHist, err := Train(t.Context(), testBackendThreads(t, 1), train, val, cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved) != 4 { // 24 steps
+		t.Fatalf("%d checkpoints, want 4 (every 5 of 24 steps)", len(saved))
+	}
+	resume := TrainOptions{Log1p: log1p, Resume: saved[2]}
+	got, hist, err := Train(t.Context(), testBackendThreads(t, 1), train, val, cfg, resume)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := got.Params(), ref.Params()
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("parameter %d = %v after resuming, %v without interruption", i, a[i], b[i])
+		}
+	}
+	if len(hist.Epochs) != len(refHist.Epochs) || hist.BestEpoch != refHist.BestEpoch {
+		t.Fatalf("history %d epochs best %d, want %d best %d", len(hist.Epochs), hist.BestEpoch, len(refHist.Epochs), refHist.BestEpoch)
 	}
 }

@@ -54,6 +54,12 @@ type TrainOptions struct {
 	Log1p        []bool
 	// OnEpoch, when set, is called after every epoch from Train's goroutine.
 	OnEpoch func(EpochStats)
+	// Checkpoint, when set with CheckpointEvery = K > 0, receives the
+	// training state after every K-th optimizer step; an error ends the run.
+	Checkpoint      func(*TrainState) error
+	CheckpointEvery int
+	// Resume continues a run from a saved state (see TrainShard).
+	Resume *TrainState
 }
 
 // EpochStats summarises one epoch.

@@ -42,7 +42,14 @@ func printNoise(w io.Writer, n *eval.Noise) {
 	if n == nil {
 		return
 	}
-	fmt.Fprintf(w, "sampling noise (if the deep model were exactly right): decile_mape %.3f [%.3f-%.3f], normalized_gini %.3f [%.3f-%.3f] (median [10th-90th percentile] of %d simulated holdouts)\n",
-		n.DecileMAPE.Median, n.DecileMAPE.P10, n.DecileMAPE.P90,
-		n.NormalizedGini.Median, n.NormalizedGini.P10, n.NormalizedGini.P90, n.Draws)
+	fmt.Fprintf(w, "\nsampling noise: if the deep model were exactly right, %d holdouts drawn from it would score\n", n.Draws)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "metric\tmedian\t90% of draws\t")
+	for _, b := range []struct {
+		name string
+		band eval.Band
+	}{{"normalized_gini", n.NormalizedGini}, {"decile_mape", n.DecileMAPE}, {"spend_ratio", n.SpendRatio}} {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f-%.4f\t\n", b.name, b.band.Median, b.band.P5, b.band.P95)
+	}
+	tw.Flush()
 }

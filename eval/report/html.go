@@ -370,8 +370,10 @@ func noiseNotes(d Data) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("Sampling noise: if the %s were exactly right, holdouts drawn from its own predictive "+
-		"distribution for these %d test customers would give a decile MAPE of %.3f (10th-90th percentile %.3f-%.3f) "+
-		"and a normalized Gini of %.3f (%.3f-%.3f), over %d draws. A score inside that band is as good as this test set can show.",
-		d.Model.Name, len(d.Actual), n.DecileMAPE.Median, n.DecileMAPE.P10, n.DecileMAPE.P90,
-		n.NormalizedGini.Median, n.NormalizedGini.P10, n.NormalizedGini.P90, n.Draws)}
+		"distribution for these %d test customers would give a decile MAPE of %.3f (90%% of draws within %.3f-%.3f), "+
+		"a spend ratio of %.3f (%.3f-%.3f) and a normalized Gini of %.3f (%.3f-%.3f), over %d draws. "+
+		"A score inside its band is as good as this test set can show.",
+		d.Model.Name, len(d.Actual), n.DecileMAPE.Median, n.DecileMAPE.P5, n.DecileMAPE.P95,
+		n.SpendRatio.Median, n.SpendRatio.P5, n.SpendRatio.P95,
+		n.NormalizedGini.Median, n.NormalizedGini.P5, n.NormalizedGini.P95, n.Draws)}
 }
