@@ -13,5 +13,7 @@ func commands() []func() *cobra.Command {
 		newPredictCmd,
 		newEvalCmd,
 		newDemoCmd,
+		newEtcdCmd,
+		newGpusCmd,
 	}
 }

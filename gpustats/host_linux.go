@@ -1,0 +1,4 @@
+package gpustats
+
+// defaultProcRoot is where host CPU and memory stats come from.
+const defaultProcRoot = "/proc"

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package gpustats
+
+// defaultProcRoot is empty off Linux: there is no /proc, so host stats are absent.
+const defaultProcRoot = ""

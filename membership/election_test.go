@@ -1,0 +1,103 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestElectionFailover ensures a standby becomes leader within the TTL of
+// the leader's process dying (its client closed, its lease orphaned), that
+// observers see the new leader with a higher term, and that a fence taken
+// by the deposed leader no longer holds.
+func TestElectionFailover(t *testing.T) {
+	e := startEmbedded(t, "")
+	observer := NewElection(newSession(t, dial(t, e), 5*time.Second))
+	if _, err := observer.Leader(t.Context()); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("Leader before any campaign: err = %v, want ErrNoLeader", err)
+	}
+	leaders := observer.Observe(t.Context())
+
+	aCli := dial(t, e)
+	aSess := newSession(t, aCli, time.Second)
+	a := NewElection(aSess)
+	if err := a.Campaign(t.Context(), "coord-a"); err != nil {
+		t.Fatal(err)
+	}
+	first := <-leaders
+	if first.Value != "coord-a" {
+		t.Fatalf("observed leader %q, want coord-a", first.Value)
+	}
+	fence := a.Fence()
+
+	b := NewElection(newSession(t, dial(t, e), time.Second))
+	won := make(chan error, 1)
+	go func() { won <- b.Campaign(t.Context(), "coord-b") }()
+	select {
+	case err := <-won:
+		t.Fatalf("standby won while the leader lives: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	// kill -9 of the leader: nobody refreshes or revokes its lease.
+	aSess.Orphan()
+	aCli.Close()
+	killed := time.Now()
+	select {
+	case err := <-won:
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("standby led %v after the leader died (TTL %v)", time.Since(killed).Round(10*time.Millisecond), aSess.TTL())
+	case <-time.After(aSess.TTL() + 3*time.Second):
+		t.Fatal("standby did not take over within TTL + 3s")
+	}
+	next := <-leaders
+	if next.Value != "coord-b" || next.Revision <= first.Revision {
+		t.Fatalf("observed %+v after %+v, want coord-b with a higher revision", next, first)
+	}
+	resp, err := dial(t, e).Txn(t.Context()).If(fence).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Succeeded {
+		t.Fatal("the deposed leader's fence still holds")
+	}
+}
+
+// TestElectionResign ensures a resigning leader hands over at once and a
+// campaign whose context ends withdraws and returns the context's error.
+func TestElectionResign(t *testing.T) {
+	e := startEmbedded(t, "")
+	cli := dial(t, e)
+	a := NewElection(newSession(t, cli, 5*time.Second))
+	b := NewElection(newSession(t, cli, 5*time.Second))
+	if err := a.Campaign(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := b.Campaign(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("campaign against a live leader: err = %v, want DeadlineExceeded", err)
+	}
+
+	won := make(chan error, 1)
+	go func() { won <- b.Campaign(t.Context(), "b") }()
+	time.Sleep(100 * time.Millisecond) // let b queue behind a
+	start := time.Now()
+	if err := a.Resign(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-won; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("handover after resign took %v, want well under the 5s TTL", d)
+	}
+	l, err := a.Leader(t.Context())
+	if err != nil || l.Value != "b" {
+		t.Fatalf("Leader = %+v, %v; want b", l, err)
+	}
+}
