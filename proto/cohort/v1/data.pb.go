@@ -188,7 +188,14 @@ type ShardChunk struct {
 	// 1..256 bytes each; rows are sorted by customer id within a shard.
 	CustomerIds []string `protobuf:"bytes,8,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
 	// last marks the final chunk of the stream.
-	Last          bool `protobuf:"varint,9,opt,name=last,proto3" json:"last,omitempty"`
+	Last bool `protobuf:"varint,9,opt,name=last,proto3" json:"last,omitempty"`
+	// global_rows are the rows' numbers in the whole split (across every
+	// shard, in the coordinator's order), exactly rows values: data-parallel
+	// training draws its global minibatches by these numbers.
+	GlobalRows []uint32 `protobuf:"varint,10,rep,packed,name=global_rows,json=globalRows,proto3" json:"global_rows,omitempty"`
+	// split_rows is set on the first chunk only: the rows of the whole split
+	// across every shard.
+	SplitRows     uint64 `protobuf:"varint,11,opt,name=split_rows,json=splitRows,proto3" json:"split_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +293,20 @@ func (x *ShardChunk) GetLast() bool {
 	return false
 }
 
+func (x *ShardChunk) GetGlobalRows() []uint32 {
+	if x != nil {
+		return x.GlobalRows
+	}
+	return nil
+}
+
+func (x *ShardChunk) GetSplitRows() uint64 {
+	if x != nil {
+		return x.SplitRows
+	}
+	return 0
+}
+
 var File_cohort_v1_data_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_data_proto_rawDesc = "" +
@@ -299,7 +320,7 @@ const file_cohort_v1_data_proto_rawDesc = "" +
 	"\x04rank\x18\x03 \x01(\rR\x04rank\x12\x1d\n" +
 	"\n" +
 	"world_size\x18\x04 \x01(\rR\tworldSize\x12&\n" +
-	"\x05split\x18\x05 \x01(\x0e2\x10.cohort.v1.SplitR\x05split\"\xf7\x01\n" +
+	"\x05split\x18\x05 \x01(\x0e2\x10.cohort.v1.SplitR\x05split\"\xb7\x02\n" +
 	"\n" +
 	"ShardChunk\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12#\n" +
@@ -311,7 +332,12 @@ const file_cohort_v1_data_proto_rawDesc = "" +
 	"\bfeatures\x18\x06 \x01(\fR\bfeatures\x12\x16\n" +
 	"\x06labels\x18\a \x03(\x02R\x06labels\x12!\n" +
 	"\fcustomer_ids\x18\b \x03(\tR\vcustomerIds\x12\x12\n" +
-	"\x04last\x18\t \x01(\bR\x04last*U\n" +
+	"\x04last\x18\t \x01(\bR\x04last\x12\x1f\n" +
+	"\vglobal_rows\x18\n" +
+	" \x03(\rR\n" +
+	"globalRows\x12\x1d\n" +
+	"\n" +
+	"split_rows\x18\v \x01(\x04R\tsplitRows*U\n" +
 	"\x05Split\x12\x15\n" +
 	"\x11SPLIT_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vSPLIT_TRAIN\x10\x01\x12\x14\n" +

@@ -34,12 +34,14 @@ type RingClient interface {
 	// Stream opens one lane of the link from Chunk.from to Chunk.to. The first
 	// Chunk is a hello (phase PHASE_HELLO, no payload, lane and lanes set); the
 	// server answers with one Ack once the receiving rank of that job and
-	// generation is ready, or ends the stream with FAILED_PRECONDITION
-	// ("cohort: stale generation") when the receiver already runs a newer
-	// generation of the job. After the Ack only data Chunks flow, client to
-	// server; the server never sends another Ack and ends the stream when the
-	// receiving rank closes its transport. A data Chunk whose job, generation,
-	// rank or size does not match the hello ends the stream with an error.
+	// generation is ready, or ends the stream with ABORTED (reason
+	// STALE_GENERATION, see package rpcerr) when the receiver already runs a
+	// newer generation of the job, INVALID_ARGUMENT when the hello names a
+	// rank or lane out of range. After the Ack only data Chunks flow, client
+	// to server; the server never sends another Ack and ends the stream when
+	// the receiving rank closes its transport. A data Chunk whose job,
+	// generation or ranks differ from the hello's ends the stream with
+	// INVALID_ARGUMENT.
 	//
 	// Go peers send with the gRPC content-subtype "cohort-ring", a raw framing
 	// of the same messages that skips protobuf for the payload (see
@@ -80,12 +82,14 @@ type RingServer interface {
 	// Stream opens one lane of the link from Chunk.from to Chunk.to. The first
 	// Chunk is a hello (phase PHASE_HELLO, no payload, lane and lanes set); the
 	// server answers with one Ack once the receiving rank of that job and
-	// generation is ready, or ends the stream with FAILED_PRECONDITION
-	// ("cohort: stale generation") when the receiver already runs a newer
-	// generation of the job. After the Ack only data Chunks flow, client to
-	// server; the server never sends another Ack and ends the stream when the
-	// receiving rank closes its transport. A data Chunk whose job, generation,
-	// rank or size does not match the hello ends the stream with an error.
+	// generation is ready, or ends the stream with ABORTED (reason
+	// STALE_GENERATION, see package rpcerr) when the receiver already runs a
+	// newer generation of the job, INVALID_ARGUMENT when the hello names a
+	// rank or lane out of range. After the Ack only data Chunks flow, client
+	// to server; the server never sends another Ack and ends the stream when
+	// the receiving rank closes its transport. A data Chunk whose job,
+	// generation or ranks differ from the hello's ends the stream with
+	// INVALID_ARGUMENT.
 	//
 	// Go peers send with the gRPC content-subtype "cohort-ring", a raw framing
 	// of the same messages that skips protobuf for the payload (see
