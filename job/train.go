@@ -2,10 +2,8 @@ package job
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"time"
 
 	"github.com/cohort-clv/cohort/baseline"
@@ -97,72 +95,37 @@ func split(ds *clv.Dataset) parts {
 	return p
 }
 
-// Train runs the whole job on backend be and writes the run directory.
+// Train runs the whole job on backend be and writes the run directory,
+// training in this process (model.Train).
 func Train(ctx context.Context, be kernels.Backend, spec Spec, ev Events) (*Result, error) {
-	start := time.Now()
-	if err := spec.Validate(); err != nil {
-		return nil, err
-	}
-	ev.stage("read")
-	ds, err := clv.Load(ctx, spec.Data, spec.Read)
-	if err != nil {
-		return nil, fmt.Errorf("job: %w", err)
-	}
-	p := split(ds)
-	if len(p.train) == 0 || len(p.val) == 0 || len(p.test) == 0 {
-		return nil, fmt.Errorf("job: %s has %d customers, split into %d train / %d validation / %d test: every part needs customers",
-			spec.Data, len(ds.Customers), len(p.train), len(p.val), len(p.test))
-	}
-	ev.stage("baseline")
-	bl, err := fitBaseline(ctx, p.train)
-	if err != nil {
-		return nil, err
-	}
+	return TrainWith(ctx, be, spec, ev, Local)
+}
 
-	ev.stage("train")
-	cols := len(ds.FeatureNames)
-	trainData, valData := matrix(p.train, cols), matrix(p.val, cols)
-	net, hist, err := model.Train(ctx, be, trainData, valData, spec.Model, model.TrainOptions{
-		FeatureNames: ds.FeatureNames, Log1p: ds.Log1p, OnEpoch: ev.Epoch,
+// Local is the single-process training step: model.Train on be.
+func Local(ctx context.Context, be kernels.Backend, p *Prepared, ev Events) (*model.Model, model.History, error) {
+	return model.Train(ctx, be, p.TrainData, p.ValData, p.Spec.Model, model.TrainOptions{
+		FeatureNames: p.Dataset.FeatureNames, Log1p: p.Dataset.Log1p, OnEpoch: ev.Epoch,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("job: %w", err)
-	}
+}
 
-	ev.stage("evaluate")
-	t := &Trained{Net: net, Meta: Meta{
-		Format: metaFormat, Data: spec.Data, Read: spec.Read,
-		CalibrationEnd: ds.Report.CalibrationEnd, HoldoutEnd: ds.Report.HoldoutEnd,
-		HorizonWeeks: ds.Report.HoldoutWeeks, Baseline: bl, SpendScale: 1,
-	}}
-	t.Meta.SpendScale = t.calibrate(be, trainData, valData)
-	t.Meta.SpendCap = maxLabel(trainData, valData)
-	rep, err := evaluation{
-		data: spec.Data, ds: ds, test: p.test, train: len(p.train), val: len(p.val),
-		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist,
-	}.report(ctx)
+// TrainWith runs the whole job like Train, with step as the training stage:
+// Prepare, step, then Finish. The distributed runtime passes a step that
+// trains on workers; reading, the baseline, calibration, evaluation and the
+// run directory stay the same code.
+func TrainWith(ctx context.Context, be kernels.Backend, spec Spec, ev Events, step TrainStep) (*Result, error) {
+	start := time.Now()
+	p, err := Prepare(ctx, spec, ev)
 	if err != nil {
 		return nil, err
 	}
-	mm := rep.ModelMetrics()
-	bm, _ := rep.BaselineMetrics()
-
-	ev.stage("write")
-	meta, err := json.Marshal(t.Meta)
+	ev.stage("train")
+	net, hist, err := step(ctx, be, p, ev)
 	if err != nil {
-		return nil, fmt.Errorf("job: encode model metadata: %w", err)
-	}
-	net.Meta = meta
-	res := &Result{
-		Ingest: ds.Report, Baseline: bl, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), History: hist,
-		Split:    SplitCounts{len(p.train), len(p.val), len(p.test)},
-		ModelDir: filepath.Join(spec.Out, ModelDir),
-	}
-	if err := net.Save(res.ModelDir); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
-	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, spec.Out); err != nil {
-		return nil, fmt.Errorf("job: %w", err)
+	res, err := p.Finish(ctx, be, net, hist, ev)
+	if err != nil {
+		return nil, err
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil

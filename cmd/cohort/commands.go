@@ -15,5 +15,7 @@ func commands() []func() *cobra.Command {
 		newDemoCmd,
 		newEtcdCmd,
 		newGpusCmd,
+		newSelftestCmd,
+		newWorkerCmd,
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/job"
-	"github.com/cohort-clv/cohort/kernels/cpu"
 	"github.com/cohort-clv/cohort/synth"
 )
 
@@ -20,6 +19,7 @@ type demoFlags struct {
 	customers int
 	seed      uint64
 	threads   int
+	device    string
 	json      bool
 	quiet     bool
 }
@@ -54,6 +54,7 @@ Example:
 	fs.IntVar(&f.customers, "customers", 20000, "customers in the synthetic shop")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for the shop and the model")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.BoolVar(&f.json, "json", false, "print the training result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
@@ -86,8 +87,11 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	spec.Model.Seed = f.seed
 	spec.Read.CalibrationEnd = cfg.Start.AddDate(0, 0, 39*7-1)
 	spec.Read.Horizon = horizon
-	be := cpu.New(cpu.Options{Threads: f.threads})
-	defer be.Close()
+	be, release, err := openBackend(f.device, f.threads)
+	if err != nil {
+		return err
+	}
+	defer release()
 	var ev job.Events
 	if !f.quiet {
 		ev = newProgress(cmd.ErrOrStderr(), spec.Model.WithDefaults().MaxEpochs).events()

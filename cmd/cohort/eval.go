@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cohort-clv/cohort/job"
-	"github.com/cohort-clv/cohort/kernels/cpu"
 )
 
 type evalFlags struct {
@@ -17,6 +16,7 @@ type evalFlags struct {
 	out        string
 	split      string
 	threads    int
+	device     string
 	importance int
 	json       bool
 }
@@ -47,6 +47,7 @@ Example (a later calibration end on the same shop):
 	fs.StringVar(&f.out, "out", "", "directory for metrics.json and report.html (required)")
 	fs.StringVar(&f.split, "split", "test", "customers to score: test (hash split, unseen in training) or all")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.IntVar(&f.importance, "importance-repeats", 0, "shuffles per feature for permutation importance (0: off)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	return cmd
@@ -73,8 +74,11 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	be := cpu.New(cpu.Options{Threads: f.threads})
-	defer be.Close()
+	be, release, err := openBackend(f.device, f.threads)
+	if err != nil {
+		return err
+	}
+	defer release()
 	res, err := t.Evaluate(cmd.Context(), be, f.data.path, read, f.out, f.split == "test", f.importance)
 	if err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/job"
-	"github.com/cohort-clv/cohort/kernels/cpu"
 )
 
 type predictFlags struct {
@@ -18,6 +17,7 @@ type predictFlags struct {
 	model   string
 	out     string
 	threads int
+	device  string
 	json    bool
 }
 
@@ -51,6 +51,7 @@ Example:
 	fs.StringVar(&f.model, "model", "", "model directory written by cohort train (RUN/model) (required)")
 	fs.StringVar(&f.out, "out", "", "predictions file: .csv or .parquet (required)")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
 	return cmd
 }
@@ -81,8 +82,11 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if !read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon: the model predicts over the %.1f weeks it was trained for; leave --horizon out", t.Meta.HorizonWeeks)
 	}
-	be := cpu.New(cpu.Options{Threads: f.threads})
-	defer be.Close()
+	be, release, err := openBackend(f.device, f.threads)
+	if err != nil {
+		return err
+	}
+	defer release()
 	scored, err := t.Score(cmd.Context(), be, f.data.path, read)
 	if err != nil {
 		return err

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/cohort-clv/cohort/coordinator"
 	"github.com/cohort-clv/cohort/job"
-	"github.com/cohort-clv/cohort/kernels/cpu"
 	"github.com/cohort-clv/cohort/model"
 )
 
@@ -21,6 +21,7 @@ import (
 type modelFlags struct {
 	cfg        model.Config
 	threads    int
+	device     string
 	importance int
 }
 
@@ -35,12 +36,14 @@ func (m *modelFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&m.cfg.Patience, "patience", d.Model.Patience, "stop after this many epochs without a better validation loss")
 	fs.Uint64Var(&m.cfg.Seed, "seed", d.Model.Seed, "random seed: the same seed and data give the same model")
 	fs.IntVar(&m.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.StringVar(&m.device, "device", "cpu", deviceHelp)
 	fs.IntVar(&m.importance, "importance-repeats", d.ImportanceRepeats, "shuffles per feature for the report's permutation importance (0: off)")
 }
 
 type trainFlags struct {
 	data  dataFlags
 	model modelFlags
+	dist  distFlags
 	out   string
 	json  bool
 	quiet bool
@@ -63,8 +66,15 @@ It writes:
   DIR/metrics.json  normalized Gini, Spearman, decile MAPE, AUC, RMSE, spend ratio, for both models
   DIR/report.html   a self-contained report: gain curves, deciles, loss curves, feature importance
 
+With --workers N it trains data-parallel on N worker processes of this binary,
+with gradients summed over a ring allreduce; this process reads the data, serves
+each worker its shard, and evaluates and writes as above. Without --etcd it runs
+an etcd of its own. With the same --seed and --batch the model is the one a
+single process trains, up to the order of floating-point sums.
+
 Example (the CDNOW record-store data, the standard split of the literature):
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow
+  cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow --workers 2
 ` + dataHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
@@ -72,6 +82,7 @@ Example (the CDNOW record-store data, the standard split of the literature):
 	fs := cmd.Flags()
 	f.data.bind(fs)
 	f.model.bind(fs)
+	f.dist.bind(fs)
 	fs.StringVar(&f.out, "out", "", "run directory to write model/, metrics.json and report.html into (required)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
@@ -99,16 +110,28 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
+	be, release, err := openBackend(f.model.device, f.model.threads)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	be := cpu.New(cpu.Options{Threads: f.model.threads})
-	defer be.Close()
-	var ev job.Events
+	var p *progress
 	if !f.quiet {
-		ev = newProgress(cmd.ErrOrStderr(), spec.Model.WithDefaults().MaxEpochs).events()
+		p = newProgress(cmd.ErrOrStderr(), spec.Model.WithDefaults().MaxEpochs)
 	}
-	res, err := job.Train(cmd.Context(), be, spec, ev)
+	var res *job.Result
+	if f.dist.workers != 0 {
+		res, err = trainDistributed(cmd.Context(), cmd.ErrOrStderr(), f.dist, spec, be, p)
+	} else {
+		var ev job.Events
+		if p != nil {
+			ev = p.events()
+		}
+		res, err = job.Train(cmd.Context(), be, spec, ev)
+	}
 	if err != nil {
 		return err
 	}
@@ -156,20 +179,28 @@ func (p *progress) events() job.Events {
 			}
 			fmt.Fprintf(p.w, "%6.1fs %s\n", time.Since(p.began).Seconds(), stageText(name))
 		},
-		Epoch: func(e model.EpochStats) {
-			best := ""
-			if e.Best {
-				best = " *"
-			}
-			line := fmt.Sprintf("epoch %3d/%d %s train loss %.4f  validation loss %.4f%s",
-				e.Epoch, p.epochs, bar(e.Epoch, p.epochs, 20), e.TrainLoss, e.ValLoss, best)
-			if p.tty {
-				fmt.Fprintf(p.w, "\r\033[K%s", line)
-				return
-			}
-			fmt.Fprintln(p.w, line)
-		},
+		Epoch: func(e model.EpochStats) { p.epoch(e, "") },
 	}
+}
+
+// generation prints a distributed epoch: the single-process line plus the
+// generation, its workers and the throughput.
+func (p *progress) generation(g coordinator.Progress) {
+	p.epoch(g.Epoch, fmt.Sprintf("  gen %d (%d workers) %.0f samples/s", g.Generation, g.Workers, g.SamplesPerSecond))
+}
+
+func (p *progress) epoch(e model.EpochStats, extra string) {
+	best := ""
+	if e.Best {
+		best = " *"
+	}
+	line := fmt.Sprintf("epoch %3d/%d %s train loss %.4f  validation loss %.4f%s%s",
+		e.Epoch, p.epochs, bar(e.Epoch, p.epochs, 20), e.TrainLoss, e.ValLoss, best, extra)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		return
+	}
+	fmt.Fprintln(p.w, line)
 }
 
 func stageText(name string) string {

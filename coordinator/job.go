@@ -1,0 +1,235 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cohort-clv/cohort/membership"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+// Defaults filled in by Start.
+const (
+	// DefaultStartTimeout bounds the wait for a generation's workers.
+	DefaultStartTimeout = time.Minute
+	// DefaultListen serves the coordinator's gRPC services on loopback.
+	DefaultListen = "127.0.0.1:0"
+)
+
+// maxReportBytes bounds a worker's report: a final model of up to 256M
+// float32 parameters.
+const maxReportBytes = 1 << 30
+
+// Config configures the coordinator of one job.
+type Config struct {
+	// Client talks to etcd; required. The coordinator writes the job under
+	// membership.JobKey and its generations under membership.GenerationKey.
+	Client *clientv3.Client
+	// JobID names the job: 1..64 bytes of [a-z0-9-]; "" generates one.
+	JobID string
+	// Workers is the size of the generation: training starts once that
+	// many workers are registered. Membership is fixed: a worker that
+	// loses its lease fails the job.
+	Workers int
+	// WorkerNames, when set, are the generation's workers (Workers is
+	// then their number): other registered workers are left alone, so a
+	// job's own local workers never mix with another job's.
+	WorkerNames []string
+	// Listen is the address of the Data and Coordinator services
+	// (default DefaultListen). Workers reach it through the plan.
+	Listen string
+	// Timeout bounds every allreduce wait for a peer; it should be the
+	// workers' lease TTL (default membership.DefaultTTL).
+	Timeout time.Duration
+	// StartTimeout bounds the wait for Workers workers (default
+	// DefaultStartTimeout).
+	StartTimeout time.Duration
+	// Threads bounds each worker's CPU threads (0: every core).
+	Threads int
+	// Logger gets the coordinator's logs (default slog.Default()).
+	Logger *slog.Logger
+	// OnProgress, when set, is called after every epoch of rank 0 from
+	// Train's goroutine.
+	OnProgress func(Progress)
+}
+
+func (c *Config) fill() error {
+	if c.Client == nil {
+		return errors.New("no etcd client")
+	}
+	if c.JobID == "" {
+		c.JobID = fmt.Sprintf("train-%x", time.Now().UnixNano())
+	}
+	if err := validJobID(c.JobID); err != nil {
+		return err
+	}
+	if len(c.WorkerNames) > 0 {
+		c.Workers = len(c.WorkerNames)
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		return fmt.Errorf("workers %d, want 1..1024", c.Workers)
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Timeout == 0 {
+		c.Timeout = membership.DefaultTTL
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.Timeout < 0 || c.StartTimeout < 0 || c.Threads < 0 {
+		return fmt.Errorf("timeout %v, start timeout %v, threads %d: want >= 0", c.Timeout, c.StartTimeout, c.Threads)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+func validJobID(id string) error {
+	if len(id) > 64 {
+		return fmt.Errorf("job id %.20q... is %d bytes, want at most 64", id, len(id))
+	}
+	for i, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("job id %q: byte %d is %q, want [a-z0-9-]", id, i, r)
+		}
+	}
+	return nil
+}
+
+// Job is the coordinator of one training job: it serves the workers' Data
+// and Coordinator RPCs, records the job in etcd and, through Train, runs
+// its training on a generation of workers.
+type Job struct {
+	cfg   Config
+	lis   net.Listener
+	gs    *grpc.Server
+	serve chan error // Serve's result
+
+	mu  sync.Mutex
+	rec *cohortv1.Job // the record in etcd
+	gen *generation   // current generation, nil before the first
+}
+
+// Start records a PENDING job in etcd and starts serving the workers' RPCs.
+// Close stops serving; End records how the job ended.
+func Start(ctx context.Context, cfg Config) (*Job, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("coordinator: start: %w", err)
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: start: listen: %w", err)
+	}
+	now := timestamppb.Now()
+	j := &Job{cfg: cfg, lis: lis, serve: make(chan error, 1),
+		rec: &cohortv1.Job{Id: cfg.JobID, State: cohortv1.JobState_JOB_STATE_PENDING, CreatedAt: now, UpdatedAt: now,
+			Spec: &cohortv1.JobSpec{MinWorkers: uint32(cfg.Workers), MaxWorkers: uint32(cfg.Workers), Threads: uint32(cfg.Threads)}},
+	}
+	j.gs = grpc.NewServer(
+		// A final model is one message of every parameter; gRPC's default
+		// 4 MiB would cap the network at a million parameters.
+		grpc.MaxRecvMsgSize(maxReportBytes),
+		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor()))
+	cohortv1.RegisterDataServer(j.gs, dataService{j: j})
+	cohortv1.RegisterCoordinatorServer(j.gs, reportService{j: j})
+	go func() { j.serve <- j.gs.Serve(lis) }()
+	if err := j.put(ctx, nil); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("coordinator: start: %w", err)
+	}
+	return j, nil
+}
+
+// ID returns the job's id.
+func (j *Job) ID() string { return j.cfg.JobID }
+
+// Addr returns the address of the coordinator's gRPC services.
+func (j *Job) Addr() string { return j.lis.Addr().String() }
+
+// Close stops serving the workers; in-flight RPCs are cut off.
+func (j *Job) Close() {
+	j.gs.Stop()
+	<-j.serve
+}
+
+// End records the job's terminal state: SUCCEEDED when err is nil,
+// CANCELLED when err is a cancellation, FAILED with err's text otherwise.
+// It writes even when ctx is already cancelled (with its own deadline), so
+// an interrupted job never stays RUNNING in etcd.
+func (j *Job) End(ctx context.Context, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if perr := j.put(ctx, func(r *cohortv1.Job) {
+		r.FinishedAt = timestamppb.Now()
+		switch {
+		case err == nil:
+			r.State = cohortv1.JobState_JOB_STATE_SUCCEEDED
+		case errors.Is(err, context.Canceled):
+			r.State, r.Error = cohortv1.JobState_JOB_STATE_CANCELLED, cut(err.Error())
+		default:
+			r.State, r.Error = cohortv1.JobState_JOB_STATE_FAILED, cut(err.Error())
+		}
+	}); perr != nil {
+		return fmt.Errorf("coordinator: end job %s: %w", j.cfg.JobID, perr)
+	}
+	return nil
+}
+
+// cut bounds an error text to Job.error's 4096 bytes.
+func cut(s string) string {
+	if len(s) > 4096 {
+		return s[:4096]
+	}
+	return s
+}
+
+// put applies change to the job record and writes it to etcd, with ops
+// (a generation plan) in the same transaction.
+func (j *Job) put(ctx context.Context, change func(*cohortv1.Job), ops ...clientv3.Op) error {
+	j.mu.Lock()
+	if change != nil {
+		change(j.rec)
+	}
+	j.rec.UpdatedAt = timestamppb.Now()
+	raw, err := protojson.Marshal(j.rec)
+	j.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encode job record: %w", err)
+	}
+	ops = append(ops, clientv3.OpPut(membership.JobKey(j.cfg.JobID), string(raw)))
+	if _, err := j.cfg.Client.Txn(ctx).Then(ops...).Commit(); err != nil {
+		return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, err)
+	}
+	return nil
+}
+
+// ReadJob reads a job's record from etcd.
+func ReadJob(ctx context.Context, cli *clientv3.Client, id string) (*cohortv1.Job, error) {
+	resp, err := cli.Get(ctx, membership.JobKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: read job %s: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("coordinator: read job %s: %w", id, rpcerr.ErrNotFound)
+	}
+	rec := &cohortv1.Job{}
+	if err := protojson.Unmarshal(resp.Kvs[0].Value, rec); err != nil {
+		return nil, fmt.Errorf("coordinator: read job %s: decode: %w", id, err)
+	}
+	return rec, nil
+}

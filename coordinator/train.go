@@ -1,0 +1,249 @@
+package coordinator
+
+import (
+	"context"
+
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/kernels"
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/model"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+)
+
+// Progress is rank 0's report after an epoch.
+type Progress struct {
+	Generation uint64
+	Workers    int
+	Epoch      model.EpochStats
+	// SamplesPerSecond is training rows per second over all workers.
+	SamplesPerSecond float64
+}
+
+// generation is one generation of the running job: its plan, the rows each
+// rank holds, and the reports its workers send.
+type generation struct {
+	plan    *Plan
+	members []membership.Member
+	prep    *job.Prepared
+	// train and val hold, by rank, the global row numbers (indices into
+	// prep.Train and prep.Val) of the rank's shard, in increasing order.
+	train, val [][]int
+	reports    chan *cohortv1.ReportRequest
+	done       chan struct{} // closed when Train stops listening
+}
+
+// Train is the job's training step (a job.TrainStep): it waits for
+// Config.Workers registered workers, writes the generation plan to etcd,
+// serves the shards, relays rank 0's epochs to ev.Epoch and returns the
+// model rank 0 ends with. be is not used: the workers compute. A worker
+// that loses its lease or reports an error fails the job.
+func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev job.Events) (*model.Model, model.History, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	up := make(chan []membership.Member, 1)
+	disc := make(chan error, 1)
+	go func() { disc <- membership.NewDiscovery(j.cfg.Client, j.cfg.Logger).Run(ctx, up) }()
+	defer func() { cancel(); <-disc }()
+
+	members, err := j.awaitWorkers(ctx, up, disc)
+	if err != nil {
+		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
+	}
+	g, err := j.startGeneration(ctx, 1, members, p)
+	if err != nil {
+		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
+	}
+	defer close(g.done)
+	net, hist, err := j.follow(ctx, g, up, disc, ev)
+	if err != nil {
+		return nil, hist, fmt.Errorf("coordinator: train: job %s generation %d: %w", j.cfg.JobID, g.plan.Generation, err)
+	}
+	return net, hist, nil
+}
+
+// awaitWorkers returns the first Config.Workers registered workers by name.
+func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, disc <-chan error) ([]membership.Member, error) {
+	t := time.NewTimer(j.cfg.StartTimeout)
+	defer t.Stop()
+	have := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case err := <-disc:
+			return nil, fmt.Errorf("watch workers: %w", err)
+		case <-t.C:
+			return nil, fmt.Errorf("%d of %d workers registered within %v", have, j.cfg.Workers, j.cfg.StartTimeout)
+		case ms := <-up:
+			if len(j.cfg.WorkerNames) > 0 {
+				ms = slices.DeleteFunc(slices.Clone(ms), func(m membership.Member) bool { return !slices.Contains(j.cfg.WorkerNames, m.Name) })
+			}
+			if have = len(ms); have >= j.cfg.Workers {
+				return ms[:j.cfg.Workers], nil
+			}
+		}
+	}
+}
+
+// startGeneration plans generation gen over members and writes the plan
+// and the RUNNING job to etcd in one transaction.
+func (j *Job) startGeneration(ctx context.Context, gen uint64, members []membership.Member, p *job.Prepared) (*generation, error) {
+	names := make([]string, len(members))
+	for i, m := range members {
+		names[i] = m.Name
+	}
+	plan, err := NewPlan(j.cfg.JobID, gen, names)
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{plan: plan, members: members, prep: p, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
+		reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
+	gp := &cohortv1.GenerationPlan{JobId: j.cfg.JobID, Generation: gen, CoordinatorAddr: j.Addr(),
+		Model: modelConfigProto(p.Spec.Model), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds())}
+	for _, m := range members { // sorted by name, so index = rank
+		st := &cohortv1.WorkerStatus{}
+		if err := protojson.Unmarshal(m.Status, st); err != nil || st.GetRingAddr() == "" {
+			return nil, fmt.Errorf("worker %s: status %q has no ring address (%v)", m.Name, m.Status, err)
+		}
+		gp.Workers = append(gp.Workers, &cohortv1.PlanWorker{Name: m.Name, RingAddr: st.GetRingAddr()})
+	}
+	raw, err := protojson.Marshal(gp)
+	if err != nil {
+		return nil, fmt.Errorf("encode plan: %w", err)
+	}
+	j.mu.Lock()
+	j.gen = g
+	j.mu.Unlock()
+	err = j.put(ctx, func(r *cohortv1.Job) {
+		r.State, r.Generation, r.Workers = cohortv1.JobState_JOB_STATE_RUNNING, gen, uint32(len(members))
+		r.Spec.Source = &cohortv1.JobSpec_DataPath{DataPath: p.Spec.Data}
+		r.Spec.OutDir, r.Spec.Model = p.Spec.Out, gp.Model
+		if r.StartedAt == nil {
+			r.StartedAt = timestamppb.Now()
+		}
+	}, clientv3.OpPut(membership.GenerationKey(j.cfg.JobID, gen), string(raw)))
+	if err != nil {
+		return nil, err
+	}
+	j.cfg.Logger.Debug("coordinator: generation started", "job", j.cfg.JobID, "generation", gen, "workers", strings.Join(names, ","))
+	return g, nil
+}
+
+// shardRows splits the row numbers of customers by the plan's owner of
+// each customer id.
+func shardRows(plan *Plan, customers []*clv.Customer) [][]int {
+	out := make([][]int, len(plan.Workers))
+	for i, c := range customers {
+		r := plan.Owner(c.ID)
+		out[r] = append(out[r], i)
+	}
+	return out
+}
+
+// follow relays the generation's reports until rank 0 sends the final
+// model, a worker fails, or a worker's lease ends. A worker's error (often
+// a peer's broken stream) starts a grace of one lease TTL, so that when a
+// peer died the error names it, as its lease ends.
+func (j *Job) follow(ctx context.Context, g *generation, up <-chan []membership.Member, disc <-chan error, ev job.Events) (*model.Model, model.History, error) {
+	var first error
+	var grace <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, model.History{}, ctx.Err()
+		case err := <-disc:
+			return nil, model.History{}, fmt.Errorf("watch workers: %w", err)
+		case <-grace:
+			return nil, model.History{}, first
+		case ms := <-up:
+			if lost := lostWorkers(g.members, ms); len(lost) > 0 {
+				err := fmt.Errorf("worker %s lost its lease (membership is fixed: the job fails)", strings.Join(lost, ", "))
+				if first != nil {
+					err = fmt.Errorf("%w; before that %w", err, first)
+				}
+				return nil, model.History{}, err
+			}
+		case r := <-g.reports:
+			switch rep := r.Report.(type) {
+			case *cohortv1.ReportRequest_Error:
+				if first == nil {
+					first = fmt.Errorf("worker %s (rank %d): %s", r.GetWorker(), r.GetRank(), rep.Error)
+					t := time.NewTimer(j.cfg.Timeout + time.Second)
+					defer t.Stop()
+					grace = t.C
+				}
+			case *cohortv1.ReportRequest_Epoch:
+				j.progress(ctx, g, epochStats(rep.Epoch), r.GetSamplesPerSecond(), ev)
+			case *cohortv1.ReportRequest_Final:
+				return finalModel(g.prep, rep.Final)
+			}
+		}
+	}
+}
+
+// progress records an epoch in etcd and hands it to the caller.
+func (j *Job) progress(ctx context.Context, g *generation, st model.EpochStats, sps float64, ev job.Events) {
+	if err := j.put(ctx, func(r *cohortv1.Job) {
+		r.Epoch, r.Step, r.Loss, r.ValLoss, r.SamplesPerSecond = uint32(st.Epoch), uint64(st.Steps), st.TrainLoss, st.ValLoss, sps
+	}); err != nil {
+		j.cfg.Logger.Warn("coordinator: record progress", "job", j.cfg.JobID, "err", err)
+	}
+	if ev.Epoch != nil {
+		ev.Epoch(st)
+	}
+	if j.cfg.OnProgress != nil {
+		j.cfg.OnProgress(Progress{Generation: g.plan.Generation, Workers: len(g.plan.Workers), Epoch: st, SamplesPerSecond: sps})
+	}
+}
+
+// lostWorkers names the plan's members missing from the live list, or
+// registered again under another lease (a restarted process).
+func lostWorkers(plan, live []membership.Member) []string {
+	var lost []string
+	for _, m := range plan {
+		i := slices.IndexFunc(live, func(l membership.Member) bool { return l.Name == m.Name })
+		if i < 0 || live[i].Lease != m.Lease {
+			lost = append(lost, m.Name)
+		}
+	}
+	return lost
+}
+
+// finalModel assembles rank 0's final report into a Model and History.
+func finalModel(p *job.Prepared, f *cohortv1.FinalModel) (*model.Model, model.History, error) {
+	hist := model.History{BestEpoch: int(f.GetBestEpoch()), BestValLoss: f.GetBestValLoss(), StoppedEarly: f.GetStoppedEarly()}
+	for _, e := range f.GetEpochs() {
+		hist.Epochs = append(hist.Epochs, epochStats(e))
+	}
+	cfg := p.Spec.Model.WithDefaults()
+	layout, err := model.NewLayout(p.TrainData.Cols, cfg.Hidden)
+	if err != nil {
+		return nil, hist, fmt.Errorf("final model: %w", err)
+	}
+	params, err := decodeFloats(f.GetParams())
+	if err != nil {
+		return nil, hist, fmt.Errorf("final model: params: %w", err)
+	}
+	pipe := model.Pipeline{FeatureNames: p.Dataset.FeatureNames, Log1p: p.Dataset.Log1p, Mean: f.GetMean(), Std: f.GetStd()}
+	net, err := model.NewModel(cfg, layout, pipe, params)
+	if err != nil {
+		return nil, hist, fmt.Errorf("final model: %w", err)
+	}
+	return net, hist, nil
+}
+
+func epochStats(e *cohortv1.EpochStats) model.EpochStats {
+	return model.EpochStats{Epoch: int(e.GetEpoch()), TrainLoss: e.GetTrainLoss(), ValLoss: e.GetValLoss(), Best: e.GetBest(),
+		LR: e.GetLr(), Steps: int(e.GetSteps()), Wall: time.Duration(e.GetWallNs())}
+}

@@ -1,0 +1,101 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/kernels"
+	"github.com/cohort-clv/cohort/model"
+)
+
+// TrainStep is the training stage of a job: it fits a model on the prepared
+// training and validation rows, reporting epochs through ev.Epoch. Local is
+// the single-process step; the coordinator provides a distributed one.
+type TrainStep func(ctx context.Context, be kernels.Backend, p *Prepared, ev Events) (*model.Model, model.History, error)
+
+// Prepared is a job after its first stages (read, split, baseline): what a
+// training step needs, and what Finish needs to evaluate and write.
+type Prepared struct {
+	Spec    Spec
+	Dataset *clv.Dataset
+	// Train, Val and Test are the customers of each part of the split, in
+	// Dataset order; TrainData and ValData are Train and Val as matrices,
+	// row i being customer i.
+	Train, Val, Test   []*clv.Customer
+	TrainData, ValData model.Data
+	Baseline           Baseline
+}
+
+// Prepare validates spec, reads the transaction log, splits the customers
+// and fits the baseline.
+func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	ev.stage("read")
+	ds, err := clv.Load(ctx, spec.Data, spec.Read)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	p := split(ds)
+	if len(p.train) == 0 || len(p.val) == 0 || len(p.test) == 0 {
+		return nil, fmt.Errorf("job: %s has %d customers, split into %d train / %d validation / %d test: every part needs customers",
+			spec.Data, len(ds.Customers), len(p.train), len(p.val), len(p.test))
+	}
+	ev.stage("baseline")
+	bl, err := fitBaseline(ctx, p.train)
+	if err != nil {
+		return nil, err
+	}
+	cols := len(ds.FeatureNames)
+	return &Prepared{
+		Spec: spec, Dataset: ds, Train: p.train, Val: p.val, Test: p.test,
+		TrainData: matrix(p.train, cols), ValData: matrix(p.val, cols), Baseline: bl,
+	}, nil
+}
+
+// Finish calibrates the trained net, evaluates it and the baseline on the
+// test customers and writes the run directory. Result.Elapsed is left for
+// the caller, who knows when the job began.
+func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Model, hist model.History, ev Events) (*Result, error) {
+	ev.stage("evaluate")
+	ds, spec := p.Dataset, p.Spec
+	t := &Trained{Net: net, Meta: Meta{
+		Format: metaFormat, Data: spec.Data, Read: spec.Read,
+		CalibrationEnd: ds.Report.CalibrationEnd, HoldoutEnd: ds.Report.HoldoutEnd,
+		HorizonWeeks: ds.Report.HoldoutWeeks, Baseline: p.Baseline, SpendScale: 1,
+	}}
+	t.Meta.SpendScale = t.calibrate(be, p.TrainData, p.ValData)
+	t.Meta.SpendCap = maxLabel(p.TrainData, p.ValData)
+	rep, err := evaluation{
+		data: spec.Data, ds: ds, test: p.Test, train: len(p.Train), val: len(p.Val),
+		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist,
+	}.report(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mm := rep.ModelMetrics()
+	bm, _ := rep.BaselineMetrics()
+
+	ev.stage("write")
+	meta, err := json.Marshal(t.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("job: encode model metadata: %w", err)
+	}
+	net.Meta = meta
+	res := &Result{
+		Ingest: ds.Report, Baseline: p.Baseline, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), History: hist,
+		Split:    SplitCounts{len(p.Train), len(p.Val), len(p.Test)},
+		ModelDir: filepath.Join(spec.Out, ModelDir),
+	}
+	if err := net.Save(res.ModelDir); err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, spec.Out); err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	return res, nil
+}

@@ -1,0 +1,243 @@
+package worker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cohort-clv/cohort/allreduce"
+	"github.com/cohort-clv/cohort/model"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+// generation trains one generation and reports how it ended; errors go to
+// the coordinator (and the log), never end the worker.
+func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, rank int) {
+	log := w.log.With("job", plan.GetJobId(), "generation", plan.GetGeneration(), "rank", rank)
+	log.Info("worker: generation starts", "workers", len(plan.GetWorkers()))
+	conn, err := grpc.NewClient(plan.GetCoordinatorAddr(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(rpcerr.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(rpcerr.StreamClientInterceptor()))
+	if err != nil {
+		log.Error("worker: dial coordinator", "addr", plan.GetCoordinatorAddr(), "err", err)
+		return
+	}
+	defer conn.Close()
+	r := reporter{cli: cohortv1.NewCoordinatorClient(conn), plan: plan, rank: rank, name: w.cfg.Name}
+	// A worker whose lease ended is out of the job: it stops training
+	// rather than hold its peers in a ring the coordinator gave up on.
+	gctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-w.sess.Done():
+			cancel(fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, w.sess.Lease()))
+		case <-gctx.Done():
+		}
+	}()
+	err = w.train(gctx, plan, rank, cohortv1.NewDataClient(conn), r)
+	if cause := context.Cause(gctx); err != nil && cause != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%w (%w)", err, cause)
+	}
+	cancel(nil)
+	<-watched
+	if err == nil {
+		log.Info("worker: generation done")
+		return
+	}
+	if ctx.Err() != nil {
+		log.Info("worker: generation stopped", "err", err)
+		return
+	}
+	log.Error("worker: generation failed", "err", err)
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer rcancel()
+	if rerr := r.send(rctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Error{Error: err.Error()}}); rerr != nil {
+		log.Warn("worker: report failure", "err", rerr)
+	}
+}
+
+// train fetches the shard, builds the ring and runs TrainShard; rank 0
+// reports epochs and the final model.
+func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, data cohortv1.DataClient, r reporter) error {
+	cfg := modelConfig(plan.GetModel())
+	sh, names, log1p, err := fetchShard(ctx, data, plan, rank)
+	if err != nil {
+		return err
+	}
+	peers := make([]string, len(plan.GetWorkers()))
+	for i, pw := range plan.GetWorkers() {
+		peers[i] = pw.GetRingAddr()
+	}
+	timeout := time.Duration(plan.GetTimeoutMs()) * time.Millisecond
+	tr, err := w.ring.Transport(allreduce.GRPCConfig{Job: plan.GetJobId(), Generation: plan.GetGeneration(), Rank: rank,
+		Peers: peers, Timeout: timeout})
+	if err != nil {
+		return fmt.Errorf("worker: ring transport: %w", err)
+	}
+	defer tr.Close()
+	ring, err := allreduce.New(allreduce.Config{Rank: rank, Size: len(peers), Job: plan.GetJobId(),
+		Generation: plan.GetGeneration(), Transport: tr, Timeout: timeout})
+	if err != nil {
+		return fmt.Errorf("worker: ring: %w", err)
+	}
+	be := w.cfg.NewBackend(int(plan.GetThreads()))
+	if c, ok := be.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	opts := model.TrainOptions{FeatureNames: names, Log1p: log1p}
+	if rank == 0 {
+		opts.OnEpoch = func(st model.EpochStats) {
+			sps := 0.0
+			if st.Wall > 0 {
+				sps = float64(sh.TrainRows) / st.Wall.Seconds()
+			}
+			// Progress is advisory: a lost report must not stop training.
+			if err := r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Epoch{Epoch: epochProto(st)},
+				SamplesPerSecond: sps}); err != nil {
+				w.log.Warn("worker: report epoch", "epoch", st.Epoch, "err", err)
+			}
+		}
+	}
+	net, hist, err := model.TrainShard(ctx, be, sh, ring, cfg, opts)
+	if err != nil {
+		return fmt.Errorf("worker: train: %w", err)
+	}
+	if rank != 0 {
+		return nil
+	}
+	f := &cohortv1.FinalModel{Params: encodeFloats(net.Params()), Mean: net.Pipeline.Mean, Std: net.Pipeline.Std,
+		BestEpoch: uint32(hist.BestEpoch), BestValLoss: hist.BestValLoss, StoppedEarly: hist.StoppedEarly}
+	for _, e := range hist.Epochs {
+		f.Epochs = append(f.Epochs, epochProto(e))
+	}
+	if err := r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Final{Final: f}}); err != nil {
+		return fmt.Errorf("worker: report final model: %w", err)
+	}
+	return nil
+}
+
+// reporter sends reports of one generation.
+type reporter struct {
+	cli  cohortv1.CoordinatorClient
+	plan *cohortv1.GenerationPlan
+	rank int
+	name string
+}
+
+func (r reporter) send(ctx context.Context, req *cohortv1.ReportRequest) error {
+	req.JobId, req.Generation, req.Rank, req.Worker = r.plan.GetJobId(), r.plan.GetGeneration(), uint32(r.rank), r.name
+	_, err := r.cli.Report(ctx, req)
+	return err
+}
+
+// fetchShard streams the rank's training and validation rows.
+func fetchShard(ctx context.Context, data cohortv1.DataClient, plan *cohortv1.GenerationPlan, rank int) (model.Shard, []string, []bool, error) {
+	var sh model.Shard
+	req := &cohortv1.ShardRequest{JobId: plan.GetJobId(), Generation: plan.GetGeneration(), Rank: uint32(rank),
+		WorldSize: uint32(len(plan.GetWorkers())), Split: cohortv1.Split_SPLIT_TRAIN}
+	tr, err := fetchSplit(ctx, data, req)
+	if err != nil {
+		return sh, nil, nil, err
+	}
+	req.Split = cohortv1.Split_SPLIT_VALIDATION
+	va, err := fetchSplit(ctx, data, req)
+	if err != nil {
+		return sh, nil, nil, err
+	}
+	sh = model.Shard{Train: tr.data, Val: va.data, TrainIndex: tr.global, TrainRows: tr.splitRows}
+	return sh, tr.names, tr.log1p, nil
+}
+
+// split is one streamed split of a shard.
+type split struct {
+	data      model.Data
+	global    []int
+	splitRows int
+	names     []string
+	log1p     []bool
+}
+
+func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.ShardRequest) (*split, error) {
+	op := fmt.Sprintf("worker: fetch %v shard of rank %d", req.GetSplit(), req.GetRank())
+	st, err := data.Shard(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	s := &split{}
+	var want uint64
+	for seq := uint32(0); ; seq++ {
+		c, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: stream ended before the last chunk", op)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if c.GetSeq() != seq {
+			return nil, fmt.Errorf("%s: chunk %d, want %d", op, c.GetSeq(), seq)
+		}
+		if seq == 0 {
+			s.names, s.log1p, want, s.splitRows = c.GetFeatureNames(), c.GetLog1P(), c.GetTotalRows(), int(c.GetSplitRows())
+			s.data.Cols = len(s.names)
+		}
+		n, cols := int(c.GetRows()), s.data.Cols
+		if len(c.GetFeatures()) != n*cols*4 || len(c.GetLabels()) != n || len(c.GetGlobalRows()) != n {
+			return nil, fmt.Errorf("%s: chunk %d: %d rows of %d features with %d bytes, %d labels, %d row numbers",
+				op, seq, n, cols, len(c.GetFeatures()), len(c.GetLabels()), len(c.GetGlobalRows()))
+		}
+		b := c.GetFeatures()
+		for i := 0; i < len(b); i += 4 {
+			s.data.X = append(s.data.X, math.Float32frombits(binary.LittleEndian.Uint32(b[i:])))
+		}
+		s.data.Y = append(s.data.Y, c.GetLabels()...)
+		for _, g := range c.GetGlobalRows() {
+			s.global = append(s.global, int(g))
+		}
+		s.data.Rows += n
+		if c.GetLast() {
+			break
+		}
+	}
+	if uint64(s.data.Rows) != want {
+		return nil, fmt.Errorf("%s: got %d rows, the first chunk announced %d", op, s.data.Rows, want)
+	}
+	return s, nil
+}
+
+// modelConfig is the plan's model configuration as model.Config.
+func modelConfig(m *cohortv1.ModelConfig) model.Config {
+	cfg := model.Config{LR: m.GetLr(), WeightDecay: m.GetWeightDecay(), Beta1: m.GetBeta1(), Beta2: m.GetBeta2(),
+		Eps: m.GetEps(), Batch: int(m.GetBatch()), MaxEpochs: int(m.GetMaxEpochs()), Patience: int(m.GetPatience()),
+		ClipNorm: m.GetClipNorm(), WarmupSteps: int(m.GetWarmupSteps()), Cosine: m.GetCosine(), Seed: m.GetSeed()}
+	if m.GetLinear() {
+		cfg.Hidden = []int{}
+	}
+	for _, h := range m.GetHidden() {
+		cfg.Hidden = append(cfg.Hidden, int(h))
+	}
+	return cfg
+}
+
+func epochProto(st model.EpochStats) *cohortv1.EpochStats {
+	return &cohortv1.EpochStats{Epoch: uint32(st.Epoch), TrainLoss: st.TrainLoss, ValLoss: st.ValLoss, Best: st.Best,
+		Lr: st.LR, Steps: uint64(st.Steps), WallNs: int64(st.Wall)}
+}
+
+func encodeFloats(v []float32) []byte {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}

@@ -1,0 +1,220 @@
+// Package worker is cohort's training agent: a process that registers in
+// etcd under a lease, waits for a generation plan that names it, streams
+// its shard of customer rows from the coordinator, and trains its replica
+// of the model (model.TrainShard) with gradients summed over the ring
+// allreduce. Rank 0 reports each epoch and the final model to the
+// coordinator; any rank reports the error that stops it.
+//
+// Membership is fixed for now: a worker that loses a peer reports the
+// error and waits for the next plan; it does not resume on its own.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cohort-clv/cohort/allreduce"
+	"github.com/cohort-clv/cohort/kernels"
+	"github.com/cohort-clv/cohort/kernels/cpu"
+	"github.com/cohort-clv/cohort/membership"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/telemetry"
+)
+
+// Config configures a worker.
+type Config struct {
+	// Name is the worker's name in etcd (membership.ValidName); required.
+	Name string
+	// Client talks to etcd; required.
+	Client *clientv3.Client
+	// TTL is the lease TTL (default membership.DefaultTTL).
+	TTL time.Duration
+	// Listen is the address of the worker's gRPC server (the Ring
+	// service); default "127.0.0.1:0".
+	Listen string
+	// HealthAddr is the address of /healthz and /metrics; "" turns the
+	// server off.
+	HealthAddr string
+	// NewBackend returns the compute backend of a generation (default: the
+	// CPU backend with that many threads, 0 = every core).
+	NewBackend func(threads int) kernels.Backend
+	// Logger gets the worker's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Ready, when set, is called once the worker is registered.
+	Ready func(ringAddr string)
+}
+
+func (c *Config) fill() error {
+	if c.Client == nil {
+		return errors.New("no etcd client")
+	}
+	if err := membership.ValidName(c.Name); err != nil {
+		return err
+	}
+	if c.TTL == 0 {
+		c.TTL = membership.DefaultTTL
+	}
+	if c.TTL < 0 {
+		return fmt.Errorf("lease TTL %v, want > 0", c.TTL)
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.NewBackend == nil {
+		c.NewBackend = func(threads int) kernels.Backend { return cpu.New(cpu.Options{Threads: threads}) }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Run registers the worker and trains every generation that names it,
+// until ctx is done (a clean exit: it returns nil) or its lease is lost.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.fill(); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.Name)}
+	err := w.run(ctx)
+	if ctx.Err() != nil {
+		// Stopping tears down the session and streams; what fails then is
+		// the shutdown, not the worker.
+		return nil
+	}
+	return err
+}
+
+type worker struct {
+	cfg  Config
+	log  *slog.Logger
+	sess *membership.Session
+	ring *allreduce.Server
+	addr string
+}
+
+func (w *worker) run(ctx context.Context) error {
+	sess, err := membership.NewSession(ctx, w.cfg.Client, membership.WithTTL(w.cfg.TTL))
+	if err != nil {
+		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+	}
+	w.sess = sess
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		// Revoking the lease deletes the registration at once, rather
+		// than a TTL later.
+		if _, err := w.cfg.Client.Revoke(cctx, sess.Lease()); err != nil {
+			w.log.Debug("worker: revoke lease", "err", err)
+		}
+		sess.Orphan()
+	}()
+
+	lis, err := net.Listen("tcp", w.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("worker %s: listen: %w", w.cfg.Name, err)
+	}
+	gs := grpc.NewServer(allreduce.ServerOptions()...)
+	w.ring = allreduce.NewServer()
+	w.ring.Register(gs)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	defer func() { gs.Stop(); <-served }()
+	w.addr = lis.Addr().String()
+
+	st := &cohortv1.WorkerStatus{RingAddr: w.addr, Pid: int64(os.Getpid())}
+	if w.cfg.HealthAddr != "" {
+		hctx, stop := context.WithCancel(ctx)
+		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: w.cfg.HealthAddr, Gatherer: telemetry.NewRegistry(),
+			Logger: w.log, Health: w.health})
+		if err != nil {
+			stop()
+			return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+		}
+		st.HealthAddr = hs.Addr().String()
+		hdone := make(chan error, 1)
+		go func() { hdone <- hs.Serve(hctx) }()
+		defer func() { stop(); <-hdone }()
+	}
+	status, err := protojson.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("worker %s: encode status: %w", w.cfg.Name, err)
+	}
+	if _, err := membership.Register(ctx, sess, w.cfg.Name, status); err != nil {
+		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+	}
+	reg, err := w.cfg.Client.Get(ctx, membership.WorkerKey(w.cfg.Name))
+	if err != nil || len(reg.Kvs) == 0 {
+		return fmt.Errorf("worker %s: read registration back: %v", w.cfg.Name, err)
+	}
+	w.log.Info("worker: registered", "ring", w.addr, "health", st.HealthAddr, "ttl", sess.TTL())
+	if w.cfg.Ready != nil {
+		w.cfg.Ready(w.addr)
+	}
+	return w.watch(ctx, reg.Kvs[0].ModRevision+1)
+}
+
+// health fails once the lease is gone.
+func (w *worker) health(context.Context) error {
+	select {
+	case <-w.sess.Done():
+		return errors.New("lease lost")
+	default:
+		return nil
+	}
+}
+
+// watch follows generation plans from revision rev on (a plan can only
+// name this worker after it registered) and trains those that name it.
+func (w *worker) watch(ctx context.Context, rev int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := w.cfg.Client.Watch(wctx, membership.JobsPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev))
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.sess.Done():
+			return fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, w.sess.Lease())
+		case wr, ok := <-wch:
+			if !ok {
+				return fmt.Errorf("worker %s: watch of %s closed", w.cfg.Name, membership.JobsPrefix)
+			}
+			if err := wr.Err(); err != nil {
+				return fmt.Errorf("worker %s: watch plans: %w", w.cfg.Name, err)
+			}
+			for _, ev := range wr.Events {
+				if ev.Type != clientv3.EventTypePut || !strings.Contains(string(ev.Kv.Key), "/gen/") {
+					continue
+				}
+				plan := &cohortv1.GenerationPlan{}
+				if err := protojson.Unmarshal(ev.Kv.Value, plan); err != nil {
+					w.log.Warn("worker: unreadable plan", "key", string(ev.Kv.Key), "err", err)
+					continue
+				}
+				if rank := rankOf(plan, w.cfg.Name); rank >= 0 {
+					w.generation(ctx, plan, rank)
+				}
+			}
+		}
+	}
+}
+
+func rankOf(p *cohortv1.GenerationPlan, name string) int {
+	for i, pw := range p.GetWorkers() {
+		if pw.GetName() == name {
+			return i
+		}
+	}
+	return -1
+}
