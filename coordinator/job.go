@@ -38,10 +38,15 @@ type Config struct {
 	Client *clientv3.Client
 	// JobID names the job: 1..64 bytes of [a-z0-9-]; "" generates one.
 	JobID string
-	// Workers is the size of the generation: training starts once that
-	// many workers are registered. Membership is fixed: a worker that
-	// loses its lease fails the job.
+	// Workers is the size of the first generation, and the most any
+	// generation takes: training starts once that many workers are
+	// registered. A worker that loses its lease, a failed allreduce, or a
+	// worker that registers while a generation has fewer, starts the next
+	// generation.
 	Workers int
+	// MinWorkers is the fewest workers a generation may have (default 1):
+	// with fewer survivors the job fails.
+	MinWorkers int
 	// WorkerNames, when set, are the generation's workers (Workers is
 	// then their number): other registered workers are left alone, so a
 	// job's own local workers never mix with another job's.
@@ -79,6 +84,12 @@ func (c *Config) fill() error {
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return fmt.Errorf("workers %d, want 1..1024", c.Workers)
+	}
+	if c.MinWorkers == 0 {
+		c.MinWorkers = 1
+	}
+	if c.MinWorkers < 1 || c.MinWorkers > c.Workers {
+		return fmt.Errorf("min workers %d, want 1..%d (the workers)", c.MinWorkers, c.Workers)
 	}
 	if c.Listen == "" {
 		c.Listen = DefaultListen
@@ -137,7 +148,7 @@ func Start(ctx context.Context, cfg Config) (*Job, error) {
 	now := timestamppb.Now()
 	j := &Job{cfg: cfg, lis: lis, serve: make(chan error, 1),
 		rec: &cohortv1.Job{Id: cfg.JobID, State: cohortv1.JobState_JOB_STATE_PENDING, CreatedAt: now, UpdatedAt: now,
-			Spec: &cohortv1.JobSpec{MinWorkers: uint32(cfg.Workers), MaxWorkers: uint32(cfg.Workers), Threads: uint32(cfg.Threads)}},
+			Spec: &cohortv1.JobSpec{MinWorkers: uint32(cfg.MinWorkers), MaxWorkers: uint32(cfg.Workers), Threads: uint32(cfg.Threads)}},
 	}
 	j.gs = grpc.NewServer(
 		// A final model is one message of every parameter; gRPC's default

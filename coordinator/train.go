@@ -47,7 +47,9 @@ type generation struct {
 // Config.Workers registered workers, writes the generation plan to etcd,
 // serves the shards, relays rank 0's epochs to ev.Epoch and returns the
 // model rank 0 ends with. be is not used: the workers compute. A worker
-// that loses its lease or reports an error fails the job.
+// that loses its lease, or a failed allreduce, starts a new generation of
+// the survivors (see follow); an error other than an interruption, or
+// fewer than Config.MinWorkers survivors, fails the job.
 func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev job.Events) (*model.Model, model.History, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -64,10 +66,9 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
-	defer close(g.done)
-	net, hist, err := j.follow(ctx, g, up, disc, ev)
+	net, hist, err := j.follow(ctx, g, members, up, disc, ev)
 	if err != nil {
-		return nil, hist, fmt.Errorf("coordinator: train: job %s generation %d: %w", j.cfg.JobID, g.plan.Generation, err)
+		return nil, hist, fmt.Errorf("coordinator: train: job %s: %w", j.cfg.JobID, err)
 	}
 	return net, hist, nil
 }
@@ -149,47 +150,6 @@ func shardRows(plan *Plan, customers []*clv.Customer) [][]int {
 		out[r] = append(out[r], i)
 	}
 	return out
-}
-
-// follow relays the generation's reports until rank 0 sends the final
-// model, a worker fails, or a worker's lease ends. A worker's error (often
-// a peer's broken stream) starts a grace of one lease TTL, so that when a
-// peer died the error names it, as its lease ends.
-func (j *Job) follow(ctx context.Context, g *generation, up <-chan []membership.Member, disc <-chan error, ev job.Events) (*model.Model, model.History, error) {
-	var first error
-	var grace <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, model.History{}, ctx.Err()
-		case err := <-disc:
-			return nil, model.History{}, fmt.Errorf("watch workers: %w", err)
-		case <-grace:
-			return nil, model.History{}, first
-		case ms := <-up:
-			if lost := lostWorkers(g.members, ms); len(lost) > 0 {
-				err := fmt.Errorf("worker %s lost its lease (membership is fixed: the job fails)", strings.Join(lost, ", "))
-				if first != nil {
-					err = fmt.Errorf("%w; before that %w", err, first)
-				}
-				return nil, model.History{}, err
-			}
-		case r := <-g.reports:
-			switch rep := r.Report.(type) {
-			case *cohortv1.ReportRequest_Error:
-				if first == nil {
-					first = fmt.Errorf("worker %s (rank %d): %s", r.GetWorker(), r.GetRank(), rep.Error)
-					t := time.NewTimer(j.cfg.Timeout + time.Second)
-					defer t.Stop()
-					grace = t.C
-				}
-			case *cohortv1.ReportRequest_Epoch:
-				j.progress(ctx, g, epochStats(rep.Epoch), r.GetSamplesPerSecond(), ev)
-			case *cohortv1.ReportRequest_Final:
-				return finalModel(g.prep, rep.Final)
-			}
-		}
-	}
 }
 
 // progress records an epoch in etcd and hands it to the caller.

@@ -18,9 +18,14 @@ import (
 	"github.com/cohort-clv/cohort/rpcerr"
 )
 
+// interruptedPrefix is coordinator.InterruptedPrefix: an error report
+// that starts with it tells the coordinator this worker waits for the next
+// generation. (The worker does not import the coordinator.)
+const interruptedPrefix = "interrupted: "
+
 // generation trains one generation and reports how it ended; errors go to
 // the coordinator (and the log), never end the worker.
-func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, rank int) {
+func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, rev int64) {
 	log := w.log.With("job", plan.GetJobId(), "generation", plan.GetGeneration(), "rank", rank)
 	log.Info("worker: generation starts", "workers", len(plan.GetWorkers()))
 	conn, err := grpc.NewClient(plan.GetCoordinatorAddr(),
@@ -45,13 +50,20 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 		case <-gctx.Done():
 		}
 	}()
-	err = w.train(gctx, plan, rank, cohortv1.NewDataClient(conn), r)
+	// A newer plan of the job (a worker joined) ends this generation at
+	// its next allreduce, with the state after the last completed step.
+	newer := make(chan struct{})
+	superseded := make(chan struct{})
+	go func() { defer close(superseded); w.awaitNewer(gctx, plan, rev, newer) }()
+	err = w.train(gctx, plan, rank, cohortv1.NewDataClient(conn), r, newer)
 	if cause := context.Cause(gctx); err != nil && cause != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%w (%w)", err, cause)
 	}
 	cancel(nil)
 	<-watched
+	<-superseded
 	if err == nil {
+		w.resume = nil
 		log.Info("worker: generation done")
 		return
 	}
@@ -59,17 +71,33 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 		log.Info("worker: generation stopped", "err", err)
 		return
 	}
-	log.Error("worker: generation failed", "err", err)
+	msg := err.Error()
+	var in *model.Interrupted
+	if errors.As(err, &in) {
+		w.resume = &resumeState{job: plan.GetJobId(), gen: plan.GetGeneration(), state: in.State}
+	}
+	if interruption(err) {
+		// The coordinator's next generation resumes from w.resume.
+		msg = interruptedPrefix + msg
+		log.Warn("worker: generation interrupted", "err", err)
+	} else {
+		w.resume = nil
+		log.Error("worker: generation failed", "err", err)
+	}
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer rcancel()
-	if rerr := r.send(rctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Error{Error: err.Error()}}); rerr != nil {
+	switch rerr := r.send(rctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Error{Error: msg}}); {
+	case errors.Is(rerr, rpcerr.ErrStaleGeneration):
+		// The coordinator already moved on to the next generation.
+		log.Debug("worker: report failure", "err", rerr)
+	case rerr != nil:
 		log.Warn("worker: report failure", "err", rerr)
 	}
 }
 
 // train fetches the shard, builds the ring and runs TrainShard; rank 0
 // reports epochs and the final model.
-func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, data cohortv1.DataClient, r reporter) error {
+func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, data cohortv1.DataClient, r reporter, newer <-chan struct{}) error {
 	cfg := modelConfig(plan.GetModel())
 	sh, names, log1p, err := fetchShard(ctx, data, plan, rank)
 	if err != nil {
@@ -86,16 +114,34 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 		return fmt.Errorf("worker: ring transport: %w", err)
 	}
 	defer tr.Close()
-	ring, err := allreduce.New(allreduce.Config{Rank: rank, Size: len(peers), Job: plan.GetJobId(),
+	ar, err := allreduce.New(allreduce.Config{Rank: rank, Size: len(peers), Job: plan.GetJobId(),
 		Generation: plan.GetGeneration(), Transport: tr, Timeout: timeout})
 	if err != nil {
 		return fmt.Errorf("worker: ring: %w", err)
+	}
+	ring := fencedRing{r: ar, newer: newer}
+	if w.resume != nil && w.resume.job != plan.GetJobId() {
+		w.resume = nil
+	}
+	var resume *model.TrainState
+	if plan.GetGeneration() > 1 {
+		if w.resume != nil {
+			resume = w.resume.state
+		}
+		if resume, err = agree(ctx, ring, rank, len(peers), resume); err != nil {
+			return err
+		}
+		if resume != nil {
+			w.resume = &resumeState{job: plan.GetJobId(), gen: plan.GetGeneration(), state: resume}
+			w.log.Info("worker: resuming", "job", plan.GetJobId(), "generation", plan.GetGeneration(),
+				"epoch", resume.Epoch, "row", resume.Offset, "step", resume.Adam.Step)
+		}
 	}
 	be := w.cfg.NewBackend(int(plan.GetThreads()))
 	if c, ok := be.(interface{ Close() error }); ok {
 		defer c.Close()
 	}
-	opts := model.TrainOptions{FeatureNames: names, Log1p: log1p}
+	opts := model.TrainOptions{FeatureNames: names, Log1p: log1p, Resume: resume}
 	if rank == 0 {
 		opts.OnEpoch = func(st model.EpochStats) {
 			sps := 0.0
@@ -109,7 +155,11 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 			}
 		}
 	}
-	net, hist, err := model.TrainShard(ctx, be, sh, ring, cfg, opts)
+	// The status shows what this worker trains and its compute time
+	// between allreduces, the straggler signal cohort top flags.
+	w.status.begin(plan.GetJobId(), plan.GetGeneration(), rank, time.Now())
+	defer w.status.end()
+	net, hist, err := model.TrainShard(ctx, be, sh, w.status.reducer(ring), cfg, opts)
 	if err != nil {
 		return fmt.Errorf("worker: train: %w", err)
 	}

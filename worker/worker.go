@@ -5,8 +5,11 @@
 // allreduce. Rank 0 reports each epoch and the final model to the
 // coordinator; any rank reports the error that stops it.
 //
-// Membership is fixed for now: a worker that loses a peer reports the
-// error and waits for the next plan; it does not resume on its own.
+// A worker whose allreduce fails (a peer died) keeps its process and the
+// state after its last completed step, reports the interruption and waits
+// for the coordinator's next generation, which it resumes from that state.
+// A newer plan of its job (a worker joined) ends a generation the same way,
+// at the next allreduce.
 package worker
 
 import (
@@ -101,6 +104,11 @@ type worker struct {
 	sess *membership.Session
 	ring *allreduce.Server
 	addr string
+	// status publishes the machine and activity (status.go); nil until registered.
+	status *statusPublisher
+	// resume is the state the last generation was interrupted at; only
+	// the watch loop's goroutine touches it.
+	resume *resumeState
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -150,9 +158,11 @@ func (w *worker) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker %s: encode status: %w", w.cfg.Name, err)
 	}
-	if _, err := membership.Register(ctx, sess, w.cfg.Name, status); err != nil {
+	regn, err := membership.Register(ctx, sess, w.cfg.Name, status)
+	if err != nil {
 		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
 	}
+	defer w.startStatus(ctx, regn, st)() // machine readings for cohort top (status.go)
 	reg, err := w.cfg.Client.Get(ctx, membership.WorkerKey(w.cfg.Name))
 	if err != nil || len(reg.Kvs) == 0 {
 		return fmt.Errorf("worker %s: read registration back: %v", w.cfg.Name, err)
@@ -203,7 +213,7 @@ func (w *worker) watch(ctx context.Context, rev int64) error {
 					continue
 				}
 				if rank := rankOf(plan, w.cfg.Name); rank >= 0 {
-					w.generation(ctx, plan, rank)
+					w.generation(ctx, plan, rank, ev.Kv.ModRevision)
 				}
 			}
 		}

@@ -15,7 +15,9 @@ func commands() []func() *cobra.Command {
 		newDemoCmd,
 		newEtcdCmd,
 		newGpusCmd,
+		newTopCmd,
 		newSelftestCmd,
 		newWorkerCmd,
+		newSweepCmd,
 	}
 }

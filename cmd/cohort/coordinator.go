@@ -21,12 +21,14 @@ import (
 
 // distFlags bind the distributed settings of cohort train.
 type distFlags struct {
-	workers int
-	etcd    etcdFlags
+	workers    int
+	minWorkers int
+	etcd       etcdFlags
 }
 
 func (d *distFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&d.workers, "workers", 0, "train data-parallel on N local worker processes over a ring allreduce (0: in this process)")
+	fs.IntVar(&d.minWorkers, "min-workers", 1, "with --workers: the fewest workers training goes on with after others die (fewer fail the job)")
 	d.etcd.bind(fs)
 }
 
@@ -37,6 +39,9 @@ func (d *distFlags) bind(fs *pflag.FlagSet) {
 func trainDistributed(ctx context.Context, stderr io.Writer, d distFlags, spec job.Spec, be kernels.Backend, p *progress) (*job.Result, error) {
 	if d.workers < 1 || d.workers > 1024 {
 		return nil, fmt.Errorf("--workers %d, want 1..1024", d.workers)
+	}
+	if d.minWorkers < 1 || d.minWorkers > d.workers {
+		return nil, fmt.Errorf("--min-workers %d, want 1..%d (--workers)", d.minWorkers, d.workers)
 	}
 	endpoints := d.etcd.endpoints
 	if endpoints == "" {
@@ -77,7 +82,7 @@ func trainDistributed(ctx context.Context, stderr io.Writer, d distFlags, spec j
 			names[i] = fmt.Sprintf("%s-w%d", id, i)
 		}
 	}
-	cfg := coordinator.Config{Client: cli, JobID: id, WorkerNames: names, Timeout: d.etcd.ttl, Threads: threads,
+	cfg := coordinator.Config{Client: cli, JobID: id, WorkerNames: names, MinWorkers: d.minWorkers, Timeout: d.etcd.ttl, Threads: threads,
 		StartTimeout: 30 * time.Second, Logger: slog.Default()}
 	if p != nil {
 		cfg.OnProgress = p.generation

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cohort-clv/cohort/clusterview"
 	"github.com/cohort-clv/cohort/gpustats"
+	"github.com/cohort-clv/cohort/membership"
 	"github.com/spf13/cobra"
 )
 
@@ -14,18 +16,28 @@ import (
 const cpuWindow = 250 * time.Millisecond
 
 func newGpusCmd() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		e      etcdFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "gpus",
-		Short: "Show this machine's GPUs (NVML), or its CPU and memory without NVML",
+		Use:   "gpus [--etcd HOST:PORT]",
+		Short: "Show this machine's GPUs (NVML), or with --etcd every GPU of the cluster",
 		Long: `gpus reads this machine's GPUs through NVML: utilisation, memory, temperature,
 power, clocks, throttle reasons, PCIe, ECC, XID errors, processes (cohort's own
 marked) and MIG devices. A reading the GPU does not support shows as "-".
 Without NVML (no NVIDIA driver, or a binary built without cgo) it says so and
-shows the host's CPU and memory instead. --json prints the full sample.`,
+shows the host's CPU and memory instead. --json prints the full sample.
+
+With --etcd it prints every GPU of the cluster instead, as the workers last
+published them (every few seconds): worker, host, utilisation, memory, power,
+temperature and health, and a line per machine without GPUs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if e.endpoints != "" {
+				return clusterGPUs(cmd, e, asJSON)
+			}
 			s := gpustats.NewLocal(gpustats.Config{})
 			defer s.Close()
 			smp, err := s.Sample(ctx)
@@ -51,5 +63,29 @@ shows the host's CPU and memory instead. --json prints the full sample.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the sample as JSON")
+	e.bind(cmd.Flags())
+	_ = cmd.Flags().MarkHidden("lease-ttl") // gpus holds no lease
+	cmd.Flags().Lookup("etcd").Usage = "list every GPU of the cluster at these etcd endpoints instead of this machine's"
 	return cmd
+}
+
+// clusterGPUs prints every GPU the cluster's workers publish.
+func clusterGPUs(cmd *cobra.Command, e etcdFlags, asJSON bool) error {
+	ctx := cmd.Context()
+	cli, err := membership.Dial(ctx, e.config())
+	if err != nil {
+		return fmt.Errorf("gpus: %w", err)
+	}
+	defer cli.Close()
+	snap, err := clusterview.Read(ctx, cli, time.Now())
+	if err != nil {
+		return fmt.Errorf("gpus: %w", err)
+	}
+	c := clusterview.ClusterOf(snap)
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(c)
+	}
+	return clusterview.WriteGPUTable(cmd.OutOrStdout(), c)
 }

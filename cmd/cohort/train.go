@@ -70,7 +70,9 @@ With --workers N it trains data-parallel on N worker processes of this binary,
 with gradients summed over a ring allreduce; this process reads the data, serves
 each worker its shard, and evaluates and writes as above. Without --etcd it runs
 an etcd of its own. With the same --seed and --batch the model is the one a
-single process trains, up to the order of floating-point sums.
+single process trains, up to the order of floating-point sums. A worker that
+dies loses its lease (--lease-ttl) and the others go on from the last step in
+a new generation, down to --min-workers.
 
 Example (the CDNOW record-store data, the standard split of the literature):
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow

@@ -30,7 +30,10 @@ type WorkerStatus struct {
 	// health_addr is the host:port of its /healthz and /metrics server.
 	HealthAddr string `protobuf:"bytes,2,opt,name=health_addr,json=healthAddr,proto3" json:"health_addr,omitempty"`
 	// pid is the worker's process id, for operators and tests.
-	Pid           int64 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Pid int64 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	// node is the worker's machine and activity, refreshed every few seconds
+	// (cohort top); absent until the first sample.
+	Node          *NodeStatus `protobuf:"bytes,16,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,6 +87,13 @@ func (x *WorkerStatus) GetPid() int64 {
 		return x.Pid
 	}
 	return 0
+}
+
+func (x *WorkerStatus) GetNode() *NodeStatus {
+	if x != nil {
+		return x.Node
+	}
+	return nil
 }
 
 // GenerationPlan is one generation of a job, stored (protojson) under
@@ -615,12 +625,13 @@ var File_cohort_v1_train_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_train_proto_rawDesc = "" +
 	"\n" +
-	"\x15cohort/v1/train.proto\x12\tcohort.v1\x1a\x13cohort/v1/job.proto\"^\n" +
+	"\x15cohort/v1/train.proto\x12\tcohort.v1\x1a\x13cohort/v1/job.proto\x1a\x16cohort/v1/status.proto\"\x89\x01\n" +
 	"\fWorkerStatus\x12\x1b\n" +
 	"\tring_addr\x18\x01 \x01(\tR\bringAddr\x12\x1f\n" +
 	"\vhealth_addr\x18\x02 \x01(\tR\n" +
 	"healthAddr\x12\x10\n" +
-	"\x03pid\x18\x03 \x01(\x03R\x03pid\"\x8a\x02\n" +
+	"\x03pid\x18\x03 \x01(\x03R\x03pid\x12)\n" +
+	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\x8a\x02\n" +
 	"\x0eGenerationPlan\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -693,21 +704,23 @@ var file_cohort_v1_train_proto_goTypes = []any{
 	(*FinalModel)(nil),     // 4: cohort.v1.FinalModel
 	(*ReportRequest)(nil),  // 5: cohort.v1.ReportRequest
 	(*ReportResponse)(nil), // 6: cohort.v1.ReportResponse
-	(*ModelConfig)(nil),    // 7: cohort.v1.ModelConfig
+	(*NodeStatus)(nil),     // 7: cohort.v1.NodeStatus
+	(*ModelConfig)(nil),    // 8: cohort.v1.ModelConfig
 }
 var file_cohort_v1_train_proto_depIdxs = []int32{
-	2, // 0: cohort.v1.GenerationPlan.workers:type_name -> cohort.v1.PlanWorker
-	7, // 1: cohort.v1.GenerationPlan.model:type_name -> cohort.v1.ModelConfig
-	3, // 2: cohort.v1.FinalModel.epochs:type_name -> cohort.v1.EpochStats
-	3, // 3: cohort.v1.ReportRequest.epoch:type_name -> cohort.v1.EpochStats
-	4, // 4: cohort.v1.ReportRequest.final:type_name -> cohort.v1.FinalModel
-	5, // 5: cohort.v1.Coordinator.Report:input_type -> cohort.v1.ReportRequest
-	6, // 6: cohort.v1.Coordinator.Report:output_type -> cohort.v1.ReportResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7, // 0: cohort.v1.WorkerStatus.node:type_name -> cohort.v1.NodeStatus
+	2, // 1: cohort.v1.GenerationPlan.workers:type_name -> cohort.v1.PlanWorker
+	8, // 2: cohort.v1.GenerationPlan.model:type_name -> cohort.v1.ModelConfig
+	3, // 3: cohort.v1.FinalModel.epochs:type_name -> cohort.v1.EpochStats
+	3, // 4: cohort.v1.ReportRequest.epoch:type_name -> cohort.v1.EpochStats
+	4, // 5: cohort.v1.ReportRequest.final:type_name -> cohort.v1.FinalModel
+	5, // 6: cohort.v1.Coordinator.Report:input_type -> cohort.v1.ReportRequest
+	6, // 7: cohort.v1.Coordinator.Report:output_type -> cohort.v1.ReportResponse
+	7, // [7:8] is the sub-list for method output_type
+	6, // [6:7] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cohort_v1_train_proto_init() }
@@ -716,6 +729,7 @@ func file_cohort_v1_train_proto_init() {
 		return
 	}
 	file_cohort_v1_job_proto_init()
+	file_cohort_v1_status_proto_init()
 	file_cohort_v1_train_proto_msgTypes[5].OneofWrappers = []any{
 		(*ReportRequest_Epoch)(nil),
 		(*ReportRequest_Final)(nil),

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/sweeprun"
+)
+
+// sweepFlags are shared by sweep and its subcommands.
+type sweepFlags struct {
+	etcd   etcdFlags
+	dir    string
+	id     string
+	resume string
+	quiet  bool
+	json   bool
+	out    string
+}
+
+// sweepDir is where sweep id keeps its outputs and, without --etcd, its
+// embedded etcd's data.
+func (f *sweepFlags) sweepDir(id string) string { return filepath.Join(f.dir, id) }
+
+// connect dials --etcd, or starts the embedded etcd of sweep id; create
+// says whether a missing embedded etcd may be created.
+func (f *sweepFlags) connect(ctx context.Context, id string, create bool) (*clientv3.Client, func(), error) {
+	if f.etcd.endpoints != "" {
+		cli, err := membership.Dial(ctx, f.etcd.config())
+		if err != nil {
+			return nil, nil, err
+		}
+		return cli, func() { cli.Close() }, nil
+	}
+	data := filepath.Join(f.sweepDir(id), "etcd")
+	if _, err := os.Stat(data); err != nil && !create {
+		return nil, nil, fmt.Errorf("sweep %s: no embedded etcd in %s (use --dir or --etcd): %w", id, data, err)
+	}
+	if err := os.MkdirAll(f.sweepDir(id), 0o755); err != nil {
+		return nil, nil, fmt.Errorf("--dir: %w", err)
+	}
+	m, err := membership.StartEmbedded(ctx, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	cli, err := membership.Dial(ctx, membership.Config{Endpoints: m.Endpoints()})
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return cli, func() { cli.Close(); m.Close() }, nil
+}
+
+func newSweepCmd() *cobra.Command {
+	f := &sweepFlags{}
+	cmd := &cobra.Command{
+		Use:   "sweep SPEC.yaml | sweep --resume ID",
+		Short: "Tune a CLV model: train many configurations in parallel, stop bad ones early, keep the best",
+		Long: `sweep reads the data once, then trains the configurations that a sampler
+(grid, random, bayes or tpe) proposes from the spec's search space, --parallel at
+a time on this machine, stopping bad ones early (asha, median or none). Every
+piece of sweep state (spec, sampler state, stopper state, every trial) lives in
+etcd, written transactionally: an interrupted sweep continues with --resume ID,
+losing nothing. Without --etcd, an etcd runs inside the process with its data in
+DIR/ID/etcd.
+
+It writes into DIR/ID: best/ (the best trial's run directory, ready for cohort
+predict), results.csv, best-so-far.png and param-NAME.png.
+
+Spec (YAML):
+  data: CDNOW_master.txt
+  calibration_end: "1997-09-30"
+  horizon: 39w
+  columns: {customer: "", date: "", amount: ""}   # as train's flags; optional
+  model: {max_epochs: 30, patience: -1}             # base config; optional
+  space:
+    parameters:
+      - {name: hidden, type: categorical, values: ["64", "128,64", "256,128"]}
+      - {name: lr, type: float, min: 0.0001, max: 0.01, log: true}
+      - {name: weight_decay, type: float, min: 0, max: 0.001}
+      - {name: batch, type: int, min: 128, max: 1024, log: true}
+  sampler: {algorithm: tpe}     # grid, random, bayes, tpe
+  trials: 32
+  parallel: 4
+  early_stopping: {rule: asha, asha: {min_resource: 1, eta: 3}}
+  seed: 1
+
+Example:
+  cohort sweep cdnow.yaml --id cdnow1
+  cohort sweep --resume cdnow1
+  cohort sweep status cdnow1
+  cohort sweep results cdnow1 --out results.csv`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runSweep(cmd, f, args) },
+	}
+	pf := cmd.PersistentFlags()
+	f.etcd.bind(pf)
+	pf.StringVar(&f.dir, "dir", "sweeps", "directory holding one directory per sweep (outputs, embedded etcd)")
+	fs := cmd.Flags()
+	fs.StringVar(&f.id, "id", "", "sweep id (default: sweep-YYYYMMDD-HHMMSS)")
+	fs.StringVar(&f.resume, "resume", "", "continue sweep ID from its state in etcd")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	cmd.AddCommand(newSweepStatusCmd(f), newSweepResultsCmd(f))
+	return cmd
+}
+
+func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
+	ctx := cmd.Context()
+	var spec *sweeprun.Spec
+	id := f.resume
+	switch {
+	case f.resume != "" && len(args) > 0:
+		return errors.New("give a spec file or --resume ID, not both")
+	case f.resume == "" && len(args) == 0:
+		return errors.New("a spec file is required (or --resume ID)")
+	case f.resume == "":
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		if spec, err = sweeprun.ParseSpec(data); err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		id = f.id
+		if id == "" {
+			id = "sweep-" + time.Now().UTC().Format("20060102-150405")
+		}
+	}
+	if err := membership.ValidName(id); err != nil {
+		return fmt.Errorf("sweep id: %w", err)
+	}
+	cli, closeEtcd, err := f.connect(ctx, id, spec != nil)
+	if err != nil {
+		return err
+	}
+	defer closeEtcd()
+	w := cmd.ErrOrStderr()
+	opts := sweeprun.Options{Out: f.sweepDir(id)}
+	if !f.quiet {
+		opts.Progress = func(p sweeprun.Progress) { fmt.Fprintln(w, sweepProgressLine(p)) }
+	}
+	var res *sweeprun.Result
+	if spec != nil {
+		fmt.Fprintf(w, "sweep %s: %d trials, %d in parallel, sampler %s, early stopping %s\n",
+			id, spec.Trials, spec.Parallel, spec.Sampler.Algorithm, spec.EarlyStopping.Rule)
+		res, err = sweeprun.Start(ctx, cli, id, spec, opts)
+	} else {
+		fmt.Fprintf(w, "resuming sweep %s\n", id)
+		res, err = sweeprun.Resume(ctx, cli, id, opts)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(w, "stopped; continue with: cohort sweep --resume %s --dir %s\n", id, f.dir)
+		}
+		return err
+	}
+	out := cmd.OutOrStdout()
+	b := res.Best
+	fmt.Fprintf(out, "best trial %d: validation loss %.6g, config %s\n", b.ID, b.Value, configText(b.Config))
+	fmt.Fprintf(out, "epochs trained over all trials: %d\n\nholdout metrics of the best model on the %d test customers:\n",
+		res.Epochs, res.BestRun.Split.Test)
+	printMetrics(out, res.BestRun.Model, res.BestRun.BaselineMetrics)
+	fmt.Fprintf(out, "\nmodel    %s\nreport   %s\nresults  %s\n", res.BestRun.ModelDir, res.BestRun.ReportPath,
+		filepath.Join(opts.Out, "results.csv"))
+	return nil
+}
+
+func sweepProgressLine(p sweeprun.Progress) string {
+	best := "none yet"
+	if p.Best != nil {
+		best = fmt.Sprintf("%.6g (trial %d)", p.Best.Value, p.Best.ID)
+	}
+	return fmt.Sprintf("trials %d/%d done (%d pruned, %d failed), %d running, best %s",
+		p.Done, p.Budget, p.Pruned, p.Failed, p.Running, best)
+}
+
+func configText(c map[string]any) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%v", k, c[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func newSweepStatusCmd(f *sweepFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show every trial of a sweep: status, objective, epochs, config",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cli, closeEtcd, err := f.connect(cmd.Context(), args[0], false)
+			if err != nil {
+				return err
+			}
+			defer closeEtcd()
+			_, trials, err := sweeprun.Load(cmd.Context(), cli, args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(trials)
+			}
+			printTrials(cmd.OutOrStdout(), trials)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the trials as JSON")
+	return cmd
+}
+
+func printTrials(w io.Writer, trials []sweeprun.Trial) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TRIAL\tSTATUS\tVALUE\tEPOCHS\tATTEMPTS\tCONFIG")
+	for _, t := range trials {
+		v := ""
+		if t.Status == sweeprun.Completed || t.Status == sweeprun.Pruned {
+			v = fmt.Sprintf("%.6g", t.Value)
+		}
+		cfg := configText(t.Config)
+		if t.Reason != "" {
+			cfg += "  (" + t.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", t.ID, t.Status, v, t.Epochs, t.Attempts, cfg)
+	}
+	tw.Flush()
+	if b, ok := sweeprun.BestTrial(trials); ok {
+		fmt.Fprintf(w, "best: trial %d, validation loss %.6g\n", b.ID, b.Value)
+	}
+}
+
+func newSweepResultsCmd(f *sweepFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "results ID --out results.csv",
+		Short: "Write one CSV row per trial of a sweep",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.out == "" {
+				return errors.New("--out is required: the CSV file to write")
+			}
+			cli, closeEtcd, err := f.connect(cmd.Context(), args[0], false)
+			if err != nil {
+				return err
+			}
+			defer closeEtcd()
+			spec, trials, err := sweeprun.Load(cmd.Context(), cli, args[0])
+			if err != nil {
+				return err
+			}
+			space, err := spec.SearchSpace()
+			if err != nil {
+				return err
+			}
+			return sweeprun.WriteResults(f.out, space, trials)
+		},
+	}
+	cmd.Flags().StringVar(&f.out, "out", "", "CSV file to write (required)")
+	return cmd
+}

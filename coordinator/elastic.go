@@ -1,0 +1,157 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/model"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+)
+
+// InterruptedPrefix starts the error a worker reports when its allreduce
+// failed (model.Interrupted): it holds the state after its last completed
+// step and waits for the next generation, so the error is not fatal.
+const InterruptedPrefix = "interrupted: "
+
+// maxIdleGenerations bounds the generations a job starts without an epoch
+// finishing in between, so allreduces that keep failing with every worker
+// alive end the job rather than loop.
+const maxIdleGenerations = 16
+
+// follow relays the reports of the job's generations until rank 0 sends
+// the final model. A worker whose lease ends starts, at once, generation
+// g+1 of the plan's other live workers. A worker's error starts a grace of
+// one lease TTL (a peer's broken stream usually precedes its lease's end);
+// if no lease ends within it, interruptions alone start g+1 of the same
+// workers and any other error fails the job. A live worker outside the
+// plan that the job may take in (see joiners) starts g+1 with it at once:
+// the workers' next allreduce then fails, which is the generation
+// boundary. The survivors resume from
+// their last completed step (worker.agree settles the one step they may
+// differ by), so the job goes on without restarting them.
+func (j *Job) follow(ctx context.Context, g *generation, live []membership.Member, up <-chan []membership.Member, disc <-chan error, ev job.Events) (*model.Model, model.History, error) {
+	defer func() { close(g.done) }()
+	var first error
+	fatal := false
+	idle := 0 // generations started since the last epoch
+	grace := time.NewTimer(time.Hour)
+	grace.Stop()
+	defer grace.Stop()
+	next := func(members []membership.Member, why string) error {
+		if len(members) < j.cfg.MinWorkers {
+			return fmt.Errorf("generation %d: %s: %d workers left, fewer than the minimum %d", g.plan.Generation, why, len(members), j.cfg.MinWorkers)
+		}
+		if idle++; idle > maxIdleGenerations {
+			return fmt.Errorf("generation %d: %s: %d generations without an epoch, giving up", g.plan.Generation, why, maxIdleGenerations)
+		}
+		ng, err := j.startGeneration(ctx, g.plan.Generation+1, members, g.prep)
+		if err != nil {
+			return fmt.Errorf("generation %d: %s: start the next: %w", g.plan.Generation, why, err)
+		}
+		j.cfg.Logger.Warn("coordinator: new generation", "job", j.cfg.JobID, "generation", ng.plan.Generation,
+			"workers", strings.Join(ng.plan.Workers, ","), "reason", why)
+		close(g.done)
+		g, first, fatal = ng, nil, false
+		grace.Stop()
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, model.History{}, ctx.Err()
+		case err := <-disc:
+			return nil, model.History{}, fmt.Errorf("watch workers: %w", err)
+		case <-grace.C:
+			if fatal {
+				return nil, model.History{}, fmt.Errorf("generation %d: %w", g.plan.Generation, first)
+			}
+			if err := next(survivors(g.members, live), fmt.Sprintf("allreduce failed with every worker alive (%v)", first)); err != nil {
+				return nil, model.History{}, err
+			}
+		case ms := <-up:
+			live = ms
+			lost := lostWorkers(g.members, ms)
+			members := survivors(g.members, ms)
+			joins := j.joiners(members, ms)
+			var why []string
+			if len(lost) > 0 {
+				why = append(why, fmt.Sprintf("worker %s lost its lease", strings.Join(lost, ", ")))
+			}
+			if len(joins) > 0 && !fatal {
+				why = append(why, fmt.Sprintf("worker %s joined", strings.Join(memberNames(joins), ", ")))
+			}
+			switch {
+			case len(lost) > 0 && fatal:
+				return nil, model.History{}, fmt.Errorf("generation %d: %s after %w", g.plan.Generation, why[0], first)
+			case len(why) > 0:
+				members = append(members, joins...)
+				slices.SortFunc(members, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
+				if err := next(members, strings.Join(why, "; ")); err != nil {
+					return nil, model.History{}, err
+				}
+			}
+		case r := <-g.reports:
+			switch rep := r.Report.(type) {
+			case *cohortv1.ReportRequest_Error:
+				err := fmt.Errorf("worker %s (rank %d): %s", r.GetWorker(), r.GetRank(), rep.Error)
+				if first == nil {
+					grace.Reset(j.cfg.Timeout + time.Second)
+				}
+				if first == nil || !fatal && !strings.HasPrefix(rep.Error, InterruptedPrefix) {
+					// The job's error names the fatal report, not a
+					// peer's interruption that came before it.
+					first = err
+				}
+				fatal = fatal || !strings.HasPrefix(rep.Error, InterruptedPrefix)
+			case *cohortv1.ReportRequest_Epoch:
+				idle = 0
+				j.progress(ctx, g, epochStats(rep.Epoch), r.GetSamplesPerSecond(), ev)
+			case *cohortv1.ReportRequest_Final:
+				return finalModel(g.prep, rep.Final)
+			}
+		}
+	}
+}
+
+// survivors are the plan's members still registered under the same lease.
+func survivors(plan, live []membership.Member) []membership.Member {
+	lost := lostWorkers(plan, live)
+	return slices.DeleteFunc(slices.Clone(plan), func(m membership.Member) bool { return slices.Contains(lost, m.Name) })
+}
+
+// joiners are live workers outside members that the job may take in (named
+// in Config.WorkerNames when that is set, with a ring address), up to
+// Config.Workers in all, by name.
+func (j *Job) joiners(members, live []membership.Member) []membership.Member {
+	var out []membership.Member
+	for _, m := range live {
+		if len(members)+len(out) >= j.cfg.Workers {
+			break
+		}
+		if slices.ContainsFunc(members, func(p membership.Member) bool { return p.Name == m.Name }) ||
+			len(j.cfg.WorkerNames) > 0 && !slices.Contains(j.cfg.WorkerNames, m.Name) {
+			continue
+		}
+		st := &cohortv1.WorkerStatus{}
+		if protojson.Unmarshal(m.Status, st) != nil || st.GetRingAddr() == "" {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func memberNames(ms []membership.Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Name
+	}
+	return out
+}

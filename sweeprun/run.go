@@ -1,0 +1,448 @@
+package sweeprun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/kernels/cpu"
+	"github.com/cohort-clv/cohort/model"
+	"github.com/cohort-clv/cohort/sweep"
+)
+
+// BestDir is the run directory of the best trial's model inside the sweep's
+// output directory.
+const BestDir = "best"
+
+// Options configure Start and Resume.
+type Options struct {
+	// Out is the sweep's output directory: Out/best (a run directory for
+	// cohort predict), results.csv and the plots.
+	Out string
+	// Progress, when set, is called (from one goroutine at a time) after a
+	// trial starts or ends.
+	Progress func(Progress)
+	// Logger receives trial events; nil uses slog.Default().
+	Logger *slog.Logger
+}
+
+// Progress counts trials.
+type Progress struct {
+	Budget, Done, Running, Pruned, Failed int
+	// Best is the best completed trial so far, nil before the first.
+	Best *Trial
+}
+
+// Result is a finished sweep.
+type Result struct {
+	ID     string
+	Trials []Trial
+	// Best is the best completed trial; BestRun its model's run directory
+	// and test metrics.
+	Best    Trial
+	BestRun *job.Result
+	// Epochs is the total of training epochs over every trial and attempt.
+	Epochs int
+}
+
+// Start creates sweep id in etcd from spec and runs it to the end. A
+// cancelled ctx leaves the sweep resumable with Resume.
+func Start(ctx context.Context, cli *clientv3.Client, id string, spec *Spec, opts Options) (*Result, error) {
+	r, err := newRunner(cli, id, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	sampler, err := sweep.New(r.space, spec.Sampler)
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: %w", err)
+	}
+	stopper, err := spec.newStopper()
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: %w", err)
+	}
+	r.sampler, r.stopper = sampler, stopper
+	ss, err := sampler.State()
+	if err != nil {
+		return nil, err
+	}
+	var stState []byte
+	if stopper != nil {
+		if stState, err = stopper.State(); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.st.create(ctx, spec, ss, stState); err != nil {
+		return nil, err
+	}
+	return r.run(ctx)
+}
+
+// Resume continues sweep id from its state in etcd: finished trials stay
+// as they are, trials that were running when the last coordinator stopped
+// are run again (a trial started more than 1+Retries times is marked
+// failed), and the sampler continues with every past observation.
+func Resume(ctx context.Context, cli *clientv3.Client, id string, opts Options) (*Result, error) {
+	st := &store{cli: cli, id: id, revs: map[int]int64{}}
+	snap, err := st.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := snap.Spec.fill(); err != nil {
+		return nil, err
+	}
+	r, err := newRunner(cli, id, snap.Spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.st = st
+	if r.sampler, err = sweep.Restore(r.space, snap.Sampler); err != nil {
+		return nil, fmt.Errorf("sweeprun: resume %s: %w", id, err)
+	}
+	if snap.Stopper != nil {
+		if r.stopper, err = snap.Spec.restoreStopper(snap.Stopper); err != nil {
+			return nil, fmt.Errorf("sweeprun: resume %s: %w", id, err)
+		}
+	}
+	for _, t := range snap.Trials {
+		r.trials[t.ID] = &t
+		r.order = append(r.order, t.ID)
+		if t.Finished() {
+			continue
+		}
+		if t.Attempts > snap.Spec.Retries {
+			t.Status, t.Reason = Failed, fmt.Sprintf("interrupted %d times", t.Attempts)
+			r.trials[t.ID] = &t
+			if err := r.observe(ctx, &t); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		r.queue = append(r.queue, t.ID)
+	}
+	return r.run(ctx)
+}
+
+// runner is one coordinator of a sweep. mu serialises the sampler, the
+// stopper and every etcd write, so the stored order is the order of events.
+type runner struct {
+	mu      sync.Mutex
+	spec    *Spec
+	space   *sweep.Space
+	sampler sweep.Sampler
+	stopper sweep.Stopper
+	st      *store
+	opts    Options
+	log     *slog.Logger
+	trials  map[int]*Trial
+	order   []int
+	queue   []int // stored trials to (re)run
+	prep    *job.Prepared
+	threads int
+	// best holds the net of the best trial completed by this process, so
+	// the sweep need not train it again.
+	bestID   int
+	bestNet  *model.Model
+	bestHist model.History
+}
+
+func newRunner(cli *clientv3.Client, id string, spec *Spec, opts Options) (*runner, error) {
+	if opts.Out == "" {
+		return nil, errors.New("sweeprun: options: Out, the sweep's output directory, is required")
+	}
+	space, err := spec.space()
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: %w", err)
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	total := spec.Threads
+	if total == 0 {
+		total = runtime.GOMAXPROCS(0)
+	}
+	return &runner{
+		spec: spec, space: space, opts: opts, log: lg.With("sweep", id),
+		st: &store{cli: cli, id: id, revs: map[int]int64{}}, trials: map[int]*Trial{},
+		threads: max(1, total/spec.Parallel), bestID: -1,
+	}, nil
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	js, err := r.spec.JobSpec(nil, filepath.Join(r.opts.Out, BestDir))
+	if err != nil {
+		return nil, err
+	}
+	if r.prep, err = job.Prepare(ctx, js, job.Events{}); err != nil {
+		return nil, fmt.Errorf("sweeprun: %w", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error)
+	running := 0
+	var firstErr error
+	for {
+		for running < r.spec.Parallel && rctx.Err() == nil {
+			t, err := r.next(rctx)
+			if err != nil {
+				firstErr = err
+				cancel()
+				break
+			}
+			if t == nil {
+				break
+			}
+			running++
+			r.progress()
+			go func() { done <- r.runTrial(rctx, t) }()
+		}
+		if running == 0 {
+			break
+		}
+		if err := <-done; err != nil && firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		running--
+		r.progress()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sweeprun: sweep %s stopped (resume it): %w", r.st.id, err)
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return r.finish(ctx)
+}
+
+// next marks the next trial running and returns a copy of it: a stored
+// trial to re-run, else a new proposal while the budget allows; nil when
+// there is none.
+func (r *runner) next(ctx context.Context) (*Trial, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var t *Trial
+	var samplerState []byte
+	if len(r.queue) > 0 {
+		t = r.trials[r.queue[0]]
+		r.queue = r.queue[1:]
+	} else {
+		if len(r.trials) >= r.spec.Trials {
+			return nil, nil
+		}
+		ps, err := r.sampler.Propose(ctx, 1)
+		if errors.Is(err, sweep.ErrExhausted) || err == nil && len(ps) == 0 {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sweeprun: propose: %w", err)
+		}
+		if samplerState, err = r.sampler.State(); err != nil {
+			return nil, err
+		}
+		t = &Trial{ID: ps[0].ID, Config: ps[0].Config}
+		r.trials[t.ID] = t
+		r.order = append(r.order, t.ID)
+	}
+	t.Status = Running
+	t.Attempts++
+	if err := r.st.write(ctx, []Trial{*t}, samplerState, nil); err != nil {
+		return nil, err
+	}
+	r.log.Info("trial started", "trial", t.ID, "attempt", t.Attempts, "config", t.Config)
+	c := *t
+	return &c, nil
+}
+
+// runTrial trains t, reporting each epoch to the stopper, and records the
+// outcome. When ctx ends it leaves the trial running in etcd, as a crash
+// would, for Resume to run again.
+func (r *runner) runTrial(ctx context.Context, t *Trial) error {
+	js, err := r.spec.JobSpec(t.Config, "")
+	if err != nil {
+		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), nil, model.History{})
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	be := cpu.New(cpu.Options{Threads: r.threads})
+	defer be.Close()
+	p := *r.prep
+	p.Spec = js
+	reported := len(t.Losses) // steps the stopper saw in earlier attempts
+	best := math.Inf(1)
+	var pruned bool
+	var failure error
+	onEpoch := func(e model.EpochStats) {
+		if !(e.ValLoss >= best) {
+			best = e.ValLoss // also takes NaN, which the stopper stops
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		rec := r.trials[t.ID]
+		rec.Epochs++
+		var stState []byte
+		if e.Epoch > reported {
+			rec.Losses = append(rec.Losses, best)
+			if r.stopper != nil {
+				d, err := r.stopper.Report(t.ID, e.Epoch, best)
+				if err != nil {
+					failure = err
+					cancel()
+					return
+				}
+				if stState, err = r.stopper.State(); err != nil {
+					failure = err
+					cancel()
+					return
+				}
+				if d == sweep.Stop {
+					pruned = true
+					cancel()
+				}
+			}
+		}
+		if err := r.st.write(ctx, []Trial{*rec}, nil, stState); err != nil {
+			failure = err
+			cancel()
+		}
+	}
+	net, hist, err := job.Local(tctx, be, &p, job.Events{Epoch: onEpoch})
+	r.mu.Lock()
+	pr, fl := pruned, failure
+	r.mu.Unlock()
+	switch {
+	case fl != nil:
+		return fl
+	case pr:
+		return r.end(ctx, t.ID, Pruned, best, "", nil, model.History{})
+	case ctx.Err() != nil:
+		return nil // interrupted: stays running for Resume
+	case err != nil:
+		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), nil, model.History{})
+	}
+	return r.end(ctx, t.ID, Completed, hist.BestValLoss, "", net, hist)
+}
+
+// end records a trial's final status and tells the sampler, in one write.
+func (r *runner) end(ctx context.Context, id int, status Status, value float64, reason string, net *model.Model, hist model.History) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.trials[id]
+	if status != Failed && (math.IsNaN(value) || math.IsInf(value, 0)) {
+		status, reason = Failed, fmt.Sprintf("validation loss %v (diverged)", value)
+	}
+	t.Status, t.Value, t.Reason = status, value, reason
+	if status == Failed {
+		t.Value = 0
+	}
+	if err := r.observe(ctx, t); err != nil {
+		return err
+	}
+	r.log.Info("trial ended", "trial", id, "status", status, "value", t.Value, "epochs", t.Epochs, "reason", reason)
+	if status == Completed && (r.bestNet == nil || value < r.trials[r.bestID].Value) {
+		r.bestID, r.bestNet, r.bestHist = id, net, hist
+	}
+	return nil
+}
+
+// observe tells the sampler of a finished trial and stores both.
+func (r *runner) observe(ctx context.Context, t *Trial) error {
+	st := sweep.Trial{ID: t.ID, Config: t.Config, Status: sweep.Status(t.Status), Value: t.Value}
+	if err := r.sampler.Observe(st); err != nil {
+		return fmt.Errorf("sweeprun: %w", err)
+	}
+	ss, err := r.sampler.State()
+	if err != nil {
+		return err
+	}
+	return r.st.write(ctx, []Trial{*t}, ss, nil)
+}
+
+func (r *runner) progress() {
+	if r.opts.Progress == nil {
+		return
+	}
+	r.mu.Lock()
+	p := Progress{Budget: r.spec.Trials}
+	for _, id := range r.order {
+		switch t := r.trials[id]; t.Status {
+		case Completed:
+			p.Done++
+			if p.Best == nil || t.Value < p.Best.Value {
+				c := *t
+				p.Best = &c
+			}
+		case Pruned:
+			p.Done++
+			p.Pruned++
+		case Failed:
+			p.Done++
+			p.Failed++
+		case Running:
+			p.Running++
+		}
+	}
+	r.mu.Unlock()
+	r.opts.Progress(p)
+}
+
+// finish writes the best completed trial's run directory, training it
+// again when a previous coordinator completed it, then results and plots.
+func (r *runner) finish(ctx context.Context) (*Result, error) {
+	res := &Result{ID: r.st.id}
+	for _, id := range r.order {
+		t := *r.trials[id]
+		res.Trials = append(res.Trials, t)
+		res.Epochs += t.Epochs
+	}
+	best, ok := BestTrial(res.Trials)
+	if !ok {
+		return nil, fmt.Errorf("sweeprun: sweep %s: no trial completed", r.st.id)
+	}
+	res.Best = best
+	js, err := r.spec.JobSpec(best.Config, filepath.Join(r.opts.Out, BestDir))
+	if err != nil {
+		return nil, err
+	}
+	p := *r.prep
+	p.Spec = js
+	be := cpu.New(cpu.Options{Threads: r.threads * r.spec.Parallel})
+	defer be.Close()
+	net, hist := r.bestNet, r.bestHist
+	if r.bestID != best.ID {
+		r.log.Info("training the best trial again: an earlier coordinator completed it", "trial", best.ID)
+		if net, hist, err = job.Local(ctx, be, &p, job.Events{}); err != nil {
+			return nil, fmt.Errorf("sweeprun: retrain best trial %d: %w", best.ID, err)
+		}
+	}
+	if res.BestRun, err = p.Finish(ctx, be, net, hist, job.Events{}); err != nil {
+		return nil, fmt.Errorf("sweeprun: best trial %d: %w", best.ID, err)
+	}
+	if err := WriteResults(filepath.Join(r.opts.Out, "results.csv"), r.space, res.Trials); err != nil {
+		return nil, err
+	}
+	if err := Plot(r.opts.Out, r.space, res.Trials); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// BestTrial returns the completed trial with the lowest objective.
+func BestTrial(trials []Trial) (Trial, bool) {
+	var best Trial
+	ok := false
+	for _, t := range trials {
+		if t.Status == Completed && (!ok || t.Value < best.Value) {
+			best, ok = t, true
+		}
+	}
+	return best, ok
+}

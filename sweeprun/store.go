@@ -1,0 +1,210 @@
+package sweeprun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/sweep"
+)
+
+// SweepsPrefix holds every sweep's keys.
+const SweepsPrefix = membership.Root + "sweeps/"
+
+// Status is where a trial stands; it extends sweep.Status with Running.
+type Status string
+
+// Trial statuses as stored.
+const (
+	Pending   Status = "pending"
+	Running   Status = "running"
+	Completed Status = "completed"
+	Pruned    Status = "pruned"
+	Failed    Status = "failed"
+)
+
+// Trial is one trial's record in etcd.
+type Trial struct {
+	ID     int          `json:"id"`
+	Config sweep.Config `json:"config"`
+	Status Status       `json:"status"`
+	// Attempts counts the starts of the trial; a trial interrupted by a
+	// crash is started again up to the spec's Retries.
+	Attempts int `json:"attempts"`
+	// Losses are the validation losses reported after each epoch (best so
+	// far, so they never rise), of the attempt that ended the trial.
+	Losses []float64 `json:"losses"`
+	// Epochs counts every epoch trained, over all attempts.
+	Epochs int `json:"epochs"`
+	// Value is the objective: the best validation loss of a completed
+	// trial, the last reported loss of a pruned one.
+	Value  float64 `json:"value"`
+	Reason string  `json:"reason,omitempty"`
+}
+
+// Finished reports whether the trial has reached a final status.
+func (t Trial) Finished() bool {
+	return t.Status == Completed || t.Status == Pruned || t.Status == Failed
+}
+
+// store reads and writes one sweep's keys.
+type store struct {
+	cli *clientv3.Client
+	id  string
+	// revs is the ModRevision of each trial key as this process last wrote
+	// or read it: every update compares it, so a second coordinator that
+	// raced this one cannot overwrite a trial behind its back.
+	revs map[int]int64
+}
+
+func prefix(id string) string       { return SweepsPrefix + id + "/" }
+func specKey(id string) string      { return prefix(id) + "spec" }
+func samplerKey(id string) string   { return prefix(id) + "sampler" }
+func stopperKey(id string) string   { return prefix(id) + "stopper" }
+func trialsPrefix(id string) string { return prefix(id) + "trials/" }
+func trialKey(id string, n int) string {
+	return fmt.Sprintf("%s%08d", trialsPrefix(id), n)
+}
+
+// ErrConflict means a trial key changed under this process: another
+// coordinator runs the sweep.
+var ErrConflict = errors.New("sweeprun: sweep state changed under this coordinator (another one runs it?)")
+
+// create writes the spec and the initial sampler and stopper states, failing
+// when the sweep exists.
+func (s *store) create(ctx context.Context, spec *Spec, sampler, stopper []byte) error {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("sweeprun: encode spec: %w", err)
+	}
+	ops := []clientv3.Op{clientv3.OpPut(specKey(s.id), string(b)), clientv3.OpPut(samplerKey(s.id), string(sampler))}
+	if stopper != nil {
+		ops = append(ops, clientv3.OpPut(stopperKey(s.id), string(stopper)))
+	}
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(specKey(s.id)), "=", 0)).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("sweeprun: create sweep %s: %w", s.id, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("sweeprun: create sweep %s: it exists (resume it, or pick another id)", s.id)
+	}
+	return nil
+}
+
+// snapshot is a sweep as stored.
+type snapshot struct {
+	Spec    *Spec
+	Sampler []byte
+	Stopper []byte
+	Trials  []Trial
+}
+
+// load reads every key of the sweep in one consistent read.
+func (s *store) load(ctx context.Context) (*snapshot, error) {
+	resp, err := s.cli.Get(ctx, prefix(s.id), clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: load sweep %s: %w", s.id, err)
+	}
+	snap := &snapshot{}
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		switch {
+		case k == specKey(s.id):
+			var sp Spec
+			if err := json.Unmarshal(kv.Value, &sp); err != nil {
+				return nil, fmt.Errorf("sweeprun: load sweep %s: spec: %w", s.id, err)
+			}
+			snap.Spec = &sp
+		case k == samplerKey(s.id):
+			snap.Sampler = kv.Value
+		case k == stopperKey(s.id):
+			snap.Stopper = kv.Value
+		case strings.HasPrefix(k, trialsPrefix(s.id)):
+			var t Trial
+			if err := json.Unmarshal(kv.Value, &t); err != nil {
+				return nil, fmt.Errorf("sweeprun: load sweep %s: %s: %w", s.id, k, err)
+			}
+			snap.Trials = append(snap.Trials, t)
+			if s.revs != nil {
+				s.revs[t.ID] = kv.ModRevision
+			}
+		}
+	}
+	if snap.Spec == nil {
+		return nil, fmt.Errorf("sweeprun: sweep %s: not found in etcd", s.id)
+	}
+	slices.SortFunc(snap.Trials, func(a, b Trial) int { return a.ID - b.ID })
+	return snap, nil
+}
+
+// write puts trials and, when not nil, the sampler and stopper states in one
+// transaction that succeeds only if no trial key changed since this process
+// last saw it.
+func (s *store) write(ctx context.Context, trials []Trial, sampler, stopper []byte) error {
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	for _, t := range trials {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("sweeprun: encode trial %d: %w", t.ID, err)
+		}
+		k := trialKey(s.id, t.ID)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", s.revs[t.ID]))
+		ops = append(ops, clientv3.OpPut(k, string(b)))
+	}
+	if sampler != nil {
+		ops = append(ops, clientv3.OpPut(samplerKey(s.id), string(sampler)))
+	}
+	if stopper != nil {
+		ops = append(ops, clientv3.OpPut(stopperKey(s.id), string(stopper)))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("sweeprun: write sweep %s: %w", s.id, err)
+	}
+	if !resp.Succeeded {
+		return ErrConflict
+	}
+	for _, t := range trials {
+		s.revs[t.ID] = resp.Header.Revision
+	}
+	return nil
+}
+
+// Load reads a sweep's spec and trials from etcd, for status and results.
+func Load(ctx context.Context, cli *clientv3.Client, id string) (*Spec, []Trial, error) {
+	st := &store{cli: cli, id: id}
+	snap, err := st.load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap.Spec, snap.Trials, nil
+}
+
+// Observations returns how many observations a stored sampler state holds,
+// for tests and status.
+func Observations(state []byte) (int, error) {
+	var st struct {
+		Observed []json.RawMessage `json:"observed"`
+	}
+	if err := json.Unmarshal(state, &st); err != nil {
+		return 0, fmt.Errorf("sweeprun: sampler state: %w", err)
+	}
+	return len(st.Observed), nil
+}
+
+// SamplerState returns the sweep's stored sampler state.
+func SamplerState(ctx context.Context, cli *clientv3.Client, id string) ([]byte, error) {
+	st := &store{cli: cli, id: id}
+	snap, err := st.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return snap.Sampler, nil
+}

@@ -1,0 +1,282 @@
+package sweeprun_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/sweeprun"
+	"github.com/cohort-clv/cohort/synth"
+)
+
+// writeShop writes a small synthetic shop (78 weeks from 1997-01-01) and
+// returns its path.
+func writeShop(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := synth.DefaultConfig(synth.BGNBD)
+	cfg.Customers = 1500
+	var buf bytes.Buffer
+	if err := synth.WriteCSV(context.Background(), &buf, cfg); err != nil {
+		t.Fatalf("generate shop: %v", err)
+	}
+	path := filepath.Join(dir, "shop.csv")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// etcd starts an embedded etcd for the test and returns a client of it.
+func etcd(t *testing.T) *clientv3.Client {
+	t.Helper()
+	ctx := context.Background()
+	m, err := membership.StartEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	cli, err := membership.Dial(ctx, membership.Config{Endpoints: m.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func parse(t *testing.T, yaml string) *sweeprun.Spec {
+	t.Helper()
+	s, err := sweeprun.ParseSpec([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// smallSweep is 6 random trials, 2 at a time, 4 epochs each, with ASHA.
+func smallSweep(data string) string {
+	return fmt.Sprintf(`
+data: %s
+calibration_end: "1997-09-30"
+horizon: 39w
+model: {max_epochs: 4, batch: 256}
+space:
+  parameters:
+    - {name: hidden, type: categorical, values: ["16", "32,16"]}
+    - {name: lr, type: float, min: 0.0001, max: 0.01, log: true}
+    - {name: weight_decay, type: float, min: 0, max: 0.001}
+sampler: {algorithm: random}
+trials: 6
+parallel: 2
+threads: 2
+early_stopping: {rule: asha, asha: {min_resource: 1, eta: 2}}
+seed: 3
+`, data)
+}
+
+// finalWrites replays the sweep's history in etcd and counts, per trial,
+// the writes that gave it a final status.
+func finalWrites(t *testing.T, cli *clientv3.Client, id string) map[int]int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now, err := cli.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := now.Header.Revision
+	counts := map[int]int{}
+	prefix := sweeprun.SweepsPrefix + id + "/trials/"
+	for resp := range cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(1)) {
+		if err := resp.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range resp.Events {
+			var tr sweeprun.Trial
+			if err := json.Unmarshal(ev.Kv.Value, &tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr.Finished() {
+				counts[tr.ID]++
+			}
+			if ev.Kv.ModRevision >= end {
+				return counts
+			}
+		}
+		if resp.Header.Revision >= end && len(resp.Events) == 0 {
+			return counts
+		}
+	}
+	return counts
+}
+
+// TestSweepCompletes ensures a sweep runs its whole budget, stores every
+// trial as completed or pruned, and leaves a best model that loads.
+func TestSweepCompletes(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	spec := parse(t, smallSweep(writeShop(t, dir)))
+	out := filepath.Join(dir, "sweep")
+	res, err := sweeprun.Start(context.Background(), cli, "s1", spec, sweeprun.Options{Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, trials, err := sweeprun.Load(context.Background(), cli, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trials) != 6 {
+		t.Fatalf("%d trials stored, want 6", len(trials))
+	}
+	for _, tr := range trials {
+		if tr.Status != sweeprun.Completed && tr.Status != sweeprun.Pruned {
+			t.Errorf("trial %d: status %s (%s), want completed or pruned", tr.ID, tr.Status, tr.Reason)
+		}
+	}
+	best, _ := sweeprun.BestTrial(trials)
+	if best.ID != res.Best.ID {
+		t.Errorf("result's best trial %d, stored best %d", res.Best.ID, best.ID)
+	}
+	if _, err := job.LoadTrained(filepath.Join(out, sweeprun.BestDir, job.ModelDir)); err != nil {
+		t.Errorf("best model: %v", err)
+	}
+	for _, f := range []string{"results.csv", "best-so-far.png", "param-lr.png", "param-hidden.png", "best/metrics.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("output: %v", err)
+		}
+	}
+	writes := finalWrites(t, cli, "s1")
+	if len(writes) != 6 {
+		t.Errorf("history shows %d finished trials, want 6", len(writes))
+	}
+	for id, n := range writes {
+		if n != 1 {
+			t.Errorf("trial %d finished %d times", id, n)
+		}
+	}
+}
+
+// TestResume ensures a sweep stopped mid-way resumes to the full budget with
+// no trial finishing twice and the sampler keeping its observations.
+func TestResume(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	spec := parse(t, smallSweep(writeShop(t, dir)))
+	out := filepath.Join(dir, "sweep")
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	opts := sweeprun.Options{Out: out, Progress: func(p sweeprun.Progress) {
+		if p.Done >= 2 {
+			once.Do(cancel)
+		}
+	}}
+	if _, err := sweeprun.Start(ctx, cli, "r1", spec, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped sweep: error %v, want context.Canceled", err)
+	}
+	state, err := sweeprun.SamplerState(context.Background(), cli, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := sweeprun.Observations(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, trials, err := sweeprun.Load(context.Background(), cli, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := 0
+	for _, tr := range trials {
+		if tr.Finished() {
+			finished++
+		}
+	}
+	if finished < 2 || finished >= 6 || before != finished {
+		t.Fatalf("after the stop: %d trials finished, sampler has %d observations; want 2..5 and equal", finished, before)
+	}
+
+	res, err := sweeprun.Resume(context.Background(), cli, "r1", sweeprun.Options{Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trials) != 6 {
+		t.Fatalf("%d trials after resume, want 6", len(res.Trials))
+	}
+	ids := map[int]bool{}
+	for _, tr := range res.Trials {
+		ids[tr.ID] = true
+		if tr.Status != sweeprun.Completed && tr.Status != sweeprun.Pruned {
+			t.Errorf("trial %d: status %s (%s)", tr.ID, tr.Status, tr.Reason)
+		}
+	}
+	if len(ids) != 6 {
+		t.Errorf("trial ids %v, want 6 distinct", ids)
+	}
+	state, err = sweeprun.SamplerState(context.Background(), cli, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := sweeprun.Observations(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != 6 || after <= before {
+		t.Errorf("sampler observations: %d before resume, %d after; want 6 after", before, after)
+	}
+	writes := finalWrites(t, cli, "r1")
+	if len(writes) != 6 {
+		t.Errorf("history shows %d finished trials, want 6", len(writes))
+	}
+	for id, n := range writes {
+		if n != 1 {
+			t.Errorf("trial %d finished %d times", id, n)
+		}
+	}
+	if _, err := job.LoadTrained(filepath.Join(out, sweeprun.BestDir, job.ModelDir)); err != nil {
+		t.Errorf("best model: %v", err)
+	}
+}
+
+// TestASHAPrunes ensures ASHA stops a trial whose learning rate is far too
+// small to learn: run after a good trial, its first-epoch loss is worse and
+// it is the only trial at the rung besides the good one.
+func TestASHAPrunes(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	spec := parse(t, fmt.Sprintf(`
+data: %s
+calibration_end: "1997-09-30"
+horizon: 39w
+model: {max_epochs: 4, batch: 256, hidden: [16]}
+space:
+  parameters:
+    - {name: lr, type: categorical, values: [0.01, 0.0000001]}
+sampler: {algorithm: grid}
+trials: 2
+parallel: 1
+threads: 2
+early_stopping: {rule: asha, asha: {min_resource: 1, eta: 2}}
+`, writeShop(t, dir)))
+	res, err := sweeprun.Start(context.Background(), cli, "a1", spec, sweeprun.Options{Out: filepath.Join(dir, "sweep")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Trials) != 2 || res.Trials[0].Config["lr"] != 0.01 {
+		t.Fatalf("trials %+v: want 2, the first with lr 0.01", res.Trials)
+	}
+	if got := res.Trials[1]; got.Status != sweeprun.Pruned || got.Epochs >= 4 {
+		t.Errorf("trial with lr 1e-7: status %s after %d epochs, want pruned before epoch 4", got.Status, got.Epochs)
+	}
+	if res.Best.ID != 0 {
+		t.Errorf("best trial %d, want 0", res.Best.ID)
+	}
+}

@@ -1,0 +1,173 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/model"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+// errAllreduce marks a generation's error as an interruption: a sum over
+// the ring failed (a peer died, a new generation began), so the worker
+// waits for the next generation rather than fail the job.
+var errAllreduce = errors.New("allreduce failed")
+
+// fencedRing marks the ring's errors with errAllreduce and fails every
+// Sum once newer is closed (a newer generation of the job began).
+type fencedRing struct {
+	r     summer
+	newer <-chan struct{}
+}
+
+func (f fencedRing) Sum(ctx context.Context, buf []float32) error {
+	select {
+	case <-f.newer:
+		return fmt.Errorf("%w: a newer generation began", errAllreduce)
+	default:
+	}
+	if err := f.r.Sum(ctx, buf); err != nil {
+		return fmt.Errorf("%w: %w", errAllreduce, err)
+	}
+	return nil
+}
+
+// awaitNewer closes newer when a plan of plan's job with a higher
+// generation appears after revision rev, and returns then or when ctx ends.
+func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, rev int64, newer chan<- struct{}) {
+	wch := w.cfg.Client.Watch(clientv3.WithRequireLeader(ctx), membership.GenerationsPrefix(plan.GetJobId()),
+		clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+	for wr := range wch {
+		if err := wr.Err(); err != nil {
+			w.log.Debug("worker: watch newer generations", "job", plan.GetJobId(), "err", err)
+			return
+		}
+		for _, ev := range wr.Events {
+			next := &cohortv1.GenerationPlan{}
+			if ev.Type == clientv3.EventTypePut && protojson.Unmarshal(ev.Kv.Value, next) == nil &&
+				next.GetGeneration() > plan.GetGeneration() {
+				close(newer)
+				return
+			}
+		}
+	}
+}
+
+// interruption says whether a generation's error leaves the job able to
+// go on in a next generation.
+func interruption(err error) bool {
+	var in *model.Interrupted
+	return errors.As(err, &in) || errors.Is(err, errAllreduce) || errors.Is(err, rpcerr.ErrStaleGeneration)
+}
+
+// resumeState is what a worker keeps between two generations of a job:
+// the state after its last completed step.
+type resumeState struct {
+	job   string
+	gen   uint64
+	state *model.TrainState // nil: interrupted before the first step
+}
+
+// summer is the allreduce agree needs (an *allreduce.Ring).
+type summer interface {
+	Sum(ctx context.Context, buf []float32) error
+}
+
+// keySlots is one rank's slots in agree's first sum: present, then the
+// epoch and the row offset as two 16-bit limbs each.
+const keySlots = 5
+
+// agree makes the survivors of a generation start the next one from the
+// same state. A failed allreduce leaves them at most one step apart: a
+// rank whose sum completed just before a peer died took one more step (or
+// ended one more epoch) than a rank whose sum failed. The rule: every rank
+// publishes how far its state got (epoch, row offset); the furthest state
+// (lowest rank among equals) is a state the whole old generation agreed to,
+// so when the ranks differ its holder broadcasts it and every rank resumes
+// from it. Each value travels in slots only one rank fills, the others
+// adding zero, so the sums are exact.
+func agree(ctx context.Context, r summer, rank, size int, own *model.TrainState) (*model.TrainState, error) {
+	keys := make([]float32, keySlots*size)
+	if own != nil {
+		k := keys[rank*keySlots:]
+		k[0] = 1
+		putLimbs(k[1:3], uint32(own.Epoch))
+		putLimbs(k[3:5], uint32(own.Offset))
+	}
+	if err := r.Sum(ctx, keys); err != nil {
+		return nil, fmt.Errorf("worker: agree on the resume step: %w", err)
+	}
+	src, same := 0, true
+	for i := range size {
+		if keyLess(keys[src*keySlots:], keys[i*keySlots:]) {
+			src = i
+		}
+		if i > 0 && !slices.Equal(keys[i*keySlots:(i+1)*keySlots], keys[:keySlots]) {
+			same = false
+		}
+	}
+	if same {
+		return own, nil
+	}
+	var raw []byte
+	if rank == src {
+		var b bytes.Buffer
+		if err := gob.NewEncoder(&b).Encode(own); err != nil {
+			return nil, fmt.Errorf("worker: agree: encode state: %w", err)
+		}
+		raw = b.Bytes()
+	}
+	n := make([]float32, 2)
+	if rank == src {
+		putLimbs(n, uint32(len(raw)))
+	}
+	if err := r.Sum(ctx, n); err != nil {
+		return nil, fmt.Errorf("worker: agree: broadcast state size: %w", err)
+	}
+	buf := make([]float32, limbs(n))
+	for i, c := range raw {
+		buf[i] = float32(c)
+	}
+	if err := r.Sum(ctx, buf); err != nil {
+		return nil, fmt.Errorf("worker: agree: broadcast state: %w", err)
+	}
+	if rank == src {
+		return own, nil
+	}
+	raw = make([]byte, len(buf))
+	for i, v := range buf {
+		raw[i] = byte(v)
+	}
+	st := &model.TrainState{}
+	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(st); err != nil {
+		return nil, fmt.Errorf("worker: agree: decode rank %d's state: %w", src, err)
+	}
+	return st, nil
+}
+
+// putLimbs writes v as two 16-bit limbs, each exact in a float32.
+func putLimbs(dst []float32, v uint32) {
+	dst[0], dst[1] = float32(v>>16), float32(v&0xffff)
+}
+
+func limbs(src []float32) uint32 { return uint32(src[0])<<16 | uint32(src[1]) }
+
+// keyLess orders two ranks' keys: absent first, then by epoch, then offset.
+func keyLess(a, b []float32) bool {
+	if a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	if ea, eb := limbs(a[1:3]), limbs(b[1:3]); ea != eb {
+		return ea < eb
+	}
+	return limbs(a[3:5]) < limbs(b[3:5])
+}
