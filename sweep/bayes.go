@@ -48,35 +48,17 @@ func newBayes(b *base) (*bayesSampler, error) {
 func (s *bayesSampler) Propose(ctx context.Context, n int) ([]Trial, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := checkN(ctx, n); err != nil {
-		return nil, err
-	}
-	var out []Trial
 	fitted := false
-	for range n {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	return s.propose(ctx, n, s.seq, &s.index, func() []float64 {
+		if len(s.observed)+len(s.pending) < s.opts.InitialPoints || len(s.observed) < 2 {
+			return nil
 		}
-		var u []float64
-		if len(s.observed)+len(s.pending) >= s.opts.InitialPoints && len(s.observed) >= 2 {
-			if !fitted {
-				s.fit(ctx)
-				fitted = true
-			}
-			u = s.maximiseEI(ctx)
+		if !fitted {
+			s.fit(ctx)
+			fitted = true
 		}
-		if u == nil {
-			var ok bool
-			if u, ok = s.seq.fresh(s.base, &s.index); !ok {
-				break
-			}
-		}
-		out = append(out, s.add(u))
-	}
-	if n > 0 && len(out) == 0 {
-		return nil, ErrExhausted
-	}
-	return out, nil
+		return s.maximiseEI(ctx)
+	})
 }
 
 // standardised returns the observed inputs and standardised outputs, with

@@ -71,21 +71,7 @@ func newRandom(b *base) (*randomSampler, error) {
 func (r *randomSampler) Propose(ctx context.Context, n int) ([]Trial, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := checkN(ctx, n); err != nil {
-		return nil, err
-	}
-	var out []Trial
-	for range n {
-		u, ok := r.seq.fresh(r.base, &r.index)
-		if !ok {
-			break
-		}
-		out = append(out, r.add(u))
-	}
-	if n > 0 && len(out) == 0 {
-		return nil, ErrExhausted
-	}
-	return out, nil
+	return r.propose(ctx, n, r.seq, &r.index, nil)
 }
 
 func (r *randomSampler) Observe(t Trial) error {

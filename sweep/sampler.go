@@ -251,6 +251,37 @@ func (b *base) taken(u []float64) bool {
 	return slices.ContainsFunc(b.pending, same) || slices.ContainsFunc(b.observed, same)
 }
 
+// propose is the loop every Sobol-backed sampler runs: up to n trials, each
+// the point model returns or, when model is nil or returns nil, the next
+// fresh point of seq; ErrExhausted when n > 0 and none is left. The caller
+// holds b.mu.
+func (b *base) propose(ctx context.Context, n int, seq *seqGen, index *uint64, model func() []float64) ([]Trial, error) {
+	if err := checkN(ctx, n); err != nil {
+		return nil, err
+	}
+	var out []Trial
+	for range n {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var u []float64
+		if model != nil {
+			u = model()
+		}
+		if u == nil {
+			var ok bool
+			if u, ok = seq.fresh(b, index); !ok {
+				break
+			}
+		}
+		out = append(out, b.add(u))
+	}
+	if n > 0 && len(out) == 0 {
+		return nil, ErrExhausted
+	}
+	return out, nil
+}
+
 func checkN(ctx context.Context, n int) error {
 	if n < 0 {
 		return fmt.Errorf("sweep: propose %d trials: want n >= 0", n)

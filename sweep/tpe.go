@@ -52,36 +52,18 @@ func newTPE(b *base) (*tpeSampler, error) {
 func (s *tpeSampler) Propose(ctx context.Context, n int) ([]Trial, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := checkN(ctx, n); err != nil {
-		return nil, err
-	}
-	var out []Trial
-	for range n {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	return s.propose(ctx, n, s.seq, &s.index, func() []float64 {
+		if len(s.observed) < s.opts.InitialPoints {
+			return nil
 		}
-		var u []float64
-		if len(s.observed) >= s.opts.InitialPoints {
-			for range 10 {
-				c := s.sample()
-				if snapped, err := s.space.ToUnit(s.space.FromUnit(c)); err == nil && !s.taken(snapped) {
-					u = c
-					break
-				}
+		for range 10 {
+			c := s.sample()
+			if snapped, err := s.space.ToUnit(s.space.FromUnit(c)); err == nil && !s.taken(snapped) {
+				return c
 			}
 		}
-		if u == nil {
-			var ok bool
-			if u, ok = s.seq.fresh(s.base, &s.index); !ok {
-				break
-			}
-		}
-		out = append(out, s.add(u))
-	}
-	if n > 0 && len(out) == 0 {
-		return nil, ErrExhausted
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // weighted is one observation's coordinate in a Parzen estimator.
