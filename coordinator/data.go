@@ -18,16 +18,33 @@ import (
 // promises, leaving room for field tags.
 const chunkBytes = 3 << 20
 
+// jobLookup finds the job a worker's request names: the one job of a
+// Start, or any job a Server runs.
+type jobLookup func(id string) (*Job, bool)
+
+// find returns the job id names, or rpcerr.ErrNotFound.
+func (l jobLookup) find(id string) (*Job, error) {
+	j, ok := l(id)
+	if !ok {
+		return nil, fmt.Errorf("job %q: %w", id, rpcerr.ErrNotFound)
+	}
+	return j, nil
+}
+
 // dataService serves Data.Shard from the current generation.
 type dataService struct {
 	cohortv1.UnimplementedDataServer
-	j *Job
+	jobs jobLookup
 }
 
 // Shard streams one rank's training or validation rows with their global
 // row numbers.
 func (s dataService) Shard(req *cohortv1.ShardRequest, st grpc.ServerStreamingServer[cohortv1.ShardChunk]) error {
-	g, err := s.j.current(req.GetJobId(), req.GetGeneration())
+	j, err := s.jobs.find(req.GetJobId())
+	if err != nil {
+		return fmt.Errorf("coordinator: shard: %w", err)
+	}
+	g, err := j.current(req.GetGeneration())
 	if err != nil {
 		return fmt.Errorf("coordinator: shard: %w", err)
 	}
@@ -85,10 +102,8 @@ func streamShard(ctx context.Context, send func(*cohortv1.ShardChunk) error, g *
 }
 
 // current returns the running generation when the request names it.
-func (j *Job) current(id string, gen uint64) (*generation, error) {
-	if id != j.cfg.JobID {
-		return nil, fmt.Errorf("job %q: %w", id, rpcerr.ErrNotFound)
-	}
+func (j *Job) current(gen uint64) (*generation, error) {
+	id := j.cfg.JobID
 	j.mu.Lock()
 	g := j.gen
 	j.mu.Unlock()
@@ -102,17 +117,29 @@ func (j *Job) current(id string, gen uint64) (*generation, error) {
 // current generation to Train.
 type reportService struct {
 	cohortv1.UnimplementedCoordinatorServer
-	j *Job
+	jobs jobLookup
 }
 
 // Report queues a worker's report for Train.
 func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) (*cohortv1.ReportResponse, error) {
-	g, err := s.j.current(req.GetJobId(), req.GetGeneration())
+	j, err := s.jobs.find(req.GetJobId())
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: report: %w", err)
+	}
+	g, err := j.current(req.GetGeneration())
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
 	if req.GetReport() == nil {
-		return nil, fmt.Errorf("coordinator: report: no epoch, final model or error: %w", rpcerr.ErrInvalidArgument)
+		return nil, fmt.Errorf("coordinator: report: no epoch, checkpoint, final model or error: %w", rpcerr.ErrInvalidArgument)
+	}
+	if c := req.GetCheckpoint(); c != nil {
+		// A checkpoint is recorded at once, not queued behind epochs:
+		// the pointer must reach etcd even while Train is busy.
+		if err := j.checkpointed(ctx, req, c); err != nil {
+			return nil, fmt.Errorf("coordinator: report: %w", err)
+		}
+		return &cohortv1.ReportResponse{}, nil
 	}
 	select {
 	case g.reports <- req:

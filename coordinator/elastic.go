@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/membership"
 	"github.com/cohort-clv/cohort/model"
@@ -112,7 +110,7 @@ func (j *Job) follow(ctx context.Context, g *generation, live []membership.Membe
 				fatal = fatal || !strings.HasPrefix(rep.Error, InterruptedPrefix)
 			case *cohortv1.ReportRequest_Epoch:
 				idle = 0
-				j.progress(ctx, g, epochStats(rep.Epoch), r.GetSamplesPerSecond(), ev)
+				j.progress(ctx, g, epochStats(rep.Epoch), r.GetSamplesPerSecond(), r.GetAllreduceGbps(), ev)
 			case *cohortv1.ReportRequest_Final:
 				return finalModel(g.prep, rep.Final)
 			}
@@ -126,26 +124,10 @@ func survivors(plan, live []membership.Member) []membership.Member {
 	return slices.DeleteFunc(slices.Clone(plan), func(m membership.Member) bool { return slices.Contains(lost, m.Name) })
 }
 
-// joiners are live workers outside members that the job may take in (named
-// in Config.WorkerNames when that is set, with a ring address), up to
-// Config.Workers in all, by name.
+// joiners are live workers outside members that the job may take in (see
+// candidates), up to Config.Workers in all.
 func (j *Job) joiners(members, live []membership.Member) []membership.Member {
-	var out []membership.Member
-	for _, m := range live {
-		if len(members)+len(out) >= j.cfg.Workers {
-			break
-		}
-		if slices.ContainsFunc(members, func(p membership.Member) bool { return p.Name == m.Name }) ||
-			len(j.cfg.WorkerNames) > 0 && !slices.Contains(j.cfg.WorkerNames, m.Name) {
-			continue
-		}
-		st := &cohortv1.WorkerStatus{}
-		if protojson.Unmarshal(m.Status, st) != nil || st.GetRingAddr() == "" {
-			continue
-		}
-		out = append(out, m)
-	}
-	return out
+	return j.take(j.candidates(live, members), j.cfg.Workers-len(members))
 }
 
 func memberNames(ms []membership.Member) []string {

@@ -12,8 +12,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -67,6 +69,40 @@ type Config struct {
 	// OnProgress, when set, is called after every epoch of rank 0 from
 	// Train's goroutine.
 	OnProgress func(Progress)
+
+	// Name is the coordinator's name, recorded in Job.coordinator.
+	Name string
+	// Record, when set, is the job's record as submitted (Jobs.Submit) or
+	// as a previous coordinator left it (a takeover); its id is JobID.
+	// Start then keeps it rather than writing a fresh PENDING record.
+	Record *cohortv1.Job
+	// Fence, when set, guards every etcd write (the leading coordinator's
+	// election fence), so a deposed leader that has not noticed yet writes
+	// nothing: its writes fail with rpcerr.ErrNotLeader.
+	Fence *clientv3.Cmp
+	// FirstGeneration is the number of the first generation this
+	// coordinator starts: 1 for a new job, the one after the last for a
+	// job taken over from a dead leader (default 1).
+	FirstGeneration uint64
+	// StartWorkers is how many eligible workers the first generation waits
+	// for (default Workers; a job submitted to a cluster starts with its
+	// min_workers and takes in more as they come).
+	StartWorkers int
+	// Prefer names workers the first generation takes before any other:
+	// the workers of the last generation of a job taken over, which hold
+	// its training state.
+	Prefer []string
+	// Claim, when set, takes the workers a generation may use from the
+	// candidates (a Server's pool: workers no other job holds) and returns
+	// those it got. Nil: every candidate.
+	Claim func(names []string) []string
+	// CheckpointEvery, CheckpointDir and ChecksumEvery go into every plan
+	// (see GenerationPlan); ResumeFrom is the checkpoint the first
+	// generation resumes from when no worker holds a state further on.
+	CheckpointEvery int
+	CheckpointDir   string
+	ChecksumEvery   int
+	ResumeFrom      *cohortv1.CheckpointPointer
 }
 
 func (c *Config) fill() error {
@@ -100,6 +136,21 @@ func (c *Config) fill() error {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
 	}
+	if c.StartWorkers == 0 {
+		c.StartWorkers = c.Workers
+	}
+	if c.StartWorkers < c.MinWorkers || c.StartWorkers > c.Workers {
+		return fmt.Errorf("start workers %d, want %d..%d", c.StartWorkers, c.MinWorkers, c.Workers)
+	}
+	if c.FirstGeneration == 0 {
+		c.FirstGeneration = 1
+	}
+	if c.CheckpointEvery < 0 || c.ChecksumEvery < 0 {
+		return fmt.Errorf("checkpoint every %d, checksum every %d: want >= 0", c.CheckpointEvery, c.ChecksumEvery)
+	}
+	if c.Record != nil && c.Record.GetId() != c.JobID {
+		return fmt.Errorf("record of job %q for job %q", c.Record.GetId(), c.JobID)
+	}
 	if c.Timeout < 0 || c.StartTimeout < 0 || c.Threads < 0 {
 		return fmt.Errorf("timeout %v, start timeout %v, threads %d: want >= 0", c.Timeout, c.StartTimeout, c.Threads)
 	}
@@ -125,18 +176,33 @@ func validJobID(id string) error {
 // and Coordinator RPCs, records the job in etcd and, through Train, runs
 // its training on a generation of workers.
 type Job struct {
-	cfg   Config
+	cfg  Config
+	addr string // where workers reach the Data and Coordinator services
+	// lis, gs and serve are the job's own server (Start); nil when the job
+	// runs inside a Server, which routes the RPCs to it.
 	lis   net.Listener
 	gs    *grpc.Server
 	serve chan error // Serve's result
 
-	mu  sync.Mutex
-	rec *cohortv1.Job // the record in etcd
-	gen *generation   // current generation, nil before the first
+	mu   sync.Mutex
+	rec  *cohortv1.Job               // the record in etcd
+	gen  *generation                 // current generation, nil before the first
+	ckpt *cohortv1.CheckpointPointer // the last checkpoint recorded, nil before
 }
 
-// Start records a PENDING job in etcd and starts serving the workers' RPCs.
-// Close stops serving; End records how the job ended.
+// newGRPCServer is the server of the workers' Data and Coordinator RPCs.
+func newGRPCServer() *grpc.Server {
+	return grpc.NewServer(
+		// A final model is one message of every parameter; gRPC's default
+		// 4 MiB would cap the network at a million parameters.
+		grpc.MaxRecvMsgSize(maxReportBytes),
+		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor()))
+}
+
+// Start records a PENDING job in etcd and starts serving the workers' RPCs
+// on a server of its own. Close stops serving; End records how the job
+// ended.
 func Start(ctx context.Context, cfg Config) (*Job, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("coordinator: start: %w", err)
@@ -145,19 +211,11 @@ func Start(ctx context.Context, cfg Config) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: start: listen: %w", err)
 	}
-	now := timestamppb.Now()
-	j := &Job{cfg: cfg, lis: lis, serve: make(chan error, 1),
-		rec: &cohortv1.Job{Id: cfg.JobID, State: cohortv1.JobState_JOB_STATE_PENDING, CreatedAt: now, UpdatedAt: now,
-			Spec: &cohortv1.JobSpec{MinWorkers: uint32(cfg.MinWorkers), MaxWorkers: uint32(cfg.Workers), Threads: uint32(cfg.Threads)}},
-	}
-	j.gs = grpc.NewServer(
-		// A final model is one message of every parameter; gRPC's default
-		// 4 MiB would cap the network at a million parameters.
-		grpc.MaxRecvMsgSize(maxReportBytes),
-		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor()))
-	cohortv1.RegisterDataServer(j.gs, dataService{j: j})
-	cohortv1.RegisterCoordinatorServer(j.gs, reportService{j: j})
+	j := newJob(cfg, lis.Addr().String())
+	j.lis, j.serve, j.gs = lis, make(chan error, 1), newGRPCServer()
+	one := func(id string) (*Job, bool) { return j, id == j.cfg.JobID }
+	cohortv1.RegisterDataServer(j.gs, dataService{jobs: one})
+	cohortv1.RegisterCoordinatorServer(j.gs, reportService{jobs: one})
 	go func() { j.serve <- j.gs.Serve(lis) }()
 	if err := j.put(ctx, nil); err != nil {
 		j.Close()
@@ -166,14 +224,34 @@ func Start(ctx context.Context, cfg Config) (*Job, error) {
 	return j, nil
 }
 
+// newJob is a job whose workers reach it at addr; cfg is filled.
+func newJob(cfg Config, addr string) *Job {
+	rec := cfg.Record
+	if rec == nil {
+		now := timestamppb.Now()
+		rec = &cohortv1.Job{Id: cfg.JobID, State: cohortv1.JobState_JOB_STATE_PENDING, CreatedAt: now, UpdatedAt: now,
+			Spec: &cohortv1.JobSpec{MinWorkers: uint32(cfg.MinWorkers), MaxWorkers: uint32(cfg.Workers), Threads: uint32(cfg.Threads)}}
+	}
+	rec = proto.Clone(rec).(*cohortv1.Job)
+	if rec.Spec == nil {
+		rec.Spec = &cohortv1.JobSpec{}
+	}
+	rec.Coordinator = cfg.Name
+	return &Job{cfg: cfg, addr: addr, rec: rec}
+}
+
 // ID returns the job's id.
 func (j *Job) ID() string { return j.cfg.JobID }
 
 // Addr returns the address of the coordinator's gRPC services.
-func (j *Job) Addr() string { return j.lis.Addr().String() }
+func (j *Job) Addr() string { return j.addr }
 
-// Close stops serving the workers; in-flight RPCs are cut off.
+// Close stops serving the workers; in-flight RPCs are cut off. It does
+// nothing for a job that runs inside a Server.
 func (j *Job) Close() {
+	if j.gs == nil {
+		return
+	}
 	j.gs.Stop()
 	<-j.serve
 }
@@ -182,7 +260,7 @@ func (j *Job) Close() {
 // CANCELLED when err is a cancellation, FAILED with err's text otherwise.
 // It writes even when ctx is already cancelled (with its own deadline), so
 // an interrupted job never stays RUNNING in etcd.
-func (j *Job) End(ctx context.Context, err error) error {
+func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if perr := j.put(ctx, func(r *cohortv1.Job) {
@@ -190,6 +268,9 @@ func (j *Job) End(ctx context.Context, err error) error {
 		switch {
 		case err == nil:
 			r.State = cohortv1.JobState_JOB_STATE_SUCCEEDED
+			if res != nil {
+				r.Metrics = metricsSummary(res)
+			}
 		case errors.Is(err, context.Canceled):
 			r.State, r.Error = cohortv1.JobState_JOB_STATE_CANCELLED, cut(err.Error())
 		default:
@@ -223,10 +304,26 @@ func (j *Job) put(ctx context.Context, change func(*cohortv1.Job), ops ...client
 		return fmt.Errorf("encode job record: %w", err)
 	}
 	ops = append(ops, clientv3.OpPut(membership.JobKey(j.cfg.JobID), string(raw)))
-	if _, err := j.cfg.Client.Txn(ctx).Then(ops...).Commit(); err != nil {
+	txn := j.cfg.Client.Txn(ctx)
+	if j.cfg.Fence != nil {
+		txn = txn.If(*j.cfg.Fence)
+	}
+	resp, err := txn.Then(ops...).Commit()
+	if err != nil {
 		return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, err)
 	}
+	if !resp.Succeeded {
+		return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, rpcerr.ErrNotLeader)
+	}
 	return nil
+}
+
+// metricsSummary is a finished job's test metrics as the record keeps them.
+func metricsSummary(res *job.Result) *cohortv1.MetricsSummary {
+	m := res.Model
+	return &cohortv1.MetricsSummary{Customers: uint64(m.Customers), NormalizedGini: m.NormalizedGini, Spearman: m.Spearman,
+		DecileMape: m.DecileMAPE, Auc: m.AUC, Rmse: m.RMSE, Mae: m.MAE, SpendRatio: m.SpendRatio,
+		BaselineNormalizedGini: res.BaselineMetrics.NormalizedGini}
 }
 
 // ReadJob reads a job's record from etcd.

@@ -28,6 +28,9 @@ type Progress struct {
 	Epoch      model.EpochStats
 	// SamplesPerSecond is training rows per second over all workers.
 	SamplesPerSecond float64
+	// AllreduceGBps is the ring's bus bandwidth over the epoch (0 with one
+	// worker).
+	AllreduceGBps float64
 }
 
 // generation is one generation of the running job: its plan, the rows each
@@ -62,7 +65,7 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
-	g, err := j.startGeneration(ctx, 1, members, p)
+	g, err := j.startGeneration(ctx, j.cfg.FirstGeneration, members, p)
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
@@ -73,7 +76,9 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 	return net, hist, nil
 }
 
-// awaitWorkers returns the first Config.Workers registered workers by name.
+// awaitWorkers returns the first generation's workers, sorted by name: as
+// many candidates as it can get, up to Config.Workers, once it can get
+// Config.StartWorkers.
 func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, disc <-chan error) ([]membership.Member, error) {
 	t := time.NewTimer(j.cfg.StartTimeout)
 	defer t.Stop()
@@ -85,16 +90,54 @@ func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, d
 		case err := <-disc:
 			return nil, fmt.Errorf("watch workers: %w", err)
 		case <-t.C:
-			return nil, fmt.Errorf("%d of %d workers registered within %v", have, j.cfg.Workers, j.cfg.StartTimeout)
+			return nil, fmt.Errorf("%d of %d workers available within %v", have, j.cfg.StartWorkers, j.cfg.StartTimeout)
 		case ms := <-up:
-			if len(j.cfg.WorkerNames) > 0 {
-				ms = slices.DeleteFunc(slices.Clone(ms), func(m membership.Member) bool { return !slices.Contains(j.cfg.WorkerNames, m.Name) })
-			}
-			if have = len(ms); have >= j.cfg.Workers {
-				return ms[:j.cfg.Workers], nil
+			got := j.take(j.candidates(ms, nil), j.cfg.Workers)
+			if have = len(got); have >= j.cfg.StartWorkers {
+				slices.SortFunc(got, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
+				return got, nil
 			}
 		}
 	}
+}
+
+// candidates are the live workers outside members that the job may take
+// in: named in Config.WorkerNames when that is set, with a ring address;
+// Config.Prefer's first, then by name.
+func (j *Job) candidates(live, members []membership.Member) []membership.Member {
+	var out []membership.Member
+	for _, m := range live {
+		if slices.ContainsFunc(members, func(p membership.Member) bool { return p.Name == m.Name }) ||
+			len(j.cfg.WorkerNames) > 0 && !slices.Contains(j.cfg.WorkerNames, m.Name) {
+			continue
+		}
+		st := &cohortv1.WorkerStatus{}
+		if protojson.Unmarshal(m.Status, st) != nil || st.GetRingAddr() == "" {
+			continue
+		}
+		out = append(out, m)
+	}
+	pref := func(m membership.Member) int {
+		if slices.Contains(j.cfg.Prefer, m.Name) {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(out, func(a, b membership.Member) int { return pref(a) - pref(b) })
+	return out
+}
+
+// take claims up to n of the candidates, in order, through Config.Claim.
+func (j *Job) take(cands []membership.Member, n int) []membership.Member {
+	if n <= 0 {
+		return nil
+	}
+	cands = cands[:min(len(cands), n)]
+	if j.cfg.Claim == nil {
+		return cands
+	}
+	got := j.cfg.Claim(memberNames(cands))
+	return slices.DeleteFunc(slices.Clone(cands), func(m membership.Member) bool { return !slices.Contains(got, m.Name) })
 }
 
 // startGeneration plans generation gen over members and writes the plan
@@ -111,7 +154,9 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	g := &generation{plan: plan, members: members, prep: p, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
 		reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
 	gp := &cohortv1.GenerationPlan{JobId: j.cfg.JobID, Generation: gen, CoordinatorAddr: j.Addr(),
-		Model: modelConfigProto(p.Spec.Model), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds())}
+		Model: modelConfigProto(p.Spec.Model), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds()),
+		CheckpointEvery: uint32(j.cfg.CheckpointEvery), CheckpointDir: j.cfg.CheckpointDir, ChecksumEvery: uint32(j.cfg.ChecksumEvery),
+		ResumeFrom: j.lastCheckpoint()}
 	for _, m := range members { // sorted by name, so index = rank
 		st := &cohortv1.WorkerStatus{}
 		if err := protojson.Unmarshal(m.Status, st); err != nil || st.GetRingAddr() == "" {
@@ -128,8 +173,15 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	j.mu.Unlock()
 	err = j.put(ctx, func(r *cohortv1.Job) {
 		r.State, r.Generation, r.Workers = cohortv1.JobState_JOB_STATE_RUNNING, gen, uint32(len(members))
-		r.Spec.Source = &cohortv1.JobSpec_DataPath{DataPath: p.Spec.Data}
-		r.Spec.OutDir, r.Spec.Model = p.Spec.Out, gp.Model
+		if r.Spec.GetSource() == nil {
+			r.Spec.Source = &cohortv1.JobSpec_DataPath{DataPath: p.Spec.Data}
+		}
+		if r.Spec.OutDir == "" {
+			r.Spec.OutDir = p.Spec.Out
+		}
+		if r.Spec.Model == nil {
+			r.Spec.Model = gp.Model
+		}
 		if r.StartedAt == nil {
 			r.StartedAt = timestamppb.Now()
 		}
@@ -153,9 +205,10 @@ func shardRows(plan *Plan, customers []*clv.Customer) [][]int {
 }
 
 // progress records an epoch in etcd and hands it to the caller.
-func (j *Job) progress(ctx context.Context, g *generation, st model.EpochStats, sps float64, ev job.Events) {
+func (j *Job) progress(ctx context.Context, g *generation, st model.EpochStats, sps, gbps float64, ev job.Events) {
 	if err := j.put(ctx, func(r *cohortv1.Job) {
 		r.Epoch, r.Step, r.Loss, r.ValLoss, r.SamplesPerSecond = uint32(st.Epoch), uint64(st.Steps), st.TrainLoss, st.ValLoss, sps
+		r.AllreduceGbps = gbps
 	}); err != nil {
 		j.cfg.Logger.Warn("coordinator: record progress", "job", j.cfg.JobID, "err", err)
 	}
@@ -163,7 +216,8 @@ func (j *Job) progress(ctx context.Context, g *generation, st model.EpochStats, 
 		ev.Epoch(st)
 	}
 	if j.cfg.OnProgress != nil {
-		j.cfg.OnProgress(Progress{Generation: g.plan.Generation, Workers: len(g.plan.Workers), Epoch: st, SamplesPerSecond: sps})
+		j.cfg.OnProgress(Progress{Generation: g.plan.Generation, Workers: len(g.plan.Workers), Epoch: st, SamplesPerSecond: sps,
+			AllreduceGBps: gbps})
 	}
 }
 

@@ -115,7 +115,8 @@ func TestCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := &Job{cfg: Config{JobID: "j"}}
-	if _, err := j.current("j", 3); !errors.Is(err, rpcerr.ErrStaleGeneration) {
+	lookup := jobLookup(func(id string) (*Job, bool) { return j, id == "j" })
+	if _, err := j.current(3); !errors.Is(err, rpcerr.ErrStaleGeneration) {
 		t.Errorf("before any generation: %v, want stale generation", err)
 	}
 	j.gen = &generation{plan: plan}
@@ -124,8 +125,12 @@ func TestCurrent(t *testing.T) {
 		gen  uint64
 		want error
 	}{{"j", 3, nil}, {"j", 2, rpcerr.ErrStaleGeneration}, {"k", 3, rpcerr.ErrNotFound}} {
-		if _, err := j.current(tc.id, tc.gen); !errors.Is(err, tc.want) {
-			t.Errorf("current(%q, %d) = %v, want %v", tc.id, tc.gen, err, tc.want)
+		_, err := lookup.find(tc.id)
+		if err == nil {
+			_, err = j.current(tc.gen)
+		}
+		if !errors.Is(err, tc.want) {
+			t.Errorf("job %q generation %d: %v, want %v", tc.id, tc.gen, err, tc.want)
 		}
 	}
 }

@@ -95,6 +95,11 @@ var gpuMetrics = [...]gpuMetric{
 type CollectorOptions struct {
 	Job  string // cohort job id; "" outside a job
 	Rank string // worker rank in the job's ring; "" outside a job
+	// Labels, when set, is called on every scrape and overrides Job and
+	// Rank: a worker moves from job to job (and rank to rank) over its
+	// life, and its GPU series must name the job it trains at the time.
+	// It must be safe to call from the scraping goroutine.
+	Labels func() (job, rank string)
 }
 
 // Collector is a prometheus.Collector over a Sampler's samples.
@@ -105,6 +110,7 @@ type CollectorOptions struct {
 // windows. Before the first sample, Sampler.Latest takes one.
 type Collector struct {
 	latest    func() *Sample
+	labels    func() (job, rank string)
 	job, rank string
 
 	gpu                      []*prometheus.Desc // aligned with gpuMetrics
@@ -117,7 +123,7 @@ type Collector struct {
 // NewCollector returns a Collector exporting latest() on every scrape;
 // latest is usually a Sampler's Latest method. A nil sample exports nothing.
 func NewCollector(latest func() *Sample, opts CollectorOptions) *Collector {
-	c := &Collector{latest: latest, job: opts.Job, rank: opts.Rank}
+	c := &Collector{latest: latest, labels: opts.Labels, job: opts.Job, rank: opts.Rank}
 	for _, m := range gpuMetrics {
 		c.gpu = append(c.gpu, prometheus.NewDesc(m.name, m.help, gpuLabels, nil))
 	}
@@ -158,14 +164,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if s == nil {
 		return
 	}
-	host := []string{s.Hostname, c.job, c.rank}
+	job, rank := c.job, c.rank
+	if c.labels != nil {
+		job, rank = c.labels()
+	}
+	host := []string{s.Hostname, job, rank}
 	ch <- constMetric(c.nvmlUp, prometheus.GaugeValue, boolValue(s.NVML), host...)
 	for i := range s.GPUs {
 		g := &s.GPUs[i]
 		idx := strconv.Itoa(g.Index)
 		// NVML strings come from the driver; Prometheus wants UTF-8.
 		labels := []string{idx, strings.ToValidUTF8(g.UUID, "\uFFFD"), "nvidia" + idx,
-			strings.ToValidUTF8(g.Name, "\uFFFD"), s.Hostname, c.job, c.rank}
+			strings.ToValidUTF8(g.Name, "\uFFFD"), s.Hostname, job, rank}
 		ch <- constMetric(c.healthy, prometheus.GaugeValue, boolValue(g.Healthy), labels...)
 		for j, m := range gpuMetrics {
 			if v, ok := m.value(g); ok {

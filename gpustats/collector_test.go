@@ -172,6 +172,41 @@ func TestCollectorExposition(t *testing.T) {
 	}
 }
 
+// TestCollectorLabelsFunc ensures a Labels function is asked on every
+// scrape and overrides the fixed Job and Rank, so a worker's series follow
+// the job it trains now and carry empty labels while it is idle.
+func TestCollectorLabelsFunc(t *testing.T) {
+	smp := exampleSample(t)
+	job, rank := "", ""
+	c := NewCollector(func() *Sample { return smp }, CollectorOptions{Job: "fixed", Rank: "9",
+		Labels: func() (string, string) { return job, rank }})
+	for _, tc := range []struct{ job, rank string }{{"", ""}, {"clv-7", "2"}, {"clv-8", "0"}, {"", ""}} {
+		job, rank = tc.job, tc.rank
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(c)
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, mf := range families {
+			for _, m := range mf.GetMetric() {
+				got := map[string]string{}
+				for _, l := range m.GetLabel() {
+					got[l.GetName()] = l.GetValue()
+				}
+				if got["job"] != tc.job || got["rank"] != tc.rank {
+					t.Errorf("%s: job %q rank %q, want %q %q", mf.GetName(), got["job"], got["rank"], tc.job, tc.rank)
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("no series")
+		}
+	}
+}
+
 // TestCollectorUnsupportedEmitsNoSeries ensures that for every DCGM metric,
 // a device that cannot read its field sends no series for it, and a device
 // that can sends exactly one.

@@ -24,6 +24,12 @@ type Spec struct {
 	// ImportanceRepeats is how many shuffles per feature the permutation
 	// importance of the report averages; 0 turns it off.
 	ImportanceRepeats int `json:"importance_repeats"`
+	// CheckpointEvery is how many optimizer steps lie between the
+	// checkpoints training writes into Out/checkpoints (0: none).
+	CheckpointEvery int `json:"checkpoint_every,omitempty"`
+	// Resume is a checkpoint file to continue training from (see
+	// LatestCheckpoint); the spec must be the one that wrote it.
+	Resume string `json:"resume,omitempty"`
 }
 
 // DefaultSpec returns a Spec with the model's defaults and a report with
@@ -46,6 +52,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Threads < 0 {
 		errs = append(errs, fmt.Errorf("threads: %d, want >= 0", s.Threads))
+	}
+	if s.CheckpointEvery < 0 {
+		errs = append(errs, fmt.Errorf("checkpoint every: %d, want >= 0", s.CheckpointEvery))
 	}
 	if s.ImportanceRepeats < 0 {
 		errs = append(errs, fmt.Errorf("importance repeats: %d, want >= 0", s.ImportanceRepeats))

@@ -103,9 +103,20 @@ func Train(ctx context.Context, be kernels.Backend, spec Spec, ev Events) (*Resu
 
 // Local is the single-process training step: model.Train on be.
 func Local(ctx context.Context, be kernels.Backend, p *Prepared, ev Events) (*model.Model, model.History, error) {
-	return model.Train(ctx, be, p.TrainData, p.ValData, p.Spec.Model, model.TrainOptions{
-		FeatureNames: p.Dataset.FeatureNames, Log1p: p.Dataset.Log1p, OnEpoch: ev.Epoch,
-	})
+	opts := model.TrainOptions{FeatureNames: p.Dataset.FeatureNames, Log1p: p.Dataset.Log1p, OnEpoch: ev.Epoch}
+	if k := p.Spec.CheckpointEvery; k > 0 {
+		dir := CheckpointDir(p.Spec.Out)
+		opts.CheckpointEvery = k
+		opts.Checkpoint = func(st *model.TrainState) error { return SaveCheckpoint(dir, "local", st) }
+	}
+	if p.Spec.Resume != "" {
+		st, err := model.LoadCheckpoint(p.Spec.Resume)
+		if err != nil {
+			return nil, model.History{}, fmt.Errorf("job: resume: %w", err)
+		}
+		opts.Resume = st
+	}
+	return model.Train(ctx, be, p.TrainData, p.ValData, p.Spec.Model, opts)
 }
 
 // TrainWith runs the whole job like Train, with step as the training stage:

@@ -86,18 +86,27 @@ func (d *Discovery) Run(ctx context.Context, up chan<- []Member) error {
 
 // follow applies watch events to members and offers each new list on up
 // until the watch breaks or ctx ends; it returns why.
+//
+// With a thousand workers rewriting their status every few seconds, events
+// are the common case, so each is applied where it lands: a put equal to
+// what is known (a status rewritten unchanged) changes nothing, and any
+// other is found by binary search in the sorted list, which is copied only
+// when the receiver already owns it. Nothing is listed again and nothing
+// re-sorted.
 func (d *Discovery) follow(ctx context.Context, wch clientv3.WatchChan, members map[string]Member, up chan<- []Member, sent *[]Member) error {
 	next := sortedMembers(members)
+	owned := true // next is not sent yet: it may be changed in place
+	pending := *sent == nil || !slices.EqualFunc(next, *sent, Member.equal)
 	for {
 		var out chan<- []Member // nil, so never ready, while there is nothing new
-		if *sent == nil || !slices.EqualFunc(next, *sent, Member.equal) {
+		if pending {
 			out = up
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case out <- next:
-			*sent = next
+			*sent, owned, pending = next, false, false
 		case wr, ok := <-wch:
 			if !ok {
 				return errors.New("watch channel closed")
@@ -105,19 +114,51 @@ func (d *Discovery) follow(ctx context.Context, wch clientv3.WatchChan, members 
 			if err := wr.Err(); err != nil {
 				return err
 			}
+			changed := false
 			for _, ev := range wr.Events {
 				name := strings.TrimPrefix(string(ev.Kv.Key), WorkersPrefix)
 				if ev.Type == clientv3.EventTypeDelete {
+					if _, ok := members[name]; !ok {
+						continue
+					}
 					delete(members, name)
 				} else {
-					members[name] = memberOf(ev.Kv)
+					m := memberOf(ev.Kv)
+					if old, ok := members[name]; ok && old.equal(m) {
+						continue
+					}
+					members[name] = m
 				}
+				if !owned {
+					next, owned = slices.Clone(next), true
+				}
+				next = applyEvent(next, name, members)
+				changed = true
 			}
-			if len(wr.Events) > 0 {
-				next = sortedMembers(members)
+			if changed {
+				// A change and its undoing between two sends (a status
+				// flipping back) leave nothing new to send; the first list
+				// is always sent.
+				pending = *sent == nil || !slices.EqualFunc(next, *sent, Member.equal)
 			}
 		}
 	}
+}
+
+// applyEvent makes the sorted list ms agree with members on name: it
+// replaces, inserts or removes that one entry, in place.
+func applyEvent(ms []Member, name string, members map[string]Member) []Member {
+	i, found := slices.BinarySearchFunc(ms, name, func(m Member, name string) int { return strings.Compare(m.Name, name) })
+	m, live := members[name]
+	switch {
+	case live && found:
+		ms[i] = m
+	case live:
+		ms = slices.Insert(ms, i, m)
+	case found:
+		ms = slices.Delete(ms, i, i+1)
+	}
+	return ms
 }
 
 func sortedMembers(members map[string]Member) []Member {

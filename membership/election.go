@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -117,4 +118,18 @@ func (e *Election) Observe(ctx context.Context) <-chan Leader {
 		}
 	}()
 	return out
+}
+
+// CoordinatorValue is what a coordinator campaigns with: its name and the
+// host:port of its gRPC services (Jobs, Data, Coordinator), so clients and
+// operators find the leader by reading the election.
+func CoordinatorValue(name, addr string) string { return name + " " + addr }
+
+// ParseCoordinatorValue splits a leader's value into name and address.
+func ParseCoordinatorValue(v string) (name, addr string, err error) {
+	name, addr, ok := strings.Cut(v, " ")
+	if !ok || name == "" || addr == "" {
+		return "", "", fmt.Errorf("membership: coordinator value %q, want \"NAME HOST:PORT\"", v)
+	}
+	return name, addr, nil
 }

@@ -47,6 +47,11 @@ type TrainState struct {
 	Best      []float32 `json:"best"`
 	SinceBest int       `json:"since_best"`
 	History   History   `json:"history"`
+	// Done marks the state of a finished run (see TrainOptions.OnDone):
+	// Epoch is one past the last epoch trained and Offset 0, so (Epoch,
+	// Offset) orders it after every state the run passed through, and
+	// resuming from it returns the run's model without training.
+	Done bool `json:"done"`
 }
 
 // Interrupted is the error TrainShard returns when its Reducer fails (a
@@ -77,6 +82,13 @@ func (e *Interrupted) Unwrap() error { return e.Err }
 // the state after the last completed step; opts.Resume continues from such
 // a state (or a checkpoint written through opts.Checkpoint), with the same
 // or other shards, as long as the replicas together hold the same rows.
+// A run that ends (MaxEpochs, or early stopping) hands its final state to
+// opts.OnDone; resuming from that Done state takes no step and returns the
+// same model and History again.
+//
+// With opts.ChecksumEvery, the replicas also compare checksums of their
+// weights every few steps and fail with an error wrapping
+// ErrWeightsDiverged when they differ.
 func TrainShard(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cfg Config, opts TrainOptions) (*Model, History, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -92,6 +104,9 @@ func TrainShard(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 	m, err := NewModel(cfg, t.net.layout, t.pipe, t.best)
 	if err != nil {
 		return nil, t.hist, fmt.Errorf("model: train: %w", err)
+	}
+	if t.opts.OnDone != nil {
+		t.opts.OnDone(t.state())
 	}
 	return m, t.hist, nil
 }
@@ -111,8 +126,12 @@ type trainer struct {
 	net     *Net
 	opt     *Adam
 	b       batcher
-	grads   []float32 // host gradient plus the loss share, for the reducer
-	batch   int       // global minibatch
+	grads   []float32    // host gradient plus the loss share, for the reducer
+	batch   int          // global minibatch
+	ck      *checksummer // nil: no weight checksums
+
+	// done: the run has ended; it trains no further.
+	done bool
 
 	epoch, offset int
 	lossSum       float64
@@ -129,6 +148,9 @@ func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 	if err := val.check("validation", opts.FeatureNames); err != nil {
 		return nil, err
 	}
+	if err := opts.checkReplicas(); err != nil {
+		return nil, err
+	}
 	if sh.TrainRows == 0 || train.Cols == 0 {
 		return nil, fmt.Errorf("training data has %d rows of %d columns, want at least one of each", sh.TrainRows, train.Cols)
 	}
@@ -141,24 +163,31 @@ func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 	}
 	t := &trainer{be: be, sh: sh, r: r, red: reducer{r: r}, cfg: cfg, opts: opts, local: local, epoch: 1}
 
-	// Global statistics: feature moments, label sums and validation rows.
+	// Global statistics: feature moments, label sums, validation rows and
+	// the number of replicas.
 	mom, err := NewMoments(train, opts.Log1p)
 	if err != nil {
 		return nil, err
 	}
 	ls := labelStatsOf(train.Y)
 	cols := train.Cols
-	stats := append(append([]float64{float64(mom.Rows), ls.n, ls.pos, ls.sum, ls.sumSq, float64(val.Rows)}, mom.Sum...), mom.SumSq...)
+	const head = 7
+	stats := append(append([]float64{float64(mom.Rows), ls.n, ls.pos, ls.sum, ls.sumSq, float64(val.Rows), 1}, mom.Sum...), mom.SumSq...)
 	if err := t.red.sum64(ctx, stats); err != nil {
 		return nil, fmt.Errorf("reduce statistics: %w", err)
 	}
 	mom.Rows = int(stats[0])
 	ls = labelStats{n: stats[1], pos: stats[2], sum: stats[3], sumSq: stats[4]}
 	t.valRows = int(stats[5])
-	copy(mom.Sum, stats[6:6+cols])
-	copy(mom.SumSq, stats[6+cols:6+2*cols])
+	copy(mom.Sum, stats[head:head+cols])
+	copy(mom.SumSq, stats[head+cols:head+2*cols])
 	if mom.Rows != sh.TrainRows {
 		return nil, fmt.Errorf("replicas hold %d training rows together, want TrainRows = %d", mom.Rows, sh.TrainRows)
+	}
+	if n := int(stats[6]); opts.Replicas > 0 && n != opts.Replicas {
+		// Checksum slots are laid out by Replicas: a wrong count would
+		// read as diverged weights.
+		return nil, fmt.Errorf("%d replicas reduce together, want TrainOptions.Replicas = %d", n, opts.Replicas)
 	}
 	if t.pipe, err = mom.Pipeline(opts.FeatureNames); err != nil {
 		return nil, err
@@ -176,6 +205,9 @@ func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 		if err := t.restore(opts.Resume); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
+		if t.done {
+			return t, nil // nothing left to train
+		}
 	}
 	t.tx = make([]float32, len(train.X))
 	t.pipe.Apply(t.tx, train.X, train.Rows)
@@ -189,6 +221,7 @@ func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 	if r != nil {
 		t.grads = make([]float32, layout.Size+1)
 	}
+	t.ck = newChecksummer(r, opts, layout.Size)
 	return t, nil
 }
 
@@ -207,6 +240,12 @@ func (t *trainer) restore(s *TrainState) error {
 	if s.Epoch < 1 || s.Offset < 0 || s.Offset > t.sh.TrainRows {
 		return fmt.Errorf("state at epoch %d row %d, want epoch >= 1 and row in [0, %d]", s.Epoch, s.Offset, t.sh.TrainRows)
 	}
+	if len(s.Best) != 0 && len(s.Best) != len(s.Params) {
+		return fmt.Errorf("state has %d best parameters, want 0 or %d", len(s.Best), len(s.Params))
+	}
+	if s.Done && (s.Offset != 0 || len(s.Best) == 0) {
+		return fmt.Errorf("done state at epoch %d row %d with %d best parameters, want row 0 and the best weights", s.Epoch, s.Offset, len(s.Best))
+	}
 	t.pipe = s.Pipeline
 	t.epoch, t.offset, t.lossSum = s.Epoch, s.Offset, s.LossSum
 	t.best = append([]float32(nil), s.Best...)
@@ -217,6 +256,15 @@ func (t *trainer) restore(s *TrainState) error {
 		// No best epoch yet; a state that went through JSON holds 0 here.
 		t.hist.BestValLoss = math.Inf(1)
 	}
+	if t.valRows == 0 {
+		// Without validation rows the losses are NaN, which JSON (a
+		// checkpoint) turns into 0.
+		t.hist.BestValLoss = math.NaN()
+		for i := range t.hist.Epochs {
+			t.hist.Epochs[i].ValLoss = math.NaN()
+		}
+	}
+	t.done = s.Done
 	return nil
 }
 
@@ -228,6 +276,7 @@ func (t *trainer) state() *TrainState {
 		Pipeline: t.pipe, Params: t.net.ParamsHost(), Adam: t.opt.State(),
 		Epoch: t.epoch, Offset: t.offset, LossSum: t.lossSum,
 		Best: append([]float32(nil), t.best...), SinceBest: t.sinceBest, History: h,
+		Done: t.done,
 	}
 }
 
@@ -243,7 +292,12 @@ func epochPerm(seed uint64, epoch, n int) []int {
 	return perm
 }
 
+// run trains from the current state to the end of the run and marks it
+// done; a run resumed from a done state returns at once.
 func (t *trainer) run(ctx context.Context) error {
+	if t.done {
+		return nil
+	}
 	cfg, rows := t.cfg, t.sh.TrainRows
 	total := (rows + t.batch - 1) / t.batch * cfg.MaxEpochs
 	idx := make([]int, 0, len(t.b.hy))
@@ -293,6 +347,13 @@ func (t *trainer) run(ctx context.Context) error {
 			t.opt.Step(t.net)
 			t.lossSum += stepLoss
 			t.offset += len(global)
+			// Compare weights before checkpointing them, so a checkpoint
+			// never holds weights the replicas disagree on.
+			if t.ck.due(t.opt.StepCount()) {
+				if err := t.checkWeights(ctx); err != nil {
+					return err
+				}
+			}
 			if k := t.opts.CheckpointEvery; k > 0 && t.opts.Checkpoint != nil && t.opt.StepCount()%k == 0 {
 				if err := t.opts.Checkpoint(t.state()); err != nil {
 					return fmt.Errorf("model: train: checkpoint at step %d: %w", t.opt.StepCount(), err)
@@ -304,9 +365,11 @@ func (t *trainer) run(ctx context.Context) error {
 			return err
 		}
 		if stop {
+			t.epoch++ // as the loop would: one past the last epoch trained
 			break
 		}
 	}
+	t.done = true
 	return nil
 }
 

@@ -58,8 +58,24 @@ type TrainOptions struct {
 	// training state after every K-th optimizer step; an error ends the run.
 	Checkpoint      func(*TrainState) error
 	CheckpointEvery int
-	// Resume continues a run from a saved state (see TrainShard).
+	// Resume continues a run from a saved state (see TrainShard). A Done
+	// state trains no further: TrainShard returns the finished run's model.
 	Resume *TrainState
+	// OnDone, when set, receives the final state (Done, Epoch one past the
+	// last epoch trained, Offset 0) from TrainShard's goroutine just before
+	// TrainShard returns a model, once per call. A caller that keeps it can
+	// get the model again by resuming from it, without training.
+	OnDone func(*TrainState)
+	// Rank and Replicas place this replica in a data-parallel run (Rank in
+	// [0, Replicas)); 0 Replicas means unknown, which turns the checksum
+	// exchange off. When set, TrainShard checks that Replicas replicas
+	// share the Reducer.
+	Rank, Replicas int
+	// ChecksumEvery = K > 0, with a Reducer and Replicas > 1, makes the
+	// replicas compare checksums of their weights after every K-th
+	// optimizer step (one allreduce of 4*Replicas values), so replicas that
+	// drifted apart fail with ErrWeightsDiverged instead of training on.
+	ChecksumEvery int
 }
 
 // EpochStats summarises one epoch.

@@ -32,6 +32,25 @@ type Options struct {
 	Progress func(Progress)
 	// Logger receives trial events; nil uses slog.Default().
 	Logger *slog.Logger
+	// Step trains one trial (and, at the end, the best trial again when an
+	// earlier coordinator completed it): nil trains in this process
+	// (job.Local). A coordinator passes a step that trains on the
+	// cluster's workers. It must honour ctx: a cancelled trial (pruned, or
+	// the sweep stopping) returns promptly.
+	Step TrialStep
+}
+
+// TrialStep trains trial t, whose job spec is p.Spec, and reports each
+// epoch to ev.Epoch.
+type TrialStep func(ctx context.Context, t Trial, p *job.Prepared, ev job.Events) (*model.Model, model.History, error)
+
+// localStep trains a trial in this process on the CPU.
+func localStep(threads int) TrialStep {
+	return func(ctx context.Context, _ Trial, p *job.Prepared, ev job.Events) (*model.Model, model.History, error) {
+		be := cpu.New(cpu.Options{Threads: threads})
+		defer be.Close()
+		return job.Local(ctx, be, p, ev)
+	}
 }
 
 // Progress counts trials.
@@ -169,10 +188,14 @@ func newRunner(cli *clientv3.Client, id string, spec *Spec, opts Options) (*runn
 	if total == 0 {
 		total = runtime.GOMAXPROCS(0)
 	}
+	threads := max(1, total/spec.Parallel)
+	if opts.Step == nil {
+		opts.Step = localStep(threads)
+	}
 	return &runner{
 		spec: spec, space: space, opts: opts, log: lg.With("sweep", id),
 		st: &store{cli: cli, id: id, revs: map[int]int64{}}, trials: map[int]*Trial{},
-		threads: max(1, total/spec.Parallel), bestID: -1,
+		threads: threads, bestID: -1,
 	}, nil
 }
 
@@ -272,8 +295,6 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	be := cpu.New(cpu.Options{Threads: r.threads})
-	defer be.Close()
 	p := *r.prep
 	p.Spec = js
 	reported := len(t.Losses) // steps the stopper saw in earlier attempts
@@ -314,7 +335,7 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 			cancel()
 		}
 	}
-	net, hist, err := job.Local(tctx, be, &p, job.Events{Epoch: onEpoch})
+	net, hist, err := r.opts.Step(tctx, *t, &p, job.Events{Epoch: onEpoch})
 	r.mu.Lock()
 	pr, fl := pruned, failure
 	r.mu.Unlock()
@@ -419,7 +440,7 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 	net, hist := r.bestNet, r.bestHist
 	if r.bestID != best.ID {
 		r.log.Info("training the best trial again: an earlier coordinator completed it", "trial", best.ID)
-		if net, hist, err = job.Local(ctx, be, &p, job.Events{}); err != nil {
+		if net, hist, err = r.opts.Step(ctx, best, &p, job.Events{}); err != nil {
 			return nil, fmt.Errorf("sweeprun: retrain best trial %d: %w", best.ID, err)
 		}
 	}
@@ -430,6 +451,9 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	if err := Plot(r.opts.Out, r.space, res.Trials); err != nil {
+		return nil, err
+	}
+	if err := r.st.finish(ctx, res, r.opts.Out); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -60,6 +60,10 @@ type Spec struct {
 	Parallel int `json:"parallel,omitempty"`
 	// Threads bounds the CPU threads shared by the parallel trials (0: all).
 	Threads int `json:"threads,omitempty"`
+	// WorkersPerTrial is how many cluster workers train each trial
+	// data-parallel when a coordinator runs the sweep (Submit; default 1):
+	// many small trials pack onto the cluster, Parallel at a time.
+	WorkersPerTrial int `json:"workers_per_trial,omitempty"`
 	// EarlyStopping is the rule that stops bad trials.
 	EarlyStopping EarlyStopping `json:"early_stopping,omitempty"`
 	// Retries is how many times a trial interrupted by a crash is re-run
@@ -118,6 +122,9 @@ func (s *Spec) fill() error {
 	if s.Retries == 0 {
 		s.Retries = 2
 	}
+	if s.WorkersPerTrial == 0 {
+		s.WorkersPerTrial = 1
+	}
 	if s.Objective == "" {
 		s.Objective = "val_loss"
 	}
@@ -142,6 +149,9 @@ func (s *Spec) fill() error {
 	}
 	if s.Parallel < 1 || s.Threads < 0 || s.Retries < 0 {
 		errs = append(errs, fmt.Errorf("parallel %d, threads %d, retries %d: want parallel >= 1, threads and retries >= 0", s.Parallel, s.Threads, s.Retries))
+	}
+	if s.WorkersPerTrial < 1 || s.WorkersPerTrial > 1024 {
+		errs = append(errs, fmt.Errorf("workers_per_trial: %d, want 1..1024", s.WorkersPerTrial))
 	}
 	if s.Objective != "val_loss" {
 		errs = append(errs, fmt.Errorf("objective %q: want val_loss", s.Objective))

@@ -78,7 +78,7 @@ var ErrConflict = errors.New("sweeprun: sweep state changed under this coordinat
 
 // create writes the spec and the initial sampler and stopper states, failing
 // when the sweep exists.
-func (s *store) create(ctx context.Context, spec *Spec, sampler, stopper []byte) error {
+func (s *store) create(ctx context.Context, spec *Spec, sampler, stopper []byte, extra ...clientv3.Op) error {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return fmt.Errorf("sweeprun: encode spec: %w", err)
@@ -87,6 +87,7 @@ func (s *store) create(ctx context.Context, spec *Spec, sampler, stopper []byte)
 	if stopper != nil {
 		ops = append(ops, clientv3.OpPut(stopperKey(s.id), string(stopper)))
 	}
+	ops = append(ops, extra...)
 	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(specKey(s.id)), "=", 0)).Then(ops...).Commit()
 	if err != nil {
 		return fmt.Errorf("sweeprun: create sweep %s: %w", s.id, err)

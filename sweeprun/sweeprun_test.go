@@ -89,13 +89,16 @@ func finalWrites(t *testing.T, cli *clientv3.Client, id string) map[int]int {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	now, err := cli.Get(ctx, "x")
+	prefix := sweeprun.SweepsPrefix + id + "/trials/"
+	now, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
-	end := now.Header.Revision
+	end := int64(0) // the last write of a trial
+	for _, kv := range now.Kvs {
+		end = max(end, kv.ModRevision)
+	}
 	counts := map[int]int{}
-	prefix := sweeprun.SweepsPrefix + id + "/trials/"
 	for resp := range cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(1)) {
 		if err := resp.Err(); err != nil {
 			t.Fatal(err)

@@ -44,7 +44,7 @@ func TestTrainingExposition(t *testing.T) {
 	*now = now.Add(10 * time.Second)
 
 	want := `
-# HELP cohort_allreduce_bytes_total Bytes this rank sent in gradient allreduces.
+# HELP cohort_allreduce_bytes_total Bytes of gradients this rank summed in allreduces (4 per float32; a ring of n ranks sends 2(n-1)/n of them).
 # TYPE cohort_allreduce_bytes_total counter
 cohort_allreduce_bytes_total{job="clv-7",rank="0"} 4096
 cohort_allreduce_bytes_total{job="clv-7",rank="1"} 0
@@ -73,11 +73,11 @@ cohort_compute_seconds_count{job="clv-7",rank="1"} 1
 # TYPE cohort_generation_changes_total counter
 cohort_generation_changes_total{job="clv-7",rank="0"} 1
 cohort_generation_changes_total{job="clv-7",rank="1"} 0
-# HELP cohort_loss Training loss of this rank's last batch.
+# HELP cohort_loss Training loss of the last minibatch (its mean over every rank's rows), as seen by this rank.
 # TYPE cohort_loss gauge
 cohort_loss{job="clv-7",rank="0"} 0.5
 cohort_loss{job="clv-7",rank="1"} 0
-# HELP cohort_samples_per_second Training samples processed per second by this rank over its last step.
+# HELP cohort_samples_per_second Training samples the job processed per second over its last epoch, set by the rank that sees epoch statistics (rank 0).
 # TYPE cohort_samples_per_second gauge
 cohort_samples_per_second{job="clv-7",rank="0"} 2048
 cohort_samples_per_second{job="clv-7",rank="1"} 0

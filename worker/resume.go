@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -21,6 +22,15 @@ import (
 // the ring failed (a peer died, a new generation began), so the worker
 // waits for the next generation rather than fail the job.
 var errAllreduce = errors.New("allreduce failed")
+
+// errUnreported marks rank 0's final model that did not reach the
+// coordinator (it died): the worker keeps the finished state and waits for
+// the next coordinator's generation, so this too is an interruption.
+var errUnreported = errors.New("final model not delivered")
+
+// errJobEnded is the cause that stops a generation whose job the
+// coordinator recorded as ended (cancelled, failed): nothing to report.
+var errJobEnded = errors.New("job ended")
 
 // fencedRing marks the ring's errors with errAllreduce and fails every
 // Sum once newer is closed (a newer generation of the job began).
@@ -43,39 +53,102 @@ func (f fencedRing) Sum(ctx context.Context, buf []float32) error {
 
 // awaitNewer closes newer when a plan of plan's job with a higher
 // generation appears after revision rev, and returns then or when ctx ends.
-func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, rev int64, newer chan<- struct{}) {
-	wch := w.cfg.Client.Watch(clientv3.WithRequireLeader(ctx), membership.GenerationsPrefix(plan.GetJobId()),
+// It calls ended with the reason when the coordinator records the job as
+// finished (cancelled, failed) while this generation trains.
+func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, rev int64, newer chan<- struct{}, ended func(error)) {
+	id := plan.GetJobId()
+	// The job's prefix holds its record and its plans; "/cohort/jobs/a"
+	// is also a prefix of "/cohort/jobs/ab", whose events are skipped.
+	wch := w.cfg.Client.Watch(clientv3.WithRequireLeader(ctx), membership.JobKey(id),
 		clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	for wr := range wch {
 		if err := wr.Err(); err != nil {
-			w.log.Debug("worker: watch newer generations", "job", plan.GetJobId(), "err", err)
+			w.log.Debug("worker: watch newer generations", "job", id, "err", err)
 			return
 		}
 		for _, ev := range wr.Events {
-			next := &cohortv1.GenerationPlan{}
-			if ev.Type == clientv3.EventTypePut && protojson.Unmarshal(ev.Kv.Value, next) == nil &&
-				next.GetGeneration() > plan.GetGeneration() {
-				close(newer)
-				return
+			if ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			switch key := string(ev.Kv.Key); {
+			case key == membership.JobKey(id):
+				rec := &cohortv1.Job{}
+				if protojson.Unmarshal(ev.Kv.Value, rec) == nil && terminal(rec.GetState()) {
+					ended(fmt.Errorf("%w: job %s is %v", errJobEnded, id, rec.GetState()))
+					return
+				}
+			case strings.HasPrefix(key, membership.GenerationsPrefix(id)):
+				next := &cohortv1.GenerationPlan{}
+				if protojson.Unmarshal(ev.Kv.Value, next) == nil && next.GetGeneration() > plan.GetGeneration() {
+					close(newer)
+					return
+				}
 			}
 		}
 	}
+}
+
+// terminal says whether a job in state st has ended.
+func terminal(st cohortv1.JobState) bool {
+	return st == cohortv1.JobState_JOB_STATE_SUCCEEDED || st == cohortv1.JobState_JOB_STATE_FAILED ||
+		st == cohortv1.JobState_JOB_STATE_CANCELLED
 }
 
 // interruption says whether a generation's error leaves the job able to
 // go on in a next generation.
 func interruption(err error) bool {
 	var in *model.Interrupted
-	return errors.As(err, &in) || errors.Is(err, errAllreduce) || errors.Is(err, rpcerr.ErrStaleGeneration)
+	return errors.As(err, &in) || errors.Is(err, errAllreduce) || errors.Is(err, errUnreported) ||
+		errors.Is(err, rpcerr.ErrStaleGeneration)
 }
 
-// resumeState is what a worker keeps between two generations of a job:
-// the state after its last completed step.
+// maxResumeStates bounds the jobs a worker keeps states of. A worker may
+// train another job (a sweep's next trial) between two generations of a
+// job whose coordinator died, so it keeps more than one; the oldest go.
+const maxResumeStates = 8
+
+// resumeStates are what a worker keeps between two generations of its
+// jobs: the state after the last completed step (or the finished state),
+// by job id. Only the watch loop's goroutine touches them.
+type resumeStates map[string]*resumeState
+
 type resumeState struct {
-	job   string
 	gen   uint64
+	seq   int               // when it was kept: the smallest goes first
 	state *model.TrainState // nil: interrupted before the first step
 }
+
+// keep records job's state after generation gen.
+func (r *resumeStates) keep(job string, gen uint64, st *model.TrainState) {
+	if *r == nil {
+		*r = resumeStates{}
+	}
+	seq := 0
+	for _, s := range *r {
+		seq = max(seq, s.seq+1)
+	}
+	(*r)[job] = &resumeState{gen: gen, seq: seq, state: st}
+	for len(*r) > maxResumeStates {
+		oldest := ""
+		for id, s := range *r {
+			if oldest == "" || s.seq < (*r)[oldest].seq {
+				oldest = id
+			}
+		}
+		delete(*r, oldest)
+	}
+}
+
+// state returns job's kept state, or nil.
+func (r resumeStates) state(job string) *model.TrainState {
+	if s := r[job]; s != nil {
+		return s.state
+	}
+	return nil
+}
+
+// forget drops job's state (its generation failed for good).
+func (r resumeStates) forget(job string) { delete(r, job) }
 
 // summer is the allreduce agree needs (an *allreduce.Ring).
 type summer interface {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,15 +47,18 @@ type statusPublisher struct {
 	interval time.Duration
 	log      *slog.Logger
 
-	mu  sync.Mutex
-	act *activity // nil while idle
+	mu     sync.Mutex
+	act    *activity        // nil while idle
+	last   *gpustats.Sample // the latest machine sample, for /metrics
+	series *rankSeries      // the training series on /metrics; nil without them
 }
 
 // activity is the rank a worker trains now and its recent compute times.
 type activity struct {
 	cur     *cohortv1.WorkerActivity
-	recent  []float64 // compute seconds before each allreduce, newest last, at most recentSteps
-	lastEnd time.Time // when the previous allreduce returned
+	recent  []float64     // compute seconds before each allreduce, newest last, at most recentSteps
+	lastEnd time.Time     // when the previous allreduce returned
+	sums    sumClassifier // tells this generation's gradient Sums from the others
 }
 
 // recentSteps is the window of compute_seconds' mean.
@@ -63,10 +67,20 @@ const recentSteps = 20
 // startStatus starts the publisher of w's status under reg; the returned
 // function stops it and waits for it, so a deferred call owns its goroutine.
 // A generation records its activity through w.status: begin and end around
-// training, and reducer around the ring.
+// training, and reducer around the ring. With w.metrics (a /metrics server)
+// the same samples and activity are exported there too.
 func (w *worker) startStatus(ctx context.Context, reg *membership.Registration, base *cohortv1.WorkerStatus) func() {
 	s := gpustats.NewLocal(gpustats.Config{Logger: w.log})
 	p := &statusPublisher{base: base, sampler: s, writer: reg, interval: statusInterval, log: w.log}
+	detach := func() {}
+	if w.metrics != nil {
+		d, err := w.metrics.attach(p)
+		if err != nil {
+			w.log.Warn("worker: metrics", "err", err) // /metrics lacks the machine; training goes on
+		} else {
+			detach = d
+		}
+	}
 	w.status = p // set before the worker watches for plans, so generations see it
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -77,6 +91,7 @@ func (w *worker) startStatus(ctx context.Context, reg *membership.Registration, 
 	return func() {
 		cancel()
 		<-done
+		detach()
 		if err := s.Close(); err != nil {
 			w.log.Debug("worker: close gpu sampler", "err", err)
 		}
@@ -90,7 +105,7 @@ func (w *worker) startStatus(ctx context.Context, reg *membership.Registration, 
 func (p *statusPublisher) run(ctx context.Context) {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
-	if _, err := p.sampler.Sample(ctx); err != nil && ctx.Err() == nil {
+	if _, err := p.sample(ctx); err != nil && ctx.Err() == nil {
 		p.log.Debug("worker: sample machine", "err", err)
 	}
 	for {
@@ -99,6 +114,7 @@ func (p *statusPublisher) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		p.expire(time.Now())
 		err := p.publish(ctx)
 		if errors.Is(err, membership.ErrNotRegistered) {
 			// The lease is gone; the worker notices through its session.
@@ -111,9 +127,48 @@ func (p *statusPublisher) run(ctx context.Context) {
 	}
 }
 
+// sample samples the machine once and keeps the sample for /metrics.
+func (p *statusPublisher) sample(ctx context.Context) (*gpustats.Sample, error) {
+	smp, err := p.sampler.Sample(ctx)
+	if smp != nil {
+		p.mu.Lock()
+		p.last = smp
+		p.mu.Unlock()
+	}
+	return smp, err
+}
+
+// lastSample is the latest machine sample, nil before the first; the
+// /metrics collector reads it.
+func (p *statusPublisher) lastSample() *gpustats.Sample {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// labels are the job and rank the worker trains now, "" while idle: the
+// job and rank labels of its machine's series on /metrics.
+func (p *statusPublisher) labels() (job, rank string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.act == nil {
+		return "", ""
+	}
+	return p.act.cur.GetJobId(), strconv.Itoa(int(p.act.cur.GetRank()))
+}
+
+// expire forgets training series that lingered past seriesLinger.
+func (p *statusPublisher) expire(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.series != nil {
+		p.series.expire(now)
+	}
+}
+
 // publish samples the machine once and writes the status.
 func (p *statusPublisher) publish(ctx context.Context) error {
-	smp, err := p.sampler.Sample(ctx)
+	smp, err := p.sample(ctx)
 	if smp == nil {
 		return fmt.Errorf("worker: sample machine: %w", err)
 	}
@@ -136,9 +191,13 @@ func (p *statusPublisher) begin(job string, generation uint64, rank int, now tim
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.act = &activity{cur: &cohortv1.WorkerActivity{JobId: job, Generation: generation, Rank: uint32(rank)}, lastEnd: now}
+	if p.series != nil {
+		p.series.begin(job, generation, rank)
+	}
 }
 
-// end records that the worker is idle again.
+// end records that the worker is idle again. The job's training series
+// stay on /metrics for a while (rankSeries says why).
 func (p *statusPublisher) end() {
 	if p == nil {
 		return
@@ -146,23 +205,66 @@ func (p *statusPublisher) end() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.act = nil
+	if p.series != nil {
+		p.series.end(time.Now())
+	}
 }
 
-// allreduced records one allreduce that started at start and ended at end:
-// the time from the previous one's end to start is the compute before it.
-func (p *statusPublisher) allreduced(start, end time.Time) {
+// allreduced records one allreduce that started at start and ended at end
+// with err, over buf: the time from the previous one's end to start is the
+// compute before it. A gradient's buf holds the minibatch loss in its last
+// slot once summed (sumClassifier).
+func (p *statusPublisher) allreduced(start, end time.Time, buf []float32, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a := p.act
 	if a == nil {
 		return
 	}
+	compute := max(start.Sub(a.lastEnd), 0)
 	a.cur.Allreduces++
-	a.recent = append(a.recent, max(start.Sub(a.lastEnd).Seconds(), 0))
+	a.recent = append(a.recent, compute.Seconds())
 	if len(a.recent) > recentSteps {
 		a.recent = a.recent[len(a.recent)-recentSteps:]
 	}
 	a.lastEnd = end
+	kind := a.sums.classify(len(buf))
+	if p.series != nil {
+		var loss float32
+		if err == nil && len(buf) > 0 {
+			loss = buf[len(buf)-1]
+		}
+		p.series.allreduce(kind, compute, end.Sub(start), len(buf), loss, err)
+	}
+}
+
+// epoch records rank 0's statistics of an epoch on /metrics: the job's
+// step count and its samples per second over the epoch. train.go calls it
+// from rank 0's OnEpoch; a nil publisher does nothing.
+func (p *statusPublisher) epoch(st model.EpochStats, samplesPerSecond float64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.series != nil {
+		p.series.epoch(st.Steps, samplesPerSecond)
+	}
+}
+
+// checkpointed records that the job's checkpoint taken at at is complete,
+// so /metrics shows its age (cohort_checkpoint_age_seconds) under the job
+// and rank the worker trains, or trained last. train.go calls it when rank
+// 0 has written a checkpoint; a nil publisher does nothing.
+func (p *statusPublisher) checkpointed(at time.Time) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.series != nil {
+		p.series.checkpointed(at)
+	}
 }
 
 // reducer wraps r so that every Sum is recorded by allreduced: the worker
@@ -183,7 +285,7 @@ type timedReducer struct {
 func (t timedReducer) Sum(ctx context.Context, buf []float32) error {
 	start := time.Now()
 	err := t.r.Sum(ctx, buf)
-	t.p.allreduced(start, time.Now())
+	t.p.allreduced(start, time.Now(), buf, err)
 	return err
 }
 

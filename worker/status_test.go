@@ -85,14 +85,14 @@ func TestEncodeStatusFitsBound(t *testing.T) {
 // before each allreduce follow the recorded allreduces.
 func TestActivityComputeSeconds(t *testing.T) {
 	p := &statusPublisher{}
-	p.allreduced(time.Now(), time.Now()) // idle: ignored
+	p.allreduced(time.Now(), time.Now(), nil, nil) // idle: ignored
 	if p.activity() != nil {
 		t.Fatal("activity while idle")
 	}
 	t0 := time.Unix(1000, 0)
 	p.begin("job-a", 3, 2, t0)
-	p.allreduced(t0.Add(time.Second), t0.Add(1500*time.Millisecond))   // 1 s compute
-	p.allreduced(t0.Add(4500*time.Millisecond), t0.Add(5*time.Second)) // 3 s compute
+	p.allreduced(t0.Add(time.Second), t0.Add(1500*time.Millisecond), nil, nil)   // 1 s compute
+	p.allreduced(t0.Add(4500*time.Millisecond), t0.Add(5*time.Second), nil, nil) // 3 s compute
 	a := p.activity()
 	if a.GetJobId() != "job-a" || a.GetGeneration() != 3 || a.GetRank() != 2 || a.GetAllreduces() != 2 {
 		t.Errorf("activity %v", a)

@@ -54,7 +54,10 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 	// its next allreduce, with the state after the last completed step.
 	newer := make(chan struct{})
 	superseded := make(chan struct{})
-	go func() { defer close(superseded); w.awaitNewer(gctx, plan, rev, newer) }()
+	go func() {
+		defer close(superseded)
+		w.awaitNewer(gctx, plan, rev, newer, func(why error) { cancel(why) })
+	}()
 	err = w.train(gctx, plan, rank, cohortv1.NewDataClient(conn), r, newer)
 	if cause := context.Cause(gctx); err != nil && cause != nil && ctx.Err() == nil {
 		err = fmt.Errorf("%w (%w)", err, cause)
@@ -63,25 +66,24 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 	<-watched
 	<-superseded
 	if err == nil {
-		w.resume = nil
 		log.Info("worker: generation done")
 		return
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(context.Cause(gctx), errJobEnded) {
 		log.Info("worker: generation stopped", "err", err)
 		return
 	}
 	msg := err.Error()
 	var in *model.Interrupted
 	if errors.As(err, &in) {
-		w.resume = &resumeState{job: plan.GetJobId(), gen: plan.GetGeneration(), state: in.State}
+		w.resume.keep(plan.GetJobId(), plan.GetGeneration(), in.State)
 	}
 	if interruption(err) {
 		// The coordinator's next generation resumes from w.resume.
 		msg = interruptedPrefix + msg
 		log.Warn("worker: generation interrupted", "err", err)
 	} else {
-		w.resume = nil
+		w.resume.forget(plan.GetJobId())
 		log.Error("worker: generation failed", "err", err)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
@@ -120,48 +122,80 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 		return fmt.Errorf("worker: ring: %w", err)
 	}
 	ring := fencedRing{r: ar, newer: newer}
-	if w.resume != nil && w.resume.job != plan.GetJobId() {
-		w.resume = nil
-	}
-	var resume *model.TrainState
-	if plan.GetGeneration() > 1 {
-		if w.resume != nil {
-			resume = w.resume.state
+	resume := w.resume.state(plan.GetJobId())
+	// A generation after the first, or one of a job resumed from a
+	// checkpoint, starts from the furthest state any rank holds; rank 0
+	// offers the checkpoint when it holds nothing newer.
+	if plan.GetGeneration() > 1 || plan.GetResumeFrom() != nil {
+		var loadErr error
+		if ptr := plan.GetResumeFrom(); ptr != nil && rank == 0 && stepOf(resume) < int(ptr.GetStep()) {
+			if st, err := loadCheckpoint(ptr); err != nil {
+				loadErr = err
+			} else {
+				resume = st
+			}
 		}
 		if resume, err = agree(ctx, ring, rank, len(peers), resume); err != nil {
 			return err
 		}
+		if ptr := plan.GetResumeFrom(); loadErr != nil && stepOf(resume) < int(ptr.GetStep()) {
+			// No rank holds a state as far as the checkpoint, which exists
+			// but cannot be read here: starting over would quietly throw
+			// away the job's progress.
+			return fmt.Errorf("worker: resume: %w", loadErr)
+		}
 		if resume != nil {
-			w.resume = &resumeState{job: plan.GetJobId(), gen: plan.GetGeneration(), state: resume}
+			w.resume.keep(plan.GetJobId(), plan.GetGeneration(), resume)
 			w.log.Info("worker: resuming", "job", plan.GetJobId(), "generation", plan.GetGeneration(),
-				"epoch", resume.Epoch, "row", resume.Offset, "step", resume.Adam.Step)
+				"epoch", resume.Epoch, "row", resume.Offset, "step", resume.Adam.Step, "done", resume.Done)
 		}
 	}
 	be := w.cfg.NewBackend(int(plan.GetThreads()))
 	if c, ok := be.(interface{ Close() error }); ok {
 		defer c.Close()
 	}
-	opts := model.TrainOptions{FeatureNames: names, Log1p: log1p, Resume: resume}
+	var done *model.TrainState
+	opts := model.TrainOptions{FeatureNames: names, Log1p: log1p, Resume: resume,
+		Rank: rank, Replicas: len(peers), ChecksumEvery: int(plan.GetChecksumEvery()),
+		OnDone: func(st *model.TrainState) { done = st }}
+	if every := int(plan.GetCheckpointEvery()); rank == 0 && every > 0 && plan.GetCheckpointDir() != "" {
+		c := &checkpointer{dir: plan.GetCheckpointDir(), job: plan.GetJobId(), gen: plan.GetGeneration(), log: w.log,
+			written: w.status.checkpointed,
+			report: func(ctx context.Context, p *cohortv1.CheckpointPointer) error {
+				return r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Checkpoint{Checkpoint: p}})
+			}}
+		opts.CheckpointEvery = every
+		opts.Checkpoint = func(st *model.TrainState) error { return c.save(ctx, st) }
+	}
+	w.status.begin(plan.GetJobId(), plan.GetGeneration(), rank, time.Now())
+	defer w.status.end()
+	bus := &busMeter{r: w.status.reducer(ring), n: len(peers)}
 	if rank == 0 {
 		opts.OnEpoch = func(st model.EpochStats) {
 			sps := 0.0
 			if st.Wall > 0 {
 				sps = float64(sh.TrainRows) / st.Wall.Seconds()
 			}
+			w.status.epoch(st, sps)
 			// Progress is advisory: a lost report must not stop training.
 			if err := r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Epoch{Epoch: epochProto(st)},
-				SamplesPerSecond: sps}); err != nil {
+				SamplesPerSecond: sps, AllreduceGbps: bus.take()}); err != nil {
 				w.log.Warn("worker: report epoch", "epoch", st.Epoch, "err", err)
 			}
 		}
 	}
 	// The status shows what this worker trains and its compute time
-	// between allreduces, the straggler signal cohort top flags.
-	w.status.begin(plan.GetJobId(), plan.GetGeneration(), rank, time.Now())
-	defer w.status.end()
-	net, hist, err := model.TrainShard(ctx, be, sh, w.status.reducer(ring), cfg, opts)
+	// between allreduces, the straggler signal cohort top flags (begun
+	// above, before the hooks that use it).
+	net, hist, err := model.TrainShard(ctx, be, sh, bus, cfg, opts)
 	if err != nil {
 		return fmt.Errorf("worker: train: %w", err)
+	}
+	// Every rank keeps the finished state: should the coordinator die
+	// before it has the final model, the next one's generation resumes
+	// from it and rank 0 reports the model again, without training.
+	if done != nil {
+		w.resume.keep(plan.GetJobId(), plan.GetGeneration(), done)
 	}
 	if rank != 0 {
 		return nil
@@ -172,9 +206,46 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 		f.Epochs = append(f.Epochs, epochProto(e))
 	}
 	if err := r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Final{Final: f}}); err != nil {
-		return fmt.Errorf("worker: report final model: %w", err)
+		return fmt.Errorf("worker: report final model: %w: %w", errUnreported, err)
 	}
 	return nil
+}
+
+// busMeter measures the ring's bus bandwidth: a ring allreduce of S bytes
+// over n ranks moves 2(n-1)/n S through each rank's links, so that over
+// the time spent inside Sum is what NCCL and Horovod call bus bandwidth.
+// The time includes waiting for the slowest rank, so a straggler shows as
+// lower bandwidth. Only the training goroutine uses it.
+type busMeter struct {
+	r     model.Reducer
+	n     int
+	bytes float64
+	spent time.Duration
+}
+
+func (b *busMeter) Sum(ctx context.Context, buf []float32) error {
+	start := time.Now()
+	err := b.r.Sum(ctx, buf)
+	b.spent += time.Since(start)
+	b.bytes += 4 * float64(len(buf))
+	return err
+}
+
+// take returns the bus bandwidth in GB/s since the last take, and resets.
+func (b *busMeter) take() float64 {
+	defer func() { b.bytes, b.spent = 0, 0 }()
+	if b.n < 2 || b.spent <= 0 {
+		return 0
+	}
+	return b.bytes * 2 * float64(b.n-1) / float64(b.n) / b.spent.Seconds() / 1e9
+}
+
+// stepOf is the optimizer step a state is at (0 for none).
+func stepOf(st *model.TrainState) int {
+	if st == nil {
+		return 0
+	}
+	return st.Adam.Step
 }
 
 // reporter sends reports of one generation.

@@ -45,6 +45,10 @@ type Config struct {
 	// Listen is the address of the worker's gRPC server (the Ring
 	// service); default "127.0.0.1:0".
 	Listen string
+	// Advertise is the host:port peers dial to reach the Ring service
+	// (default: the address Listen bound, which must then not be a
+	// wildcard such as 0.0.0.0).
+	Advertise string
 	// HealthAddr is the address of /healthz and /metrics; "" turns the
 	// server off.
 	HealthAddr string
@@ -106,9 +110,12 @@ type worker struct {
 	addr string
 	// status publishes the machine and activity (status.go); nil until registered.
 	status *statusPublisher
+	// metrics is what /metrics exports besides the runtime (metrics.go);
+	// nil without a HealthAddr.
+	metrics *metrics
 	// resume is the state the last generation was interrupted at; only
 	// the watch loop's goroutine touches it.
-	resume *resumeState
+	resume resumeStates
 }
 
 func (w *worker) run(ctx context.Context) error {
@@ -139,11 +146,23 @@ func (w *worker) run(ctx context.Context) error {
 	go func() { served <- gs.Serve(lis) }()
 	defer func() { gs.Stop(); <-served }()
 	w.addr = lis.Addr().String()
+	if w.cfg.Advertise != "" {
+		w.addr = w.cfg.Advertise
+	} else if ta, ok := lis.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		return fmt.Errorf("worker %s: listening on %s, a wildcard: set the address peers dial (--advertise)", w.cfg.Name, w.addr)
+	}
 
 	st := &cohortv1.WorkerStatus{RingAddr: w.addr, Pid: int64(os.Getpid())}
 	if w.cfg.HealthAddr != "" {
 		hctx, stop := context.WithCancel(ctx)
-		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: w.cfg.HealthAddr, Gatherer: telemetry.NewRegistry(),
+		reg := telemetry.NewRegistry()
+		m, err := newMetrics(reg, telemetry.TrainingOptions{})
+		if err != nil {
+			stop()
+			return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+		}
+		w.metrics = m
+		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: w.cfg.HealthAddr, Gatherer: reg,
 			Logger: w.log, Health: w.health})
 		if err != nil {
 			stop()

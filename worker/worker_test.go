@@ -111,7 +111,7 @@ func train(t *testing.T, cli *clientv3.Client, s job.Spec, n int) (*job.Result, 
 	be := cpu.New(cpu.Options{Threads: 1})
 	defer be.Close()
 	res, err := job.TrainWith(ctx, be, s, job.Events{}, j.Train)
-	if eerr := j.End(ctx, err); eerr != nil {
+	if eerr := j.End(ctx, res, err); eerr != nil {
 		t.Fatal(eerr)
 	}
 	rec, rerr := coordinator.ReadJob(ctx, cli, id)
@@ -215,7 +215,7 @@ func elasticRun(t *testing.T, cli *clientv3.Client, id string, s job.Spec, f fau
 	be := cpu.New(cpu.Options{Threads: 1})
 	defer be.Close()
 	res, err := job.TrainWith(ctx, be, s, job.Events{}, j.Train)
-	if eerr := j.End(ctx, err); eerr != nil {
+	if eerr := j.End(ctx, res, err); eerr != nil {
 		t.Fatal(eerr)
 	}
 	rec, rerr := coordinator.ReadJob(ctx, cli, id)

@@ -19,5 +19,11 @@ func commands() []func() *cobra.Command {
 		newSelftestCmd,
 		newWorkerCmd,
 		newSweepCmd,
+		newCoordinatorCmd,
+		newUpCmd,
+		newSubmitCmd,
+		newStatusCmd,
+		newWatchCmd,
+		newCancelCmd,
 	}
 }

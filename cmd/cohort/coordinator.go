@@ -83,7 +83,15 @@ func trainDistributed(ctx context.Context, stderr io.Writer, d distFlags, spec j
 		}
 	}
 	cfg := coordinator.Config{Client: cli, JobID: id, WorkerNames: names, MinWorkers: d.minWorkers, Timeout: d.etcd.ttl, Threads: threads,
-		StartTimeout: 30 * time.Second, Logger: slog.Default()}
+		StartTimeout: 30 * time.Second, Logger: slog.Default(),
+		CheckpointEvery: spec.CheckpointEvery, CheckpointDir: job.CheckpointDir(spec.Out), ChecksumEvery: coordinator.DefaultChecksumEvery}
+	if spec.Resume != "" {
+		// The workers resume: rank 0 loads the checkpoint and the ring
+		// agrees on it.
+		if cfg.ResumeFrom, err = coordinator.PointerOf(spec.Resume); err != nil {
+			return nil, err
+		}
+	}
 	if p != nil {
 		cfg.OnProgress = p.generation
 	}
@@ -133,7 +141,7 @@ func trainDistributed(ctx context.Context, stderr io.Writer, d distFlags, spec j
 		ev.Epoch = nil // p.generation prints the epochs, with the generation and throughput
 	}
 	res, err := job.TrainWith(ctx, be, spec, ev, j.Train)
-	if eerr := j.End(ctx, err); eerr != nil {
+	if eerr := j.End(ctx, res, err); eerr != nil {
 		slog.Warn("record the job's end", "job", j.ID(), "err", eerr)
 	}
 	return res, err

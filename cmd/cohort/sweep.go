@@ -22,13 +22,14 @@ import (
 
 // sweepFlags are shared by sweep and its subcommands.
 type sweepFlags struct {
-	etcd   etcdFlags
-	dir    string
-	id     string
-	resume string
-	quiet  bool
-	json   bool
-	out    string
+	etcd    etcdFlags
+	dir     string
+	id      string
+	resume  string
+	quiet   bool
+	json    bool
+	out     string
+	cluster bool
 }
 
 // sweepDir is where sweep id keeps its outputs and, without --etcd, its
@@ -102,7 +103,16 @@ Example:
   cohort sweep cdnow.yaml --id cdnow1
   cohort sweep --resume cdnow1
   cohort sweep status cdnow1
-  cohort sweep results cdnow1 --out results.csv`,
+  cohort sweep results cdnow1 --out results.csv
+
+With --cluster (and --etcd), the sweep runs on a cluster instead: the leading
+coordinator proposes the trials and trains each on workers_per_trial of the
+cluster's workers (default 1), parallel trials at a time; all its state lives
+in etcd, so when the coordinator dies a standby resumes it where it was. This
+command only submits the sweep and follows it (Ctrl-C stops following, not the
+sweep; --resume ID --cluster follows it again). The outputs go to DIR/ID as a
+path on the coordinators: use shared storage.
+  cohort sweep cdnow.yaml --cluster --etcd e1:2379 --dir /runs/sweeps --id cdnow2`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runSweep(cmd, f, args) },
 	}
@@ -113,6 +123,7 @@ Example:
 	fs.StringVar(&f.id, "id", "", "sweep id (default: sweep-YYYYMMDD-HHMMSS)")
 	fs.StringVar(&f.resume, "resume", "", "continue sweep ID from its state in etcd")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	fs.BoolVar(&f.cluster, "cluster", false, "run the trials on the cluster's workers: the leading coordinator runs the sweep (needs --etcd); with --resume, follow a cluster sweep")
 	cmd.AddCommand(newSweepStatusCmd(f), newSweepResultsCmd(f))
 	return cmd
 }
@@ -141,6 +152,9 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 	}
 	if err := membership.ValidName(id); err != nil {
 		return fmt.Errorf("sweep id: %w", err)
+	}
+	if f.cluster {
+		return runClusterSweep(cmd, f, id, spec)
 	}
 	cli, closeEtcd, err := f.connect(ctx, id, spec != nil)
 	if err != nil {
@@ -176,6 +190,86 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 	fmt.Fprintf(out, "\nmodel    %s\nreport   %s\nresults  %s\n", res.BestRun.ModelDir, res.BestRun.ReportPath,
 		filepath.Join(opts.Out, "results.csv"))
 	return nil
+}
+
+// runClusterSweep submits spec as a cluster sweep (unless spec is nil: a
+// sweep already submitted) and follows it until it is done.
+func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweeprun.Spec) error {
+	ctx := cmd.Context()
+	if f.etcd.endpoints == "" {
+		return errors.New("--cluster needs --etcd: the cluster's etcd, where coordinators pick the sweep up")
+	}
+	cli, closeEtcd, err := f.connect(ctx, id, false)
+	if err != nil {
+		return err
+	}
+	defer closeEtcd()
+	w := cmd.ErrOrStderr()
+	if spec != nil {
+		out, err := filepath.Abs(f.sweepDir(id))
+		if err != nil {
+			return fmt.Errorf("--dir: %w", err)
+		}
+		if err := sweeprun.Submit(ctx, cli, id, spec, out); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "sweep %s submitted to the cluster: %d trials, %d in parallel on %d worker(s) each, sampler %s, early stopping %s\n",
+			id, spec.Trials, spec.Parallel, spec.WorkersPerTrial, spec.Sampler.Algorithm, spec.EarlyStopping.Rule)
+	}
+	last := ""
+	for {
+		sum, err := sweeprun.Done(ctx, cli, id)
+		if err != nil {
+			return err
+		}
+		sp, trials, err := sweeprun.Load(ctx, cli, id)
+		if err != nil {
+			return err
+		}
+		if line := sweepProgressLine(progressOf(sp, trials)); line != last && !f.quiet {
+			fmt.Fprintln(w, line)
+			last = line
+		}
+		if sum != nil {
+			if sum.Error != "" {
+				return fmt.Errorf("sweep %s failed: %s", id, sum.Error)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "best trial %d: validation loss %.6g; test normalized gini %.4f; %d of %d trials completed, %d epochs in all\n",
+				sum.BestTrial, sum.BestValue, sum.NormalizedGini, sum.Completed, sum.Trials, sum.Epochs)
+			fmt.Fprintf(out, "model    %s\nresults  %s\n", filepath.Join(sum.Out, sweeprun.BestDir, "model"), filepath.Join(sum.Out, "results.csv"))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(w, "stopped following; the sweep goes on in the cluster: cohort sweep --resume %s --cluster --etcd %s\n", id, f.etcd.endpoints)
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// progressOf counts a stored sweep's trials as Progress does.
+func progressOf(spec *sweeprun.Spec, trials []sweeprun.Trial) sweeprun.Progress {
+	p := sweeprun.Progress{Budget: spec.Trials}
+	for i, t := range trials {
+		switch t.Status {
+		case sweeprun.Completed:
+			p.Done++
+			if p.Best == nil || t.Value < p.Best.Value {
+				p.Best = &trials[i]
+			}
+		case sweeprun.Pruned:
+			p.Done++
+			p.Pruned++
+		case sweeprun.Failed:
+			p.Done++
+			p.Failed++
+		case sweeprun.Running:
+			p.Running++
+		}
+	}
+	return p
 }
 
 func sweepProgressLine(p sweeprun.Progress) string {

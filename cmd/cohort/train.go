@@ -41,12 +41,14 @@ func (m *modelFlags) bind(fs *pflag.FlagSet) {
 }
 
 type trainFlags struct {
-	data  dataFlags
-	model modelFlags
-	dist  distFlags
-	out   string
-	json  bool
-	quiet bool
+	data            dataFlags
+	model           modelFlags
+	dist            distFlags
+	out             string
+	json            bool
+	quiet           bool
+	checkpointEvery int
+	resume          bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -74,6 +76,10 @@ single process trains, up to the order of floating-point sums. A worker that
 dies loses its lease (--lease-ttl) and the others go on from the last step in
 a new generation, down to --min-workers.
 
+Training writes a checkpoint every --checkpoint-every steps into DIR/checkpoints
+(the newest two are kept). After a crash or Ctrl-C, the same command with
+--resume continues from the newest one instead of starting over.
+
 Example (the CDNOW record-store data, the standard split of the literature):
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow --workers 2
@@ -86,6 +92,8 @@ Example (the CDNOW record-store data, the standard split of the literature):
 	f.model.bind(fs)
 	f.dist.bind(fs)
 	fs.StringVar(&f.out, "out", "", "run directory to write model/, metrics.json and report.html into (required)")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "optimizer steps between checkpoints in DIR/checkpoints (0: none)")
+	fs.BoolVar(&f.resume, "resume", false, "continue training from the newest checkpoint in DIR/checkpoints (same data and flags as the run that wrote it)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
@@ -106,7 +114,17 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		return fmt.Errorf("--threads must be >= 0, got %d", f.model.threads)
 	}
 	spec := job.Spec{Data: f.data.path, Read: read, Model: f.model.cfg, Out: f.out,
-		Threads: f.model.threads, ImportanceRepeats: f.model.importance}
+		Threads: f.model.threads, ImportanceRepeats: f.model.importance, CheckpointEvery: f.checkpointEvery}
+	if f.resume {
+		path, st, err := job.LatestCheckpoint(job.CheckpointDir(f.out))
+		if err != nil {
+			return fmt.Errorf("--resume: %w (train without --resume to start over)", err)
+		}
+		spec.Resume = path
+		if !f.quiet {
+			fmt.Fprintf(cmd.ErrOrStderr(), "resuming from %s (epoch %d, step %d)\n", path, st.Epoch, st.Adam.Step)
+		}
+	}
 	// Model flags (--hidden, --lr, ...) are checked before --out is created,
 	// so a typo leaves no empty run directory behind.
 	if err := spec.Validate(); err != nil {
@@ -188,7 +206,8 @@ func (p *progress) events() job.Events {
 // generation prints a distributed epoch: the single-process line plus the
 // generation, its workers and the throughput.
 func (p *progress) generation(g coordinator.Progress) {
-	p.epoch(g.Epoch, fmt.Sprintf("  gen %d (%d workers) %.0f samples/s", g.Generation, g.Workers, g.SamplesPerSecond))
+	p.epoch(g.Epoch, fmt.Sprintf("  gen %d (%d workers) %.0f samples/s, allreduce %.2f GB/s", g.Generation, g.Workers,
+		g.SamplesPerSecond, g.AllreduceGBps))
 }
 
 func (p *progress) epoch(e model.EpochStats, extra string) {

@@ -190,8 +190,12 @@ type JobSpec struct {
 	// importance_repeats is how many shuffles per feature the report's
 	// permutation importance averages: 0 turns it off, at most 100.
 	ImportanceRepeats uint32 `protobuf:"varint,11,opt,name=importance_repeats,json=importanceRepeats,proto3" json:"importance_repeats,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// checkpoint_dir is where rank 0 writes checkpoints: 0..4096 bytes, ""
+	// means out_dir/checkpoints. A resume after every worker died needs it
+	// on storage the next rank 0 can read.
+	CheckpointDir string `protobuf:"bytes,12,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSpec) Reset() {
@@ -310,6 +314,13 @@ func (x *JobSpec) GetImportanceRepeats() uint32 {
 		return x.ImportanceRepeats
 	}
 	return 0
+}
+
+func (x *JobSpec) GetCheckpointDir() string {
+	if x != nil {
+		return x.CheckpointDir
+	}
+	return ""
 }
 
 type isJobSpec_Source interface {
@@ -709,7 +720,9 @@ type Job struct {
 	// at most 4096 bytes (longer messages are cut).
 	Error string `protobuf:"bytes,17,opt,name=error,proto3" json:"error,omitempty"`
 	// metrics are the test-set results, set once the job has SUCCEEDED.
-	Metrics       *MetricsSummary `protobuf:"bytes,18,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	Metrics *MetricsSummary `protobuf:"bytes,18,opt,name=metrics,proto3" json:"metrics,omitempty"`
+	// coordinator names the coordinator that runs (or last ran) the job.
+	Coordinator   string `protobuf:"bytes,19,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -868,6 +881,13 @@ func (x *Job) GetMetrics() *MetricsSummary {
 		return x.Metrics
 	}
 	return nil
+}
+
+func (x *Job) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
 }
 
 // MetricsSummary is the holdout evaluation of the model and of the
@@ -1515,7 +1535,7 @@ var File_cohort_v1_job_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x13cohort/v1/job.proto\x12\tcohort.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x03\n" +
+	"\x13cohort/v1/job.proto\x12\tcohort.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x03\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\tdata_path\x18\x02 \x01(\tH\x00R\bdataPath\x12\x1a\n" +
@@ -1530,7 +1550,8 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\x10checkpoint_every\x18\t \x01(\rR\x0fcheckpointEvery\x12\x18\n" +
 	"\athreads\x18\n" +
 	" \x01(\rR\athreads\x12-\n" +
-	"\x12importance_repeats\x18\v \x01(\rR\x11importanceRepeatsB\b\n" +
+	"\x12importance_repeats\x18\v \x01(\rR\x11importanceRepeats\x12%\n" +
+	"\x0echeckpoint_dir\x18\f \x01(\tR\rcheckpointDirB\b\n" +
 	"\x06source\"\xb4\x03\n" +
 	"\vReadOptions\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12\x1a\n" +
@@ -1567,7 +1588,7 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\tclip_norm\x18\v \x01(\x02R\bclipNorm\x12!\n" +
 	"\fwarmup_steps\x18\f \x01(\rR\vwarmupSteps\x12\x16\n" +
 	"\x06cosine\x18\r \x01(\bR\x06cosine\x12\x12\n" +
-	"\x04seed\x18\x0e \x01(\x04R\x04seed\"\xb2\x05\n" +
+	"\x04seed\x18\x0e \x01(\x04R\x04seed\"\xd4\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04spec\x18\x02 \x01(\v2\x12.cohort.v1.JobSpecR\x04spec\x12)\n" +
@@ -1593,7 +1614,8 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\vfinished_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x14\n" +
 	"\x05error\x18\x11 \x01(\tR\x05error\x123\n" +
-	"\ametrics\x18\x12 \x01(\v2\x19.cohort.v1.MetricsSummaryR\ametrics\"\xa7\x02\n" +
+	"\ametrics\x18\x12 \x01(\v2\x19.cohort.v1.MetricsSummaryR\ametrics\x12 \n" +
+	"\vcoordinator\x18\x13 \x01(\tR\vcoordinator\"\xa7\x02\n" +
 	"\x0eMetricsSummary\x12\x1c\n" +
 	"\tcustomers\x18\x01 \x01(\x04R\tcustomers\x12'\n" +
 	"\x0fnormalized_gini\x18\x02 \x01(\x01R\x0enormalizedGini\x12\x1a\n" +

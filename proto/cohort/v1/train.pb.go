@@ -9,6 +9,7 @@ package cohortv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -113,7 +114,21 @@ type GenerationPlan struct {
 	// threads bounds each worker's CPU backend threads (0: every core).
 	Threads uint32 `protobuf:"varint,6,opt,name=threads,proto3" json:"threads,omitempty"`
 	// timeout_ms bounds every allreduce wait for a peer: the lease TTL.
-	TimeoutMs     uint32 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs uint32 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// checkpoint_every: rank 0 writes a checkpoint after every this many
+	// optimizer steps into checkpoint_dir and reports it (0: none).
+	CheckpointEvery uint32 `protobuf:"varint,8,opt,name=checkpoint_every,json=checkpointEvery,proto3" json:"checkpoint_every,omitempty"`
+	// checkpoint_dir is where rank 0 writes checkpoints; for a resume after a
+	// full restart it must be storage the next rank 0 can read (a shared
+	// volume), as with torchrun.
+	CheckpointDir string `protobuf:"bytes,9,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
+	// resume_from is the job's last complete checkpoint: a generation whose
+	// workers hold no state further on resumes from it (rank 0 loads it and
+	// the ring agrees on it). Absent: none.
+	ResumeFrom *CheckpointPointer `protobuf:"bytes,10,opt,name=resume_from,json=resumeFrom,proto3" json:"resume_from,omitempty"`
+	// checksum_every: every this many steps the ranks exchange a checksum of
+	// their weights; a mismatch fails the job (0: never).
+	ChecksumEvery uint32 `protobuf:"varint,11,opt,name=checksum_every,json=checksumEvery,proto3" json:"checksum_every,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -197,6 +212,142 @@ func (x *GenerationPlan) GetTimeoutMs() uint32 {
 	return 0
 }
 
+func (x *GenerationPlan) GetCheckpointEvery() uint32 {
+	if x != nil {
+		return x.CheckpointEvery
+	}
+	return 0
+}
+
+func (x *GenerationPlan) GetCheckpointDir() string {
+	if x != nil {
+		return x.CheckpointDir
+	}
+	return ""
+}
+
+func (x *GenerationPlan) GetResumeFrom() *CheckpointPointer {
+	if x != nil {
+		return x.ResumeFrom
+	}
+	return nil
+}
+
+func (x *GenerationPlan) GetChecksumEvery() uint32 {
+	if x != nil {
+		return x.ChecksumEvery
+	}
+	return 0
+}
+
+// CheckpointPointer is a complete checkpoint of a job, stored (protojson)
+// under /cohort/jobs/<id>/checkpoint by the coordinator once rank 0 has
+// written the file (temp file, fsync, rename).
+type CheckpointPointer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// step is the optimizer step the checkpoint holds; epoch the epoch in
+	// progress then.
+	Step  uint64 `protobuf:"varint,1,opt,name=step,proto3" json:"step,omitempty"`
+	Epoch uint32 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// path is the file (model.SaveCheckpoint format, checksummed inside).
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// sha256 is the hex SHA-256 of the whole file; bytes its size.
+	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Bytes  uint64 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// worker wrote it, in generation.
+	Worker        string                 `protobuf:"bytes,6,opt,name=worker,proto3" json:"worker,omitempty"`
+	Generation    uint64                 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointPointer) Reset() {
+	*x = CheckpointPointer{}
+	mi := &file_cohort_v1_train_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointPointer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointPointer) ProtoMessage() {}
+
+func (x *CheckpointPointer) ProtoReflect() protoreflect.Message {
+	mi := &file_cohort_v1_train_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointPointer.ProtoReflect.Descriptor instead.
+func (*CheckpointPointer) Descriptor() ([]byte, []int) {
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CheckpointPointer) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *CheckpointPointer) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *CheckpointPointer) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CheckpointPointer) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *CheckpointPointer) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *CheckpointPointer) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *CheckpointPointer) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *CheckpointPointer) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // PlanWorker is one rank of a generation.
 type PlanWorker struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -208,7 +359,7 @@ type PlanWorker struct {
 
 func (x *PlanWorker) Reset() {
 	*x = PlanWorker{}
-	mi := &file_cohort_v1_train_proto_msgTypes[2]
+	mi := &file_cohort_v1_train_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +371,7 @@ func (x *PlanWorker) String() string {
 func (*PlanWorker) ProtoMessage() {}
 
 func (x *PlanWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_cohort_v1_train_proto_msgTypes[2]
+	mi := &file_cohort_v1_train_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +384,7 @@ func (x *PlanWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanWorker.ProtoReflect.Descriptor instead.
 func (*PlanWorker) Descriptor() ([]byte, []int) {
-	return file_cohort_v1_train_proto_rawDescGZIP(), []int{2}
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PlanWorker) GetName() string {
@@ -267,7 +418,7 @@ type EpochStats struct {
 
 func (x *EpochStats) Reset() {
 	*x = EpochStats{}
-	mi := &file_cohort_v1_train_proto_msgTypes[3]
+	mi := &file_cohort_v1_train_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +430,7 @@ func (x *EpochStats) String() string {
 func (*EpochStats) ProtoMessage() {}
 
 func (x *EpochStats) ProtoReflect() protoreflect.Message {
-	mi := &file_cohort_v1_train_proto_msgTypes[3]
+	mi := &file_cohort_v1_train_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +443,7 @@ func (x *EpochStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochStats.ProtoReflect.Descriptor instead.
 func (*EpochStats) Descriptor() ([]byte, []int) {
-	return file_cohort_v1_train_proto_rawDescGZIP(), []int{3}
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *EpochStats) GetEpoch() uint32 {
@@ -364,7 +515,7 @@ type FinalModel struct {
 
 func (x *FinalModel) Reset() {
 	*x = FinalModel{}
-	mi := &file_cohort_v1_train_proto_msgTypes[4]
+	mi := &file_cohort_v1_train_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -376,7 +527,7 @@ func (x *FinalModel) String() string {
 func (*FinalModel) ProtoMessage() {}
 
 func (x *FinalModel) ProtoReflect() protoreflect.Message {
-	mi := &file_cohort_v1_train_proto_msgTypes[4]
+	mi := &file_cohort_v1_train_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -389,7 +540,7 @@ func (x *FinalModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalModel.ProtoReflect.Descriptor instead.
 func (*FinalModel) Descriptor() ([]byte, []int) {
-	return file_cohort_v1_train_proto_rawDescGZIP(), []int{4}
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FinalModel) GetParams() []byte {
@@ -453,17 +604,22 @@ type ReportRequest struct {
 	//	*ReportRequest_Epoch
 	//	*ReportRequest_Final
 	//	*ReportRequest_Error
+	//	*ReportRequest_Checkpoint
 	Report isReportRequest_Report `protobuf_oneof:"report"`
 	// samples_per_second is the training rows per second of the last epoch,
 	// over all workers (epoch reports).
 	SamplesPerSecond float64 `protobuf:"fixed64,8,opt,name=samples_per_second,json=samplesPerSecond,proto3" json:"samples_per_second,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// allreduce_gbps is the ring's bus bandwidth over the last epoch as rank
+	// 0 saw it (epoch reports): 2(n-1)/n of the bytes it summed, per second
+	// spent inside the allreduce, in GB/s (0 with one worker).
+	AllreduceGbps float64 `protobuf:"fixed64,10,opt,name=allreduce_gbps,json=allreduceGbps,proto3" json:"allreduce_gbps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_cohort_v1_train_proto_msgTypes[5]
+	mi := &file_cohort_v1_train_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +631,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cohort_v1_train_proto_msgTypes[5]
+	mi := &file_cohort_v1_train_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +644,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_cohort_v1_train_proto_rawDescGZIP(), []int{5}
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReportRequest) GetJobId() string {
@@ -553,9 +709,25 @@ func (x *ReportRequest) GetError() string {
 	return ""
 }
 
+func (x *ReportRequest) GetCheckpoint() *CheckpointPointer {
+	if x != nil {
+		if x, ok := x.Report.(*ReportRequest_Checkpoint); ok {
+			return x.Checkpoint
+		}
+	}
+	return nil
+}
+
 func (x *ReportRequest) GetSamplesPerSecond() float64 {
 	if x != nil {
 		return x.SamplesPerSecond
+	}
+	return 0
+}
+
+func (x *ReportRequest) GetAllreduceGbps() float64 {
+	if x != nil {
+		return x.AllreduceGbps
 	}
 	return 0
 }
@@ -579,11 +751,18 @@ type ReportRequest_Error struct {
 	Error string `protobuf:"bytes,7,opt,name=error,proto3,oneof"`
 }
 
+type ReportRequest_Checkpoint struct {
+	// checkpoint: rank 0 wrote a complete checkpoint.
+	Checkpoint *CheckpointPointer `protobuf:"bytes,9,opt,name=checkpoint,proto3,oneof"`
+}
+
 func (*ReportRequest_Epoch) isReportRequest_Report() {}
 
 func (*ReportRequest_Final) isReportRequest_Report() {}
 
 func (*ReportRequest_Error) isReportRequest_Report() {}
+
+func (*ReportRequest_Checkpoint) isReportRequest_Report() {}
 
 type ReportResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -593,7 +772,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_cohort_v1_train_proto_msgTypes[6]
+	mi := &file_cohort_v1_train_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +784,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cohort_v1_train_proto_msgTypes[6]
+	mi := &file_cohort_v1_train_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,20 +797,20 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_cohort_v1_train_proto_rawDescGZIP(), []int{6}
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{7}
 }
 
 var File_cohort_v1_train_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_train_proto_rawDesc = "" +
 	"\n" +
-	"\x15cohort/v1/train.proto\x12\tcohort.v1\x1a\x13cohort/v1/job.proto\x1a\x16cohort/v1/status.proto\"\x89\x01\n" +
+	"\x15cohort/v1/train.proto\x12\tcohort.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13cohort/v1/job.proto\x1a\x16cohort/v1/status.proto\"\x89\x01\n" +
 	"\fWorkerStatus\x12\x1b\n" +
 	"\tring_addr\x18\x01 \x01(\tR\bringAddr\x12\x1f\n" +
 	"\vhealth_addr\x18\x02 \x01(\tR\n" +
 	"healthAddr\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x03R\x03pid\x12)\n" +
-	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\x8a\x02\n" +
+	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\xc2\x03\n" +
 	"\x0eGenerationPlan\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -642,7 +821,24 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\x05model\x18\x05 \x01(\v2\x16.cohort.v1.ModelConfigR\x05model\x12\x18\n" +
 	"\athreads\x18\x06 \x01(\rR\athreads\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\a \x01(\rR\ttimeoutMs\"=\n" +
+	"timeout_ms\x18\a \x01(\rR\ttimeoutMs\x12)\n" +
+	"\x10checkpoint_every\x18\b \x01(\rR\x0fcheckpointEvery\x12%\n" +
+	"\x0echeckpoint_dir\x18\t \x01(\tR\rcheckpointDir\x12=\n" +
+	"\vresume_from\x18\n" +
+	" \x01(\v2\x1c.cohort.v1.CheckpointPointerR\n" +
+	"resumeFrom\x12%\n" +
+	"\x0echecksum_every\x18\v \x01(\rR\rchecksumEvery\"\xe7\x01\n" +
+	"\x11CheckpointPointer\x12\x12\n" +
+	"\x04step\x18\x01 \x01(\x04R\x04step\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12\x16\n" +
+	"\x06worker\x18\x06 \x01(\tR\x06worker\x12\x1e\n" +
+	"\n" +
+	"generation\x18\a \x01(\x04R\n" +
+	"generation\x12.\n" +
+	"\x04time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"=\n" +
 	"\n" +
 	"PlanWorker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
@@ -666,7 +862,7 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\n" +
 	"best_epoch\x18\x05 \x01(\rR\tbestEpoch\x12\"\n" +
 	"\rbest_val_loss\x18\x06 \x01(\x01R\vbestValLoss\x12#\n" +
-	"\rstopped_early\x18\a \x01(\bR\fstoppedEarly\"\xa0\x02\n" +
+	"\rstopped_early\x18\a \x01(\bR\fstoppedEarly\"\x87\x03\n" +
 	"\rReportRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -676,8 +872,13 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\x06worker\x18\x04 \x01(\tR\x06worker\x12-\n" +
 	"\x05epoch\x18\x05 \x01(\v2\x15.cohort.v1.EpochStatsH\x00R\x05epoch\x12-\n" +
 	"\x05final\x18\x06 \x01(\v2\x15.cohort.v1.FinalModelH\x00R\x05final\x12\x16\n" +
-	"\x05error\x18\a \x01(\tH\x00R\x05error\x12,\n" +
-	"\x12samples_per_second\x18\b \x01(\x01R\x10samplesPerSecondB\b\n" +
+	"\x05error\x18\a \x01(\tH\x00R\x05error\x12>\n" +
+	"\n" +
+	"checkpoint\x18\t \x01(\v2\x1c.cohort.v1.CheckpointPointerH\x00R\n" +
+	"checkpoint\x12,\n" +
+	"\x12samples_per_second\x18\b \x01(\x01R\x10samplesPerSecond\x12%\n" +
+	"\x0eallreduce_gbps\x18\n" +
+	" \x01(\x01R\rallreduceGbpsB\b\n" +
 	"\x06report\"\x10\n" +
 	"\x0eReportResponse2L\n" +
 	"\vCoordinator\x12=\n" +
@@ -695,32 +896,37 @@ func file_cohort_v1_train_proto_rawDescGZIP() []byte {
 	return file_cohort_v1_train_proto_rawDescData
 }
 
-var file_cohort_v1_train_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_cohort_v1_train_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_cohort_v1_train_proto_goTypes = []any{
-	(*WorkerStatus)(nil),   // 0: cohort.v1.WorkerStatus
-	(*GenerationPlan)(nil), // 1: cohort.v1.GenerationPlan
-	(*PlanWorker)(nil),     // 2: cohort.v1.PlanWorker
-	(*EpochStats)(nil),     // 3: cohort.v1.EpochStats
-	(*FinalModel)(nil),     // 4: cohort.v1.FinalModel
-	(*ReportRequest)(nil),  // 5: cohort.v1.ReportRequest
-	(*ReportResponse)(nil), // 6: cohort.v1.ReportResponse
-	(*NodeStatus)(nil),     // 7: cohort.v1.NodeStatus
-	(*ModelConfig)(nil),    // 8: cohort.v1.ModelConfig
+	(*WorkerStatus)(nil),          // 0: cohort.v1.WorkerStatus
+	(*GenerationPlan)(nil),        // 1: cohort.v1.GenerationPlan
+	(*CheckpointPointer)(nil),     // 2: cohort.v1.CheckpointPointer
+	(*PlanWorker)(nil),            // 3: cohort.v1.PlanWorker
+	(*EpochStats)(nil),            // 4: cohort.v1.EpochStats
+	(*FinalModel)(nil),            // 5: cohort.v1.FinalModel
+	(*ReportRequest)(nil),         // 6: cohort.v1.ReportRequest
+	(*ReportResponse)(nil),        // 7: cohort.v1.ReportResponse
+	(*NodeStatus)(nil),            // 8: cohort.v1.NodeStatus
+	(*ModelConfig)(nil),           // 9: cohort.v1.ModelConfig
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_cohort_v1_train_proto_depIdxs = []int32{
-	7, // 0: cohort.v1.WorkerStatus.node:type_name -> cohort.v1.NodeStatus
-	2, // 1: cohort.v1.GenerationPlan.workers:type_name -> cohort.v1.PlanWorker
-	8, // 2: cohort.v1.GenerationPlan.model:type_name -> cohort.v1.ModelConfig
-	3, // 3: cohort.v1.FinalModel.epochs:type_name -> cohort.v1.EpochStats
-	3, // 4: cohort.v1.ReportRequest.epoch:type_name -> cohort.v1.EpochStats
-	4, // 5: cohort.v1.ReportRequest.final:type_name -> cohort.v1.FinalModel
-	5, // 6: cohort.v1.Coordinator.Report:input_type -> cohort.v1.ReportRequest
-	6, // 7: cohort.v1.Coordinator.Report:output_type -> cohort.v1.ReportResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: cohort.v1.WorkerStatus.node:type_name -> cohort.v1.NodeStatus
+	3,  // 1: cohort.v1.GenerationPlan.workers:type_name -> cohort.v1.PlanWorker
+	9,  // 2: cohort.v1.GenerationPlan.model:type_name -> cohort.v1.ModelConfig
+	2,  // 3: cohort.v1.GenerationPlan.resume_from:type_name -> cohort.v1.CheckpointPointer
+	10, // 4: cohort.v1.CheckpointPointer.time:type_name -> google.protobuf.Timestamp
+	4,  // 5: cohort.v1.FinalModel.epochs:type_name -> cohort.v1.EpochStats
+	4,  // 6: cohort.v1.ReportRequest.epoch:type_name -> cohort.v1.EpochStats
+	5,  // 7: cohort.v1.ReportRequest.final:type_name -> cohort.v1.FinalModel
+	2,  // 8: cohort.v1.ReportRequest.checkpoint:type_name -> cohort.v1.CheckpointPointer
+	6,  // 9: cohort.v1.Coordinator.Report:input_type -> cohort.v1.ReportRequest
+	7,  // 10: cohort.v1.Coordinator.Report:output_type -> cohort.v1.ReportResponse
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cohort_v1_train_proto_init() }
@@ -730,10 +936,11 @@ func file_cohort_v1_train_proto_init() {
 	}
 	file_cohort_v1_job_proto_init()
 	file_cohort_v1_status_proto_init()
-	file_cohort_v1_train_proto_msgTypes[5].OneofWrappers = []any{
+	file_cohort_v1_train_proto_msgTypes[6].OneofWrappers = []any{
 		(*ReportRequest_Epoch)(nil),
 		(*ReportRequest_Final)(nil),
 		(*ReportRequest_Error)(nil),
+		(*ReportRequest_Checkpoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -741,7 +948,7 @@ func file_cohort_v1_train_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cohort_v1_train_proto_rawDesc), len(file_cohort_v1_train_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

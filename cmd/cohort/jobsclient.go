@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cohort-clv/cohort/membership"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+// coordinatorEnv names the environment variable that sets --coordinator's
+// default, so a shell pointed at one cluster need not repeat the flag.
+const coordinatorEnv = "COHORT_COORDINATOR"
+
+// defaultCoordinator is where `cohort up` serves the Jobs API.
+const defaultCoordinator = "127.0.0.1:7070"
+
+// Backoff between rounds over the coordinator list: long enough not to spin
+// while a standby takes over (a lease TTL, seconds), short enough that the
+// CLI notices the new leader soon after.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+)
+
+// jobsFlags say how the job commands (submit, status, watch, cancel) find
+// the leading coordinator.
+type jobsFlags struct {
+	coordinator string
+	etcd        etcdFlags
+	timeout     time.Duration
+	flags       *pflag.FlagSet // to tell a --coordinator given from its default
+}
+
+func (f *jobsFlags) bind(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	def := os.Getenv(coordinatorEnv)
+	if def == "" {
+		def = defaultCoordinator
+	}
+	fs.StringVar(&f.coordinator, "coordinator", def,
+		"coordinator Jobs API, HOST:PORT[,HOST:PORT...], tried in order until the leader answers; $"+coordinatorEnv+" sets the default")
+	f.etcd.bind(fs)
+	_ = fs.MarkHidden("lease-ttl") // the job commands hold no lease
+	fs.Lookup("etcd").Usage = "find the leading coordinator through the election in this etcd cluster instead of --coordinator"
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second,
+		"how long to keep retrying while no coordinator leads (a failover takes a lease TTL)")
+	f.flags = fs
+}
+
+// hintFlags repeats the flags that chose the coordinator, so a printed
+// follow-up command ("cohort watch ID ...") reaches the same cluster.
+func (f *jobsFlags) hintFlags(fs *pflag.FlagSet) string {
+	var b strings.Builder
+	for _, name := range []string{"coordinator", "etcd", "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user"} {
+		if fl := fs.Lookup(name); fl != nil && fl.Changed {
+			fmt.Fprintf(&b, " --%s %s", name, fl.Value.String())
+		}
+	}
+	return b.String()
+}
+
+// jobsClient calls the Jobs API of whichever coordinator leads, retrying
+// across coordinators and through a failover.
+type jobsClient struct {
+	addrs   []string         // --coordinator, in order; nil with --etcd
+	etcd    *clientv3.Client // with --etcd: where the election is read
+	timeout time.Duration
+	conns   map[string]*grpc.ClientConn
+}
+
+// newJobsClient validates the flags and, with --etcd, dials etcd. The
+// caller must Close it.
+func newJobsClient(ctx context.Context, f *jobsFlags) (*jobsClient, error) {
+	if f.timeout <= 0 {
+		return nil, fmt.Errorf("--timeout %v: want a positive duration such as 30s", f.timeout)
+	}
+	c := &jobsClient{timeout: f.timeout, conns: map[string]*grpc.ClientConn{}}
+	if f.etcd.endpoints != "" && f.flags != nil && f.flags.Changed("coordinator") {
+		return nil, fmt.Errorf("--coordinator and --etcd both say where the coordinator is: give one")
+	}
+	if f.etcd.endpoints != "" {
+		cli, err := membership.Dial(ctx, f.etcd.config())
+		if err != nil {
+			return nil, fmt.Errorf("--etcd: %w", err)
+		}
+		c.etcd = cli
+		return c, nil
+	}
+	for _, a := range strings.Split(f.coordinator, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.addrs = append(c.addrs, a)
+		}
+	}
+	if len(c.addrs) == 0 {
+		return nil, fmt.Errorf("--coordinator %q: want HOST:PORT[,HOST:PORT...], such as %s", f.coordinator, defaultCoordinator)
+	}
+	return c, nil
+}
+
+// Close closes every connection the client opened.
+func (c *jobsClient) Close() {
+	for _, cc := range c.conns {
+		cc.Close()
+	}
+	if c.etcd != nil {
+		c.etcd.Close()
+	}
+}
+
+// errNoLeader is what a round finds when the election is empty: retried,
+// since a coordinator may be starting.
+var errNoLeader = fmt.Errorf("no coordinator leads the election at %s: %w", membership.ElectionPrefix, rpcerr.ErrUnavailable)
+
+// candidates returns the addresses to try this round: the --coordinator
+// list, or the leader the etcd election names now.
+func (c *jobsClient) candidates(ctx context.Context) ([]string, error) {
+	if c.etcd == nil {
+		return c.addrs, nil
+	}
+	// concurrency.Election.Leader without a session (which would cost a
+	// lease): the oldest candidacy under the prefix leads.
+	resp, err := c.etcd.Get(ctx, membership.ElectionPrefix+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return nil, fmt.Errorf("read the coordinator election: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, errNoLeader
+	}
+	_, addr, err := membership.ParseCoordinatorValue(string(resp.Kvs[0].Value))
+	if err != nil {
+		return nil, err
+	}
+	return []string{addr}, nil
+}
+
+// conn returns the (lazily connecting) client connection to addr.
+func (c *jobsClient) conn(addr string) (cohortv1.JobsClient, error) {
+	cc, ok := c.conns[addr]
+	if !ok {
+		var err error
+		cc, err = grpc.NewClient(addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithChainUnaryInterceptor(rpcerr.UnaryClientInterceptor()),
+			grpc.WithChainStreamInterceptor(rpcerr.StreamClientInterceptor()))
+		if err != nil {
+			return nil, fmt.Errorf("coordinator address %q: %w", addr, err)
+		}
+		c.conns[addr] = cc
+	}
+	return cohortv1.NewJobsClient(cc), nil
+}
+
+// retriable says whether another coordinator, or the same one later, may
+// answer: a standby (NOT_LEADER), a coordinator that is down or starting
+// (UNAVAILABLE), or no leader elected yet.
+func retriable(err error) bool {
+	return errors.Is(err, rpcerr.ErrNotLeader) || errors.Is(err, rpcerr.ErrUnavailable) ||
+		rpcerr.Code(err) == codes.Unavailable
+}
+
+// attempt is one try of an operation on one coordinator. It calls progress
+// once it has got something worth keeping (a watch's first event): the
+// retry clock starts again from then, so a watch can run for days and
+// still ride out a failover.
+type attempt func(ctx context.Context, cli cohortv1.JobsClient, progress func()) error
+
+// call runs a unary RPC on the leading coordinator.
+func (c *jobsClient) call(ctx context.Context, op string, rpc func(ctx context.Context, cli cohortv1.JobsClient) error) error {
+	return c.retry(ctx, op, func(ctx context.Context, cli cohortv1.JobsClient, _ func()) error { return rpc(ctx, cli) })
+}
+
+// retry runs try on each candidate in order, moving on when it fails with
+// a retriable error, and goes round the list again with backoff until one
+// succeeds, one fails for good, or --timeout passes without progress. An
+// attempt that has made no progress by then is cancelled.
+func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
+	deadline := time.Now().Add(c.timeout)
+	backoff := minBackoff
+	var last error
+	var tried []string
+	for {
+		cctx, cancel := context.WithDeadline(ctx, deadline)
+		addrs, err := c.candidates(cctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", op, ctx.Err())
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				if last == nil {
+					last = err
+				}
+				return c.giveUp(op, tried, last)
+			}
+			if !retriable(err) {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+			last = err
+		}
+		progressed := false
+		for _, addr := range addrs {
+			cli, err := c.conn(addr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+			actx, cancel := context.WithCancelCause(ctx)
+			timer := time.AfterFunc(time.Until(deadline), func() { cancel(context.DeadlineExceeded) })
+			made := false
+			err = try(actx, cli, func() {
+				if !made {
+					made = true
+					timer.Stop()
+				}
+			})
+			timer.Stop()
+			timedOut := context.Cause(actx) == context.DeadlineExceeded && ctx.Err() == nil
+			cancel(nil)
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", op, ctx.Err())
+			}
+			if timedOut {
+				// Cut off by --timeout: the error of an earlier try, if
+				// any, says more than "deadline exceeded".
+				if last == nil {
+					last = fmt.Errorf("%s: no answer: %w", addr, context.DeadlineExceeded)
+				}
+				return c.giveUp(op, append(tried, addr), last)
+			}
+			if !retriable(err) {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+			if !slices.Contains(tried, addr) {
+				tried = append(tried, addr)
+			}
+			last = fmt.Errorf("%s: %w", addr, err)
+			if made {
+				// The stream broke after delivering events: start over
+				// at once, from the first address, with a fresh clock.
+				progressed = true
+				break
+			}
+		}
+		if progressed {
+			deadline = time.Now().Add(c.timeout)
+			backoff = minBackoff
+			continue
+		}
+		wait := min(backoff, time.Until(deadline))
+		if wait <= 0 {
+			return c.giveUp(op, tried, last)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", op, ctx.Err())
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// giveUp is the error when no coordinator answered as leader in time; it
+// says where the CLI looked and how to point it elsewhere.
+func (c *jobsClient) giveUp(op string, tried []string, last error) error {
+	if last == nil {
+		last = context.DeadlineExceeded
+	}
+	where := "--coordinator " + strings.Join(c.addrs, ",")
+	if c.etcd != nil {
+		where = "the leader elected in --etcd"
+	}
+	if len(tried) > 0 && c.etcd != nil {
+		where += " (" + strings.Join(tried, ",") + ")"
+	}
+	return fmt.Errorf("%s: no leading coordinator answered at %s within --timeout %v (last error: %w); "+
+		"is `cohort up` running? point the CLI at it with --coordinator HOST:PORT, $%s, or --etcd ENDPOINTS",
+		op, where, c.timeout, last, coordinatorEnv)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/cohort-clv/cohort/coordinator"
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/telemetry"
+)
+
+// serverFlags bind a long-running coordinator's settings.
+type serverFlags struct {
+	name, listen, advertise, health string
+	threads, checkpointEvery        int
+}
+
+func (f *serverFlags) bind(fs *pflag.FlagSet, health string) {
+	host, _ := os.Hostname()
+	if membership.ValidName(host) != nil {
+		host = "coordinator"
+	}
+	fs.StringVar(&f.name, "name", host, "coordinator name, unique among coordinators (default: the host name)")
+	fs.StringVar(&f.listen, "listen", coordinator.DefaultServerListen, "address of the gRPC services: Jobs for clients, Data and Coordinator for workers")
+	fs.StringVar(&f.advertise, "advertise", "", "host:port clients and workers dial (default: the --listen address; required when it is a wildcard)")
+	fs.StringVar(&f.health, "health-addr", health, `address of /healthz and /metrics ("" turns them off)`)
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the evaluation here and for workers, unless a job sets its own (0: every core)")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", coordinator.DefaultCheckpointEvery, "optimizer steps between checkpoints, unless a job sets its own")
+}
+
+// serve runs a coordinator Server (and its /healthz, /metrics) until ctx ends.
+func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string, ready func(addr string)) error {
+	cfg := e.config()
+	cfg.Endpoints = endpoints
+	cli, err := membership.Dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	srv, err := coordinator.NewServer(coordinator.ServerConfig{Client: cli, Name: f.name, Listen: f.listen, Advertise: f.advertise,
+		TTL: e.ttl, Threads: f.threads, CheckpointEvery: f.checkpointEvery, Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	if f.health != "" {
+		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: f.health, Gatherer: telemetry.NewRegistry(), Logger: slog.Default()})
+		if err != nil {
+			return err
+		}
+		hctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- hs.Serve(hctx) }()
+		defer func() { stop(); <-done }()
+		slog.Info("coordinator: /healthz and /metrics", "addr", hs.Addr().String())
+	}
+	if ready != nil {
+		ready(srv.Addr())
+	}
+	return srv.Run(ctx)
+}
+
+func newCoordinatorCmd() *cobra.Command {
+	var e etcdFlags
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "coordinator --etcd HOST:PORT[,...] [--name NAME] [--listen ADDR --advertise HOST:PORT]",
+		Short: "Run a coordinator: serve the Jobs API and run submitted jobs on the cluster's workers",
+		Long: `coordinator campaigns in the coordinators' election in etcd. The leader serves the
+Jobs API (cohort submit, status, watch, cancel), plans generations of the live
+workers for every job, streams them their shards, records progress and
+checkpoints in etcd, and evaluates and writes each finished job's model and
+report into its out_dir. Run two or more for high availability: the others wait
+as hot standbys (their Jobs API answers "not the leading coordinator") and, when
+the leader's lease ends (--lease-ttl after it dies), one takes over its running
+jobs: the workers keep their training state and go on in a new generation, or
+resume from the last checkpoint when none of them is left.
+
+A job's data_path and out_dir are paths on the coordinators; put out_dir (and
+so its checkpoints) on storage every coordinator and worker shares when
+workers or coordinators may move between machines.
+
+It serves /healthz and /metrics on --health-addr and stops cleanly on SIGTERM,
+resigning at once so a standby takes over without waiting for the lease.
+
+Example (two coordinators against a three-member etcd):
+  cohort coordinator --etcd e1:2379,e2:2379,e3:2379 --name c1 --listen 0.0.0.0:7070 --advertise c1:7070
+  cohort coordinator --etcd e1:2379,e2:2379,e3:2379 --name c2 --listen 0.0.0.0:7070 --advertise c2:7070
+  cohort submit job.yaml --coordinator c1:7070,c2:7070`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if e.endpoints == "" {
+				return fmt.Errorf("--etcd is required: the etcd endpoints (cohort up runs a one-machine cluster without one)")
+			}
+			return f.serve(cmd.Context(), e, e.config().Endpoints, nil)
+		},
+	}
+	fs := cmd.Flags()
+	e.bind(fs)
+	f.bind(fs, "127.0.0.1:9090")
+	return cmd
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+func newWatchCmd() *cobra.Command {
+	var (
+		f      jobsFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "watch JOB_ID",
+		Short: "Follow a job: one line per change until it ends",
+		Long: `watch streams a job's changes from the leading coordinator: first the job as
+it stands, then a line per change (state, progress, a new generation of
+workers, a checkpoint) with the time, what changed, the state, generation,
+epoch, step, training and validation loss, throughput and a message. It ends
+when the job does: exit status 0 if it SUCCEEDED, 1 (with the job's error) if
+it FAILED or was CANCELLED.
+
+If the coordinator goes away (a failover to a standby), watch finds the new
+leader and carries on where it was, skipping the changes it has printed.
+--json prints each change as one protojson JobEvent per line (NDJSON).
+
+Example:
+  cohort watch cdnow-1
+  cohort watch cdnow-1 --json | jq -r .job.loss`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := newJobsClient(ctx, &f)
+			if err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			defer c.Close()
+			return followJob(ctx, c, args[0], cmd.OutOrStdout(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one protojson JobEvent per line (NDJSON)")
+	f.bind(cmd)
+	return cmd
+}
+
+// errStreamEnded is a watch that ended before the job did: the coordinator
+// stopped serving it (it is shutting down), so the watch goes on elsewhere.
+var errStreamEnded = fmt.Errorf("watch stream ended before the job finished: %w", rpcerr.ErrUnavailable)
+
+// followJob prints job id's events to w until the job ends, reconnecting
+// (through a failover, too) when the stream breaks. Each event is printed
+// once: a reconnected stream starts with a SNAPSHOT that repeats what was
+// seen, and events at or below the last printed revision are dropped. It
+// returns nil if the job SUCCEEDED and an error saying why otherwise.
+func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSON bool) error {
+	var (
+		seen    bool
+		lastRev uint64
+		job     *cohortv1.Job // as of the latest event, printed or not
+	)
+	err := c.retry(ctx, "watch "+id, func(ctx context.Context, cli cohortv1.JobsClient, progress func()) error {
+		stream, err := cli.Watch(ctx, &cohortv1.WatchRequest{JobId: id})
+		if err != nil {
+			return err
+		}
+		for {
+			ev, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				if terminal(job.GetState()) {
+					return nil
+				}
+				return errStreamEnded
+			}
+			if err != nil {
+				return err
+			}
+			progress()
+			job = ev.GetJob()
+			if seen && ev.GetRevision() <= lastRev {
+				continue
+			}
+			seen, lastRev = true, ev.GetRevision()
+			if asJSON {
+				err = printProto(w, ev, false)
+			} else {
+				_, err = fmt.Fprintln(w, eventLine(ev))
+			}
+			if err != nil {
+				return fmt.Errorf("write event: %w", err)
+			}
+		}
+	})
+	if errors.Is(err, rpcerr.ErrNotFound) {
+		return fmt.Errorf("watch: job %q not found; cohort status lists the jobs: %w", id, err)
+	}
+	if err != nil {
+		return err
+	}
+	return jobOutcome(w, job, asJSON)
+}
+
+// jobOutcome turns a finished job into the command's result: nil if it
+// SUCCEEDED (with a closing line unless asJSON), an error otherwise.
+func jobOutcome(w io.Writer, job *cohortv1.Job, asJSON bool) error {
+	switch job.GetState() {
+	case cohortv1.JobState_JOB_STATE_SUCCEEDED:
+		if !asJSON {
+			line := fmt.Sprintf("job %s SUCCEEDED", job.GetId())
+			if m := job.GetMetrics(); m != nil {
+				line += fmt.Sprintf(": normalized gini %s (BG/NBD+GG baseline %s) on %d test customers",
+					fmtMetric(m.GetNormalizedGini()), fmtMetric(m.GetBaselineNormalizedGini()), m.GetCustomers())
+			}
+			if d := job.GetSpec().GetOutDir(); d != "" {
+				line += "; model and report in " + d
+			}
+			fmt.Fprintln(w, line)
+		}
+		return nil
+	case cohortv1.JobState_JOB_STATE_FAILED, cohortv1.JobState_JOB_STATE_CANCELLED:
+		msg := job.GetError()
+		if msg == "" {
+			msg = "no error recorded"
+		}
+		return fmt.Errorf("job %s %s: %s", job.GetId(), stateName(job.GetState()), msg)
+	}
+	return fmt.Errorf("job %s: watch ended in state %s", job.GetId(), stateName(job.GetState()))
+}
+
+// terminal says whether a job in state s has ended for good.
+func terminal(s cohortv1.JobState) bool {
+	switch s {
+	case cohortv1.JobState_JOB_STATE_SUCCEEDED, cohortv1.JobState_JOB_STATE_FAILED, cohortv1.JobState_JOB_STATE_CANCELLED:
+		return true
+	}
+	return false
+}
+
+// eventLine is one event as watch prints it.
+func eventLine(ev *cohortv1.JobEvent) string {
+	j := ev.GetJob()
+	t := time.Now()
+	if ev.GetTime() != nil {
+		t = ev.GetTime().AsTime()
+	}
+	kind := strings.TrimPrefix(ev.GetKind().String(), "KIND_")
+	line := fmt.Sprintf("%s  %-10s %-9s gen %-3d epoch %-4d step %-7d loss %-7s val %-7s %8s samples/s",
+		t.Local().Format("15:04:05"), kind, stateName(j.GetState()), j.GetGeneration(), j.GetEpoch(), j.GetStep(),
+		fmtLoss(j.GetLoss(), j.GetStep() > 0), fmtLoss(j.GetValLoss(), true), fmtRate(j.GetSamplesPerSecond()))
+	if m := ev.GetMessage(); m != "" {
+		line += "  " + m
+	}
+	return line
+}
+
+// fmtLoss prints a loss, or "-" where there is none yet.
+func fmtLoss(v float64, known bool) string {
+	if !known || math.IsNaN(v) || math.IsInf(v, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%.4f", v)
+}
+
+// fmtRate prints a throughput compactly: 950, 12.3k, 4.1M.
+func fmtRate(v float64) string {
+	switch {
+	case v <= 0 || math.IsNaN(v):
+		return "-"
+	case v >= 1e6:
+		return fmt.Sprintf("%.1fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

@@ -1,0 +1,97 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/membership"
+	"github.com/cohort-clv/cohort/model"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+// checkpointed records rank 0's report of a complete checkpoint: the
+// pointer under membership.CheckpointKey and the job's checkpoint step, in
+// one transaction, so a coordinator that takes over (or a full restart)
+// finds the newest checkpoint whose file is whole.
+func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *cohortv1.CheckpointPointer) error {
+	if req.GetRank() != 0 {
+		return fmt.Errorf("checkpoint from rank %d: only rank 0 writes them: %w", req.GetRank(), rpcerr.ErrInvalidArgument)
+	}
+	if n := len(c.GetPath()); n == 0 || n > 4096 {
+		return fmt.Errorf("checkpoint path of %d bytes, want 1..4096: %w", n, rpcerr.ErrInvalidArgument)
+	}
+	if b, err := hex.DecodeString(c.GetSha256()); err != nil || len(b) != 32 {
+		return fmt.Errorf("checkpoint sha256 %.80q, want 64 hex digits: %w", c.GetSha256(), rpcerr.ErrInvalidArgument)
+	}
+	c = proto.Clone(c).(*cohortv1.CheckpointPointer)
+	c.Worker, c.Generation = req.GetWorker(), req.GetGeneration()
+	j.mu.Lock()
+	last := j.ckpt
+	j.mu.Unlock()
+	if last != nil && c.GetStep() <= last.GetStep() {
+		return nil // an older one, reported late: the newer pointer stays
+	}
+	raw, err := protojson.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint pointer: %w", err)
+	}
+	err = j.put(ctx, func(r *cohortv1.Job) { r.CheckpointStep = c.GetStep() },
+		clientv3.OpPut(membership.CheckpointKey(j.cfg.JobID), string(raw)))
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.ckpt = c
+	j.mu.Unlock()
+	return nil
+}
+
+// lastCheckpoint is the newest checkpoint recorded: this coordinator's, or
+// the one Config.ResumeFrom names.
+func (j *Job) lastCheckpoint() *cohortv1.CheckpointPointer {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.ckpt != nil {
+		return j.ckpt
+	}
+	return j.cfg.ResumeFrom
+}
+
+// ReadCheckpoint returns job id's checkpoint pointer, or nil when it has
+// none.
+func ReadCheckpoint(ctx context.Context, cli *clientv3.Client, id string) (*cohortv1.CheckpointPointer, error) {
+	resp, err := cli.Get(ctx, membership.CheckpointKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: read checkpoint of job %s: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	c := &cohortv1.CheckpointPointer{}
+	if err := protojson.Unmarshal(resp.Kvs[0].Value, c); err != nil {
+		return nil, fmt.Errorf("coordinator: read checkpoint of job %s: decode: %w", id, err)
+	}
+	return c, nil
+}
+
+// PointerOf describes the checkpoint file at path (a run's own, for
+// cohort train --resume): its step and epoch, size and SHA-256.
+func PointerOf(path string) (*cohortv1.CheckpointPointer, error) {
+	st, err := model.LoadCheckpoint(path)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	sum, n, err := job.FileSHA256(path)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	return &cohortv1.CheckpointPointer{Step: uint64(st.Adam.Step), Epoch: uint32(st.Epoch), Path: path,
+		Sha256: sum, Bytes: uint64(n)}, nil
+}

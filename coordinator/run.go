@@ -1,0 +1,168 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/kernels/cpu"
+	"github.com/cohort-clv/cohort/membership"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+)
+
+// serverRun is one job a Server runs: its spec and its coordinator Job.
+type serverRun struct {
+	s    *Server
+	spec job.Spec
+	j    *Job
+}
+
+// prepareRun builds the Job of rec. A RUNNING rec is a job whose leader
+// died: it continues in the generation after the last, preferring that
+// generation's workers (they hold its state) and resuming from its last
+// checkpoint when none of them is left. A spec that cannot run returns a
+// serverRun whose Job can record the failure.
+func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohortv1.Job) (*serverRun, error) {
+	ps := rec.GetSpec()
+	threads := int(ps.GetThreads())
+	if threads == 0 {
+		threads = s.cfg.Threads
+	}
+	maxW := int(ps.GetMaxWorkers())
+	if maxW == 0 {
+		maxW = 1024
+	}
+	minW := max(1, int(ps.GetMinWorkers()))
+	every := int(ps.GetCheckpointEvery())
+	if every == 0 {
+		every = s.cfg.CheckpointEvery
+	}
+	cfg := Config{Client: s.cfg.Client, JobID: rec.GetId(), Name: s.cfg.Name, Record: rec, Fence: fence,
+		Workers: maxW, MinWorkers: min(minW, maxW), StartWorkers: min(minW, maxW), Timeout: s.cfg.TTL,
+		StartTimeout: pendingForever, Threads: threads, Logger: s.cfg.Logger, Claim: s.claimer(rec.GetId()),
+		CheckpointEvery: every, CheckpointDir: checkpointDir(ps), ChecksumEvery: s.cfg.ChecksumEvery}
+	if rec.GetState() == cohortv1.JobState_JOB_STATE_RUNNING && rec.GetGeneration() > 0 {
+		cfg.FirstGeneration = rec.GetGeneration() + 1
+		plan, err := readPlan(ctx, s.cfg.Client, rec.GetId(), rec.GetGeneration())
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range plan.GetWorkers() {
+			cfg.Prefer = append(cfg.Prefer, w.GetName())
+		}
+		if cfg.ResumeFrom, err = ReadCheckpoint(ctx, s.cfg.Client, rec.GetId()); err != nil {
+			return nil, err
+		}
+	}
+	spec, serr := SpecFromProto(ps)
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("coordinator: job %s: %w", rec.GetId(), err)
+	}
+	r := &serverRun{s: s, spec: spec, j: newJob(cfg, s.addr)}
+	if serr != nil {
+		return r, fmt.Errorf("coordinator: job %s: %w", rec.GetId(), serr)
+	}
+	return r, nil
+}
+
+// errCancelRequested is the cause of a job's context when Jobs.Cancel
+// asked it to stop; it wraps context.Canceled so End records CANCELLED.
+type errCancelRequested struct{ reason string }
+
+func (e errCancelRequested) Error() string {
+	if e.reason == "" {
+		return "cancelled"
+	}
+	return "cancelled: " + e.reason
+}
+
+func (e errCancelRequested) Unwrap() error { return context.Canceled }
+
+// run trains the job and records how it ended, unless ctx ended first:
+// then this coordinator stopped leading (or is shutting down) and the job
+// stays RUNNING in etcd for the next leader.
+func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go r.watchCancel(jctx, cancel)
+	be := cpu.New(cpu.Options{Threads: r.j.cfg.Threads})
+	defer be.Close()
+	log.Info("coordinator: job starts", "generation", r.j.cfg.FirstGeneration, "data", r.spec.Data, "out", r.spec.Out)
+	res, err := job.TrainWith(jctx, be, r.spec, job.Events{}, r.j.Train)
+	if ctx.Err() != nil {
+		log.Info("coordinator: job left to the next leader", "err", err)
+		return
+	}
+	if cause := context.Cause(jctx); err != nil && errors.As(cause, new(errCancelRequested)) {
+		err = cause
+	}
+	if eerr := r.j.End(ctx, res, err); eerr != nil {
+		log.Warn("coordinator: record the job's end", "err", eerr)
+	}
+	if err != nil {
+		log.Warn("coordinator: job ended", "err", err)
+		return
+	}
+	log.Info("coordinator: job succeeded", "gini", res.Model.NormalizedGini, "out", r.spec.Out)
+}
+
+// watchCancel cancels the job when its cancel key appears (Jobs.Cancel).
+func (r *serverRun) watchCancel(ctx context.Context, cancel context.CancelCauseFunc) {
+	key := CancelKey(r.j.cfg.JobID)
+	cli := r.s.cfg.Client
+	if resp, err := cli.Get(ctx, key); err == nil && len(resp.Kvs) > 0 {
+		cancel(errCancelRequested{reason: string(resp.Kvs[0].Value)})
+		return
+	}
+	for wr := range cli.Watch(clientv3.WithRequireLeader(ctx), key) {
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut {
+				cancel(errCancelRequested{reason: string(ev.Kv.Value)})
+				return
+			}
+		}
+	}
+}
+
+// jobRecords reads every job record (the keys one level below
+// membership.JobsPrefix).
+func jobRecords(ctx context.Context, cli *clientv3.Client) ([]*cohortv1.Job, error) {
+	resp, err := cli.Get(ctx, membership.JobsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: read jobs: %w", err)
+	}
+	var out []*cohortv1.Job
+	for _, kv := range resp.Kvs {
+		if strings.Contains(strings.TrimPrefix(string(kv.Key), membership.JobsPrefix), "/") {
+			continue
+		}
+		rec := &cohortv1.Job{}
+		if err := protojson.Unmarshal(kv.Value, rec); err != nil {
+			return nil, fmt.Errorf("coordinator: read jobs: %s: %w", kv.Key, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// readPlan reads generation g's plan of job id.
+func readPlan(ctx context.Context, cli *clientv3.Client, id string, g uint64) (*cohortv1.GenerationPlan, error) {
+	resp, err := cli.Get(ctx, membership.GenerationKey(id, g))
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: read plan %d of job %s: %w", g, id, err)
+	}
+	plan := &cohortv1.GenerationPlan{}
+	if len(resp.Kvs) == 0 {
+		return plan, nil // recorded RUNNING without a plan: nobody holds state
+	}
+	if err := protojson.Unmarshal(resp.Kvs[0].Value, plan); err != nil {
+		return nil, fmt.Errorf("coordinator: read plan %d of job %s: %w", g, id, err)
+	}
+	return plan, nil
+}
