@@ -121,7 +121,7 @@ func train(t *testing.T, cli *clientv3.Client, s job.Spec, n int) (*job.Result, 
 	return res, rec, err
 }
 
-// TestEquivalence ensures 1 and 2 workers train the model the single
+// TestEquivalence ensures 1, 2 and 4 workers train the model the single
 // process trains: weights within 1e-5 relative, test metrics equal to 4
 // digits, and the job recorded SUCCEEDED in etcd.
 func TestEquivalence(t *testing.T) {
@@ -138,7 +138,7 @@ func TestEquivalence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int{1, 2} {
+	for _, n := range []int{1, 2, 4} {
 		t.Run(fmt.Sprintf("workers=%d", n), func(t *testing.T) {
 			s := single
 			s.Out = filepath.Join(base, fmt.Sprintf("w%d", n))

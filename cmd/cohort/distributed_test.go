@@ -115,8 +115,8 @@ func TestTrainWorkersProcesses(t *testing.T) {
 	}
 }
 
-// TestTrainWorkerKilled ensures that after kill -9 of one of 3 worker
-// processes the job goes on in generation 2 of the 2 survivors within the
+// TestTrainWorkerKilled ensures that after kill -9 of one of 4 worker
+// processes the job goes on in generation 2 of the 3 survivors within the
 // lease TTL + 2 s of the kill, completes with its run directory written and
 // a test Gini within 1% of the fault-free run, and that etcd records it
 // SUCCEEDED and the parent's log shows the new generation.
@@ -138,7 +138,7 @@ func TestTrainWorkerKilled(t *testing.T) {
 	args := func(out string) []string {
 		return []string{"train", "--data", data, "--calibration-end", "1997-09-30", "--horizon", "39w",
 			"--epochs", "60", "--patience", "-1", "--importance-repeats", "0", "--threads", "1", "-q", "--json",
-			"--workers", "3", "--etcd", strings.Join(emb.Endpoints(), ","), "--lease-ttl", ttl.String(), "--out", out}
+			"--workers", "4", "--etcd", strings.Join(emb.Endpoints(), ","), "--lease-ttl", ttl.String(), "--out", out}
 	}
 	gini := func(stdout *bytes.Buffer) float64 {
 		var res struct {
@@ -170,8 +170,8 @@ func TestTrainWorkerKilled(t *testing.T) {
 		return j.GetState() == cohortv1.JobState_JOB_STATE_RUNNING && j.GetEpoch() >= 2
 	}, exited, stderr)
 	pids := workerPids(t, ctx, cli)
-	if len(pids) != 3 {
-		t.Fatalf("%d workers registered, want 3", len(pids))
+	if len(pids) != 4 {
+		t.Fatalf("%d workers registered, want 4", len(pids))
 	}
 	victim := pids[id+"-w1"]
 	killed := time.Now()
@@ -201,8 +201,8 @@ func TestTrainWorkerKilled(t *testing.T) {
 		t.Fatal("cohort train did not finish")
 	}
 	rec = awaitState(t, ctx, cli, id, cohortv1.JobState_JOB_STATE_SUCCEEDED)
-	if rec.GetGeneration() != 2 || rec.GetWorkers() != 2 {
-		t.Errorf("job record: generation %d, %d workers; want 2, 2", rec.GetGeneration(), rec.GetWorkers())
+	if rec.GetGeneration() != 2 || rec.GetWorkers() != 3 {
+		t.Errorf("job record: generation %d, %d workers; want 2, 3", rec.GetGeneration(), rec.GetWorkers())
 	}
 	for _, f := range []string{"model/model.json", "metrics.json", "report.html"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
+	"github.com/cohort-clv/cohort/sweeprun"
 )
 
 // leader reads the leading coordinator's name and address from etcd.
@@ -34,6 +36,71 @@ func leader(ctx context.Context, cli *clientv3.Client) (string, string, error) {
 	return membership.ParseCoordinatorValue(string(resp.Kvs[0].Value))
 }
 
+// haCluster is a cluster of real processes for failover tests: the test's
+// etcd, 3 workers and 2 coordinators (c1 campaigns first, so it leads).
+type haCluster struct {
+	cli   *clientv3.Client
+	eps   string
+	procs map[string]*exec.Cmd
+}
+
+func startHACluster(t *testing.T, ctx context.Context, ttl time.Duration) *haCluster {
+	t.Helper()
+	emb, err := membership.StartEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	c := &haCluster{eps: strings.Join(emb.Endpoints(), ","), procs: map[string]*exec.Cmd{}}
+	if c.cli, err = membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.cli.Close() })
+	var logs []*bytes.Buffer
+	start := func(name string, args ...string) {
+		cmd, _, stderr := cohortCmd(t, ctx, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c.procs[name] = cmd
+		logs = append(logs, stderr)
+		t.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range logs {
+				t.Log(l.String())
+			}
+		}
+	})
+	for i := range 3 {
+		name := fmt.Sprintf("hw%d", i)
+		start(name, "--log-level", "warn", "worker", "--etcd", c.eps, "--name", name, "--lease-ttl", ttl.String(), "--health-addr", "")
+	}
+	for _, name := range []string{"c1", "c2"} {
+		start(name, "coordinator", "--etcd", c.eps, "--name", name, "--listen", "127.0.0.1:0", "--health-addr", "",
+			"--lease-ttl", ttl.String(), "--threads", "1")
+		time.Sleep(300 * time.Millisecond) // c1 campaigns first
+	}
+	return c
+}
+
+// killLeader kills the leading coordinator with SIGKILL and returns its name.
+func (c *haCluster) killLeader(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	lead, _, err := leader(ctx, c.cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.procs[lead].Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	return lead
+}
+
 // TestCoordinatorKilled runs a cluster of real processes (2 coordinators,
 // 3 workers, the test's etcd), submits a CDNOW-sized synthetic job, kills
 // the leading coordinator with SIGKILL mid-job, and checks that the standby
@@ -44,48 +111,8 @@ func TestCoordinatorKilled(t *testing.T) {
 	const ttl = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	eps := strings.Join(emb.Endpoints(), ",")
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-
-	procs := map[string]*exec.Cmd{}
-	var logs []*bytes.Buffer
-	start := func(name string, args ...string) {
-		cmd, _, stderr := cohortCmd(t, ctx, args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[name] = cmd
-		logs = append(logs, stderr)
-		t.Cleanup(func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		})
-	}
-	for i := range 3 {
-		name := fmt.Sprintf("hw%d", i)
-		start(name, "--log-level", "warn", "worker", "--etcd", eps, "--name", name, "--lease-ttl", ttl.String(), "--health-addr", "")
-	}
-	for _, name := range []string{"c1", "c2"} {
-		start(name, "coordinator", "--etcd", eps, "--name", name, "--listen", "127.0.0.1:0", "--health-addr", "",
-			"--lease-ttl", ttl.String(), "--threads", "1")
-		time.Sleep(300 * time.Millisecond) // c1 campaigns first
-	}
-	defer func() {
-		if t.Failed() {
-			for _, l := range logs {
-				t.Log(l.String())
-			}
-		}
-	}()
+	hc := startHACluster(t, ctx, ttl)
+	cli := hc.cli
 
 	data := writeSynthShop(t, 3000)
 	submit := func(out string) string {
@@ -144,14 +171,8 @@ func TestCoordinatorKilled(t *testing.T) {
 	if ended(before) {
 		t.Fatalf("job ended before the kill: %v", before)
 	}
-	lead, _, err := leader(ctx, cli)
-	if err != nil {
-		t.Fatal(err)
-	}
 	killed := time.Now()
-	if err := procs[lead].Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	lead := hc.killLeader(t, ctx)
 	next := await(id, func(r *cohortv1.Job) bool {
 		return r.GetGeneration() > before.GetGeneration() && r.GetEpoch() > before.GetEpoch() || ended(r)
 	})
@@ -171,5 +192,108 @@ func TestCoordinatorKilled(t *testing.T) {
 	t.Logf("test gini %.5f, fault-free %.5f", got, want)
 	if math.Abs(got-want) > 0.01*math.Abs(want) {
 		t.Errorf("test gini %.5f, fault-free %.5f: differ by more than 1%%", got, want)
+	}
+}
+
+// TestSweepCoordinatorKilled runs `cohort sweep --cluster` against the same
+// kind of cluster, kills the leading coordinator with SIGKILL once two
+// trials have finished, and checks that the standby resumes the sweep: the
+// command ends successfully, every trial completes exactly once, and the
+// sampler holds an observation of every trial.
+func TestSweepCoordinatorKilled(t *testing.T) {
+	const ttl = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	hc := startHACluster(t, ctx, ttl)
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "sweep.yaml")
+	if err := os.WriteFile(spec, []byte(fmt.Sprintf(`
+data: %s
+calibration_end: "1997-09-30"
+horizon: 39w
+model: {max_epochs: 6, patience: -1, batch: 128}
+space:
+  parameters:
+    - {name: lr, type: float, min: 0.0003, max: 0.01, log: true}
+    - {name: hidden, type: categorical, values: ["32", "64,32"]}
+sampler: {algorithm: bayes}
+trials: 8
+parallel: 3
+early_stopping: {rule: none}
+seed: 2
+`, writeSynthShop(t, 2000))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const id = "ha-sweep"
+	cmd, stdout, stderr := cohortCmd(t, ctx, "sweep", spec, "--cluster", "--etcd", hc.eps, "--dir", dir, "--id", id)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	finished := func() int {
+		_, trials, err := sweeprun.Load(ctx, hc.cli, id)
+		if err != nil {
+			return 0
+		}
+		n := 0
+		for _, tr := range trials {
+			if tr.Finished() {
+				n++
+			}
+		}
+		return n
+	}
+	for finished() < 2 {
+		select {
+		case err := <-exited:
+			t.Fatalf("cohort sweep ended before the kill: %v\n%s", err, stderr)
+		case <-ctx.Done():
+			t.Fatal("no two trials finished")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	state, err := sweeprun.SamplerState(ctx, hc.cli, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := sweeprun.Observations(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lead := hc.killLeader(t, ctx)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("cohort sweep failed after the leader %s was killed: %v\n%s", lead, err, stderr)
+		}
+	case <-ctx.Done():
+		t.Fatalf("cohort sweep did not finish after the leader %s was killed\n%s", lead, stderr)
+	}
+	if !strings.Contains(stdout.String(), "best trial") {
+		t.Errorf("no summary on stdout:\n%s", stdout)
+	}
+	_, trials, err := sweeprun.Load(ctx, hc.cli, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed := 0
+	for _, tr := range trials {
+		if tr.Status == sweeprun.Completed {
+			completed++
+		}
+	}
+	state, err = sweeprun.SamplerState(ctx, hc.cli, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := sweeprun.Observations(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader %s killed with %d observations; the standby ended the sweep with %d of %d trials completed, %d observations",
+		lead, before, completed, len(trials), after)
+	if len(trials) != 8 || completed != 8 || after != 8 || before < 2 {
+		t.Errorf("%d trials, %d completed, observations %d -> %d; want 8, 8, >= 2 -> 8", len(trials), completed, before, after)
 	}
 }
