@@ -89,7 +89,18 @@ func Load(ctx context.Context, path string, opts Options) (*Dataset, error) {
 		return nil, fmt.Errorf("clv: read transactions: %w", err)
 	}
 	defer f.Close()
-	return LoadReader(ctx, path, f, opts)
+	if opts.Progress == nil {
+		return LoadReader(ctx, path, f, opts)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("clv: read transactions: %w", err)
+	}
+	cf := &countingFile{f: f}
+	stop := reportProgress(cf, fi.Size(), opts.Progress)
+	ds, err := LoadReader(ctx, path, cf, opts)
+	stop()
+	return ds, err
 }
 
 // LoadReader is Load on an open stream; name is used in messages. Parquet
@@ -166,6 +177,15 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 		return nil, errors.New("no data rows")
 	}
 	if c.st.transactions == 0 {
+		if hasCut && c.afterHoldout > 0 {
+			// The commonest cause: a calibration end from another data set.
+			end := o.CalibrationEnd
+			if !o.Horizon.IsZero() {
+				end = o.Horizon.End(o.CalibrationEnd)
+			}
+			return nil, fmt.Errorf("no valid rows: %d of %d data rows are dated after %s (the calibration end %s plus the horizon) and are ignored: is --calibration-end right for this log?",
+				c.afterHoldout, c.rows, end.Format(time.DateOnly), o.CalibrationEnd.Format(time.DateOnly))
+		}
 		return nil, fmt.Errorf("no valid rows: all %d data rows were bad or filtered out", c.rows)
 	}
 	fs := newFeatureSpec(o, &cols)

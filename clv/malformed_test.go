@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // loadString runs LoadReader on content named log.csv.
@@ -107,6 +108,9 @@ func TestMalformedFiles(t *testing.T) {
 		{"blank lines only", "\n \r\n\n", Options{}, "the file is empty"},
 		{"header only", "customer_id,date,amount\n", Options{}, "no data rows"},
 		{"all rows bad", "customer_id,date,amount\nA,x,1\nB,y,2\n", Options{}, "no valid rows: all 2 data rows were bad or filtered out"},
+		{"every row after the holdout", "customer_id,date,amount\nA,2024-01-01,1\nB,2024-02-01,2\n",
+			Options{CalibrationEnd: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC), Horizon: Horizon{Days: 7}},
+			"no valid rows: 2 of 2 data rows are dated after 1997-10-07 (the calibration end 1997-09-30 plus the horizon) and are ignored: is --calibration-end right for this log?"},
 		{"unknown column", "customer_id,date,amount\nA,2020-01-01,1\n", Options{Amount: "dolar"},
 			`amount column "dolar" is not in the header; the header has: customer_id, date, amount`},
 		{"no default column", "cust,date\n1,2006-01-01\n", Options{},

@@ -58,6 +58,11 @@ type Options struct {
 	// before CalibrationEnd. Zero picks 8 periods of 28 days; a negative
 	// Periods turns the features off.
 	Periods, PeriodDays int
+
+	// Progress, when set, is told how far Load has read the file: bytes
+	// read (compressed bytes for gzip) of total, about four times a
+	// second and once at the end, from another goroutine. Not stored.
+	Progress func(read, total int64) `json:"-"`
 }
 
 // NegativePolicy says what a row with a negative amount does.

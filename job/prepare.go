@@ -36,7 +36,9 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 		return nil, err
 	}
 	ev.stage("read")
-	ds, err := clv.Load(ctx, spec.Data, spec.Read)
+	read := spec.Read
+	read.Progress = ev.Read
+	ds, err := clv.Load(ctx, spec.Data, read)
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}

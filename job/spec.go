@@ -75,6 +75,9 @@ type Events struct {
 	Stage func(name string)
 	// Epoch is called after every training epoch.
 	Epoch func(model.EpochStats)
+	// Read is told how far reading the log got: bytes of total (0:
+	// unknown), a few times a second, from another goroutine.
+	Read func(read, total int64)
 }
 
 func (e Events) stage(name string) {

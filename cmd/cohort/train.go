@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -184,6 +185,9 @@ type progress struct {
 	tty    bool
 	epochs int
 	began  time.Time
+
+	mu         sync.Mutex
+	readTenths int // tenths of the log read and printed (not on a terminal)
 }
 
 func newProgress(w io.Writer, epochs int) *progress {
@@ -200,6 +204,30 @@ func (p *progress) events() job.Events {
 			fmt.Fprintf(p.w, "%6.1fs %s\n", time.Since(p.began).Seconds(), stageText(name))
 		},
 		Epoch: func(e model.EpochStats) { p.epoch(e, "") },
+		Read:  p.read,
+	}
+}
+
+// read shows how far reading the log got: an updating bar on a terminal,
+// a line per 10% otherwise (only for files big enough to take a while).
+func (p *progress) read(done, total int64) {
+	if total < 64<<20 {
+		return
+	}
+	pct := int(100 * done / total)
+	line := fmt.Sprintf("reading %s %3d%%  %.0f of %.0f MB", bar(pct, 100, 20), pct, float64(done)/1e6, float64(total)/1e6)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		if done == total {
+			fmt.Fprintln(p.w)
+		}
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pct/10 > p.readTenths || done == total {
+		p.readTenths = pct / 10
+		fmt.Fprintln(p.w, line)
 	}
 }
 
