@@ -179,9 +179,9 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 		if r.Spec.OutDir == "" {
 			r.Spec.OutDir = p.Spec.Out
 		}
-		if r.Spec.Model == nil {
-			r.Spec.Model = gp.Model
-		}
+		// The effective configuration, defaults filled, so status can
+		// show e.g. the epochs a job will run.
+		r.Spec.Model = gp.Model
 		if r.StartedAt == nil {
 			r.StartedAt = timestamppb.Now()
 		}

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cohort-clv/cohort/clusterview"
 	"github.com/cohort-clv/cohort/coordinator"
 	"github.com/cohort-clv/cohort/membership"
 	"github.com/cohort-clv/cohort/telemetry"
@@ -48,7 +50,13 @@ func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string
 		return err
 	}
 	if f.health != "" {
-		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: f.health, Gatherer: telemetry.NewRegistry(), Logger: slog.Default()})
+		// The leader's /metrics is the cluster's: workers, GPUs, every
+		// job's progress and the stragglers, read from etcd per scrape.
+		reg := telemetry.NewRegistry()
+		reg.MustRegister(clusterview.NewCollector(func(ctx context.Context) (*clusterview.Snapshot, error) {
+			return clusterview.Read(ctx, cli, time.Now())
+		}, srv.Leading, 5*time.Second, slog.Default()))
+		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: f.health, Gatherer: reg, Logger: slog.Default()})
 		if err != nil {
 			return err
 		}
