@@ -44,7 +44,13 @@ func (j *Job) follow(ctx context.Context, g *generation, live []membership.Membe
 	defer grace.Stop()
 	next := func(members []membership.Member, why string) error {
 		if len(members) < j.cfg.MinWorkers {
-			return fmt.Errorf("generation %d: %s: %d workers left, fewer than the minimum %d", g.plan.Generation, why, len(members), j.cfg.MinWorkers)
+			if !j.cfg.WaitForWorkers {
+				return fmt.Errorf("generation %d: %s: %d workers left, fewer than the minimum %d", g.plan.Generation, why, len(members), j.cfg.MinWorkers)
+			}
+			var err error
+			if members, live, err = j.awaitMore(ctx, g, members, live, up, disc, why); err != nil {
+				return err
+			}
 		}
 		if idle++; idle > maxIdleGenerations {
 			return fmt.Errorf("generation %d: %s: %d generations without an epoch, giving up", g.plan.Generation, why, maxIdleGenerations)
@@ -114,6 +120,36 @@ func (j *Job) follow(ctx context.Context, g *generation, live []membership.Membe
 			case *cohortv1.ReportRequest_Final:
 				return finalModel(g.prep, rep.Final)
 			}
+		}
+	}
+}
+
+// awaitMore waits, with the job recorded PENDING (nobody trains it), until
+// enough workers are free to go on: the members still alive and any others
+// the job may take, at least Config.MinWorkers. The next generation then
+// resumes from the furthest state a member holds, or the last checkpoint.
+func (j *Job) awaitMore(ctx context.Context, g *generation, members, live []membership.Member, up <-chan []membership.Member,
+	disc <-chan error, why string) ([]membership.Member, []membership.Member, error) {
+	j.cfg.Logger.Warn("coordinator: too few workers to go on; waiting for more", "job", j.cfg.JobID,
+		"generation", g.plan.Generation, "workers", len(members), "min", j.cfg.MinWorkers, "reason", why)
+	if err := j.put(ctx, func(r *cohortv1.Job) {
+		r.State, r.Workers = cohortv1.JobState_JOB_STATE_PENDING, uint32(len(members))
+	}); err != nil {
+		return nil, live, fmt.Errorf("generation %d: record waiting for workers: %w", g.plan.Generation, err)
+	}
+	for {
+		members = survivors(members, live)
+		members = append(members, j.joiners(members, live)...)
+		if len(members) >= j.cfg.MinWorkers {
+			slices.SortFunc(members, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
+			return members, live, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, live, ctx.Err()
+		case err := <-disc:
+			return nil, live, fmt.Errorf("watch workers: %w", err)
+		case live = <-up:
 		}
 	}
 }

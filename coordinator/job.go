@@ -47,8 +47,14 @@ type Config struct {
 	// generation.
 	Workers int
 	// MinWorkers is the fewest workers a generation may have (default 1):
-	// with fewer survivors the job fails.
+	// with fewer survivors the job fails, or waits (WaitForWorkers).
 	MinWorkers int
+	// WaitForWorkers makes a job with fewer than MinWorkers survivors wait,
+	// recorded PENDING, for workers to come, and then go on from the
+	// furthest state a survivor holds or its last checkpoint, rather than
+	// fail: a cluster's job outlives its workers, as it outlives its
+	// coordinator.
+	WaitForWorkers bool
 	// WorkerNames, when set, are the generation's workers (Workers is
 	// then their number): other registered workers are left alone, so a
 	// job's own local workers never mix with another job's.

@@ -96,7 +96,7 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 		}
 		k := spec.WorkersPerTrial
 		cfg := Config{Client: s.cfg.Client, JobID: id, Name: s.cfg.Name, Fence: fence, Workers: k, MinWorkers: 1, StartWorkers: k,
-			Timeout: s.cfg.TTL, StartTimeout: pendingForever, Threads: s.cfg.Threads, Logger: s.cfg.Logger,
+			Timeout: s.cfg.TTL, StartTimeout: pendingForever, WaitForWorkers: true, Threads: s.cfg.Threads, Logger: s.cfg.Logger,
 			Claim: s.claimer(id), CheckpointEvery: s.cfg.CheckpointEvery, ChecksumEvery: s.cfg.ChecksumEvery,
 			CheckpointDir: filepath.Join(out, "checkpoints")}
 		if rec != nil {

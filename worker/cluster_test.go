@@ -402,3 +402,41 @@ seed: 5
 		t.Errorf("%d trial jobs recorded, want at least 8", jobs)
 	}
 }
+
+// TestServerWaitsForWorkers loses a running job's only worker: the job is
+// recorded PENDING (nobody trains it) rather than failed or left RUNNING,
+// and a worker that registers later takes it on from its checkpoint.
+func TestServerWaitsForWorkers(t *testing.T) {
+	cli := etcd(t)
+	stop := startWorker(t, cli, "solo-w0", 2*time.Second)
+	s, _ := server(t, cli, "c1")
+	awaitLeader(t, s)
+	resp, err := jobsClient(t, s.Addr()).Submit(context.Background(), &cohortv1.SubmitRequest{Spec: jobSpec(t, t.TempDir(), 12, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetJob().GetId()
+	awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool { return r.GetCheckpointStep() >= 20 || finished(r) })
+	stop()
+	waiting := awaitJob(t, cli, id, 30*time.Second, func(r *cohortv1.Job) bool {
+		return r.GetState() == cohortv1.JobState_JOB_STATE_PENDING || finished(r)
+	})
+	if waiting.GetState() != cohortv1.JobState_JOB_STATE_PENDING || waiting.GetWorkers() != 0 {
+		t.Fatalf("after its only worker left the job is %v with %d workers, want PENDING with 0", waiting.GetState(), waiting.GetWorkers())
+	}
+	ptr, err := coordinator.ReadCheckpoint(context.Background(), cli, id)
+	if err != nil || ptr == nil {
+		t.Fatalf("checkpoint pointer %v (%v)", ptr, err)
+	}
+	startWorker(t, cli, "solo-w1", 2*time.Second)
+	next := awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool {
+		return r.GetGeneration() > waiting.GetGeneration() && r.GetStep() > waiting.GetStep() || finished(r)
+	})
+	if next.GetEpoch() < ptr.GetEpoch() {
+		t.Errorf("the new worker reported epoch %d, the checkpoint holds epoch %d: it started over", next.GetEpoch(), ptr.GetEpoch())
+	}
+	done := awaitJob(t, cli, id, time.Minute, finished)
+	if done.GetState() != cohortv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("job ended %v: %s", done.GetState(), done.GetError())
+	}
+}

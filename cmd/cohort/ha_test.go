@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -295,5 +299,81 @@ seed: 2
 		lead, before, completed, len(trials), after)
 	if len(trials) != 8 || completed != 8 || after != 8 || before < 2 {
 		t.Errorf("%d trials, %d completed, observations %d -> %d; want 8, 8, >= 2 -> 8", len(trials), completed, before, after)
+	}
+}
+
+// TestCoordinatorCommand ensures `cohort coordinator` serves /healthz and
+// the cluster's /metrics while it leads, and on SIGTERM exits 0 having
+// resigned, so a standby need not wait out its lease.
+func TestCoordinatorCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	emb, err := membership.StartEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	cmd, _, stderr := cohortCmd(t, ctx, "--log-format", "json", "coordinator", "--etcd", strings.Join(emb.Endpoints(), ","),
+		"--name", "solo", "--listen", "127.0.0.1:0", "--health-addr", "127.0.0.1:0", "--lease-ttl", "5s")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var health string
+	for health == "" {
+		select {
+		case err := <-exited:
+			t.Fatalf("coordinator exited: %v\n%s", err, stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var rec struct {
+				Msg, Addr string
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && strings.Contains(rec.Msg, "/healthz") {
+				health = rec.Addr
+			}
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, _, err := leader(ctx, cli); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the coordinator never led")
+		}
+	}
+	for path, want := range map[string]string{"/healthz": "", "/metrics": "cohort_coordinator_leader 1"} {
+		resp, err := http.Get("http://" + health + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, want 200 with %q:\n%.400s", path, resp.StatusCode, want, body)
+		}
+	}
+	stopped := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("coordinator exited with %v after SIGTERM\n%s", err, stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("coordinator still runs 10 s after SIGTERM")
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(stopped))
+	if _, _, err := leader(ctx, cli); !errors.Is(err, membership.ErrNoLeader) {
+		t.Errorf("after SIGTERM the election holds %v, want no leader (resigned, not waiting for the 5 s lease)", err)
 	}
 }
