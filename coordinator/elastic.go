@@ -150,6 +150,7 @@ func (j *Job) awaitMore(ctx context.Context, g *generation, members, live []memb
 		case err := <-disc:
 			return nil, live, fmt.Errorf("watch workers: %w", err)
 		case live = <-up:
+		case <-j.poolChanged():
 		}
 	}
 }

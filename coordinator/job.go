@@ -98,10 +98,14 @@ type Config struct {
 	// the workers of the last generation of a job taken over, which hold
 	// its training state.
 	Prefer []string
-	// Claim, when set, takes the workers a generation may use from the
-	// candidates (a Server's pool: workers no other job holds) and returns
-	// those it got. Nil: every candidate.
-	Claim func(names []string) []string
+	// Claim, when set, takes up to n of the candidates, in order, that a
+	// generation may use (a Server's pool: workers no other job holds) and
+	// returns those it got; Release gives back claimed workers the job
+	// does not use; PoolChanged fires when another job freed workers. Nil
+	// Claim: every candidate is the job's.
+	Claim       func(names []string, n int) []string
+	Release     func(names []string)
+	PoolChanged func() <-chan struct{}
 	// CheckpointEvery, CheckpointDir and ChecksumEvery go into every plan
 	// (see GenerationPlan); ResumeFrom is the checkpoint the first
 	// generation resumes from when no worker holds a state further on.

@@ -45,7 +45,7 @@ func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohor
 	}
 	cfg := Config{Client: s.cfg.Client, JobID: rec.GetId(), Name: s.cfg.Name, Record: rec, Fence: fence,
 		Workers: maxW, MinWorkers: min(minW, maxW), StartWorkers: min(minW, maxW), Timeout: s.cfg.TTL,
-		StartTimeout: pendingForever, WaitForWorkers: true, Threads: threads, Logger: s.cfg.Logger, Claim: s.claimer(rec.GetId()),
+		StartTimeout: pendingForever, WaitForWorkers: true, Threads: threads, Logger: s.cfg.Logger,
 		CheckpointEvery: every, CheckpointDir: checkpointDir(ps), ChecksumEvery: s.cfg.ChecksumEvery}
 	if rec.GetState() == cohortv1.JobState_JOB_STATE_RUNNING && rec.GetGeneration() > 0 {
 		cfg.FirstGeneration = rec.GetGeneration() + 1
@@ -61,6 +61,7 @@ func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohor
 		}
 	}
 	spec, serr := SpecFromProto(ps)
+	s.pool(&cfg, rec.GetId())
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("coordinator: job %s: %w", rec.GetId(), err)
 	}

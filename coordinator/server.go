@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,7 @@ type Server struct {
 	held   map[string]string // worker name -> id of the job holding it
 	kick   chan string       // submitted job ids, for the leader's loop
 	sweeps map[string]bool   // cluster sweeps running here
+	freed  chan struct{}     // closed (and replaced) when a job frees workers
 }
 
 // NewServer listens on cfg.Listen; Run serves.
@@ -129,7 +131,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, lis: lis, addr: addr, jobs: map[string]*Job{}, held: map[string]string{}, kick: make(chan string, 64),
-		sweeps: map[string]bool{}}
+		sweeps: map[string]bool{}, freed: make(chan struct{})}
 	s.gs = newGRPCServer()
 	lookup := jobLookup(s.job)
 	cohortv1.RegisterDataServer(s.gs, dataService{jobs: lookup})
@@ -355,27 +357,53 @@ func (s *Server) finish(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.jobs, id)
+	s.releaseLocked(id, nil)
+}
+
+// releaseLocked frees the workers job id holds (those named, or all) and
+// wakes the jobs waiting for workers.
+func (s *Server) releaseLocked(id string, names []string) {
+	freed := false
 	for w, j := range s.held {
-		if j == id {
+		if j == id && (names == nil || slices.Contains(names, w)) {
 			delete(s.held, w)
+			freed = true
 		}
+	}
+	if freed {
+		close(s.freed)
+		s.freed = make(chan struct{})
 	}
 }
 
-// claimer is a job's Config.Claim: it holds the named workers no other
-// job holds.
-func (s *Server) claimer(id string) func([]string) []string {
-	return func(names []string) []string {
+// pool wires a job into the Server's pool of workers: Claim holds up to n
+// named workers no other job holds, Release frees some, PoolChanged fires
+// when any job frees workers.
+func (s *Server) pool(cfg *Config, id string) {
+	cfg.Claim = func(names []string, n int) []string {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		var got []string
-		for _, n := range names {
-			if j, ok := s.held[n]; !ok || j == id {
-				s.held[n] = id
-				got = append(got, n)
+		for _, w := range names {
+			if len(got) == n {
+				break
+			}
+			if j, ok := s.held[w]; !ok || j == id {
+				s.held[w] = id
+				got = append(got, w)
 			}
 		}
 		return got
+	}
+	cfg.Release = func(names []string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.releaseLocked(id, names)
+	}
+	cfg.PoolChanged = func() <-chan struct{} {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.freed
 	}
 }
 

@@ -64,7 +64,7 @@ func (s *Server) startSweep(ctx context.Context, wg *sync.WaitGroup, fence *clie
 			s.mu.Unlock()
 		}()
 		log.Info("coordinator: sweep starts", "out", c.Out)
-		res, err := sweeprun.Resume(ctx, s.cfg.Client, id, sweeprun.Options{Out: c.Out, Logger: log,
+		res, err := sweeprun.Resume(ctx, s.cfg.Client, id, sweeprun.Options{Out: c.Out, Logger: s.cfg.Logger,
 			Step: s.trialStep(ctx, fence, id, c.Out)})
 		switch {
 		case ctx.Err() != nil:
@@ -97,7 +97,7 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 		k := spec.WorkersPerTrial
 		cfg := Config{Client: s.cfg.Client, JobID: id, Name: s.cfg.Name, Fence: fence, Workers: k, MinWorkers: 1, StartWorkers: k,
 			Timeout: s.cfg.TTL, StartTimeout: pendingForever, WaitForWorkers: true, Threads: s.cfg.Threads, Logger: s.cfg.Logger,
-			Claim: s.claimer(id), CheckpointEvery: s.cfg.CheckpointEvery, ChecksumEvery: s.cfg.ChecksumEvery,
+			CheckpointEvery: s.cfg.CheckpointEvery, ChecksumEvery: s.cfg.ChecksumEvery,
 			CheckpointDir: filepath.Join(out, "checkpoints")}
 		if rec != nil {
 			cfg.Record = rec
@@ -121,6 +121,7 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 					Source: &cohortv1.JobSpec_DataPath{DataPath: p.Spec.Data}, OutDir: out,
 					MinWorkers: 1, MaxWorkers: uint32(k), CheckpointEvery: uint32(s.cfg.CheckpointEvery)}}
 		}
+		s.pool(&cfg, id)
 		if err := cfg.fill(); err != nil {
 			return nil, model.History{}, fmt.Errorf("coordinator: sweep %s trial %d: %w", sweepID, t.ID, err)
 		}

@@ -58,8 +58,14 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 	defer cancel()
 	up := make(chan []membership.Member, 1)
 	disc := make(chan error, 1)
-	go func() { disc <- membership.NewDiscovery(j.cfg.Client, j.cfg.Logger).Run(ctx, up) }()
-	defer func() { cancel(); <-disc }()
+	discDone := make(chan struct{})
+	go func() {
+		defer close(discDone)
+		disc <- membership.NewDiscovery(j.cfg.Client, j.cfg.Logger).Run(ctx, up)
+	}()
+	// Wait on discDone, not disc: follow may already have taken the
+	// discovery's error from disc.
+	defer func() { cancel(); <-discDone }()
 
 	members, err := j.awaitWorkers(ctx, up, disc)
 	if err != nil {
@@ -83,6 +89,7 @@ func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, d
 	t := time.NewTimer(j.cfg.StartTimeout)
 	defer t.Stop()
 	have := 0
+	var live []membership.Member
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,13 +98,31 @@ func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, d
 			return nil, fmt.Errorf("watch workers: %w", err)
 		case <-t.C:
 			return nil, fmt.Errorf("%d of %d workers available within %v", have, j.cfg.StartWorkers, j.cfg.StartTimeout)
-		case ms := <-up:
-			got := j.take(j.candidates(ms, nil), j.cfg.Workers)
-			if have = len(got); have >= j.cfg.StartWorkers {
-				slices.SortFunc(got, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
-				return got, nil
-			}
+		case live = <-up:
+		case <-j.poolChanged():
 		}
+		got := j.take(j.candidates(live, nil), j.cfg.Workers)
+		if have = len(got); have >= j.cfg.StartWorkers {
+			slices.SortFunc(got, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
+			return got, nil
+		}
+		j.release(got) // not enough yet: leave them to other jobs meanwhile
+	}
+}
+
+// poolChanged fires when another job of the Server frees workers (nil,
+// which never fires, without a Server).
+func (j *Job) poolChanged() <-chan struct{} {
+	if j.cfg.PoolChanged == nil {
+		return nil
+	}
+	return j.cfg.PoolChanged()
+}
+
+// release gives back workers the job claimed but does not use.
+func (j *Job) release(ms []membership.Member) {
+	if j.cfg.Release != nil && len(ms) > 0 {
+		j.cfg.Release(memberNames(ms))
 	}
 }
 
@@ -132,11 +157,10 @@ func (j *Job) take(cands []membership.Member, n int) []membership.Member {
 	if n <= 0 {
 		return nil
 	}
-	cands = cands[:min(len(cands), n)]
 	if j.cfg.Claim == nil {
-		return cands
+		return cands[:min(len(cands), n)]
 	}
-	got := j.cfg.Claim(memberNames(cands))
+	got := j.cfg.Claim(memberNames(cands), n)
 	return slices.DeleteFunc(slices.Clone(cands), func(m membership.Member) bool { return !slices.Contains(got, m.Name) })
 }
 

@@ -440,3 +440,78 @@ func TestServerWaitsForWorkers(t *testing.T) {
 		t.Fatalf("job ended %v: %s", done.GetState(), done.GetError())
 	}
 }
+
+// TestServerSweepASHA runs a cluster sweep with ASHA on 2 workers, 2
+// trials at a time: pruned trials stop early (fewer epochs than running
+// every trial to the end), their jobs end CANCELLED rather than RUNNING,
+// and freed workers take the next trials.
+func TestServerSweepASHA(t *testing.T) {
+	cli := etcd(t)
+	cluster(t, cli, "asha", 2, 2*time.Second)
+	s, _ := server(t, cli, "c1")
+	awaitLeader(t, s)
+	sp, err := sweeprun.ParseSpec([]byte(fmt.Sprintf(`
+data: %s
+calibration_end: "1997-09-30"
+horizon: 39w
+model: {max_epochs: 9, patience: -1, batch: 128}
+space:
+  parameters:
+    - {name: lr, type: float, min: 0.0001, max: 0.01, log: true}
+sampler: {algorithm: tpe}
+trials: 8
+parallel: 2
+early_stopping: {rule: asha, asha: {min_resource: 1, eta: 3}}
+seed: 1
+`, spec(t, t.TempDir(), 1).Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sweeprun.Submit(ctx, cli, "asha", sp, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	var sum *sweeprun.Summary
+	for deadline := time.Now().Add(2 * time.Minute); sum == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("sweep not done within 2 minutes")
+		}
+		if sum, err = sweeprun.Done(ctx, cli, "asha"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, trials, err := sweeprun.Load(ctx, cli, "asha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pruned := 0
+	for _, tr := range trials {
+		if tr.Status == sweeprun.Pruned {
+			pruned++
+		}
+	}
+	t.Logf("%d trials, %d completed, %d pruned, %d epochs of %d for every trial to the end", len(trials), sum.Completed, pruned, sum.Epochs, 8*9)
+	if sum.Error != "" || len(trials) != 8 || pruned == 0 || sum.Completed == 0 || sum.Epochs >= 8*9 {
+		t.Errorf("summary %+v with %d pruned: want 8 trials, some pruned, some completed, fewer than 72 epochs", sum, pruned)
+	}
+	resp, err := cli.Get(ctx, membership.JobsPrefix+"sw-asha", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled := 0
+	for _, kv := range resp.Kvs {
+		rec := &cohortv1.Job{}
+		if strings.Contains(strings.TrimPrefix(string(kv.Key), membership.JobsPrefix), "/") || protojson.Unmarshal(kv.Value, rec) != nil {
+			continue
+		}
+		if !finished(rec) {
+			t.Errorf("trial job %s left %v", rec.GetId(), rec.GetState())
+		}
+		if rec.GetState() == cohortv1.JobState_JOB_STATE_CANCELLED {
+			cancelled++
+		}
+	}
+	if cancelled != pruned {
+		t.Errorf("%d trial jobs CANCELLED, %d trials pruned", cancelled, pruned)
+	}
+}
