@@ -38,6 +38,11 @@ func LoadTrained(dir string) (*Trained, error) {
 	if !(meta.SpendScale > 0) {
 		return nil, fmt.Errorf("job: load %s: job metadata spend_scale %v, want > 0", dir, meta.SpendScale)
 	}
+	if meta.Calibration != nil {
+		if err := meta.Calibration.validate(); err != nil {
+			return nil, fmt.Errorf("job: load %s: job metadata %w", dir, err)
+		}
+	}
 	if meta.Format != metaFormat {
 		return nil, fmt.Errorf("job: load %s: job metadata format %q, want %q", dir, meta.Format, metaFormat)
 	}

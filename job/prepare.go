@@ -72,6 +72,9 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	}}
 	t.Meta.SpendScale = t.calibrate(be, p.TrainData, p.ValData)
 	t.Meta.SpendCap = maxLabel(p.TrainData, p.ValData)
+	if spec.Calibration == "isotonic" {
+		t.Meta.Calibration = t.calibrateValidation(be, p.ValData)
+	}
 	rep, err := evaluation{
 		data: spec.Data, ds: ds, test: p.Test, train: len(p.Train), val: len(p.Val),
 		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist,

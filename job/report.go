@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cohort-clv/cohort/clv"
@@ -57,7 +58,21 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 	}
 
 	dp, mu, sigma := e.trained.Net.Distribution(e.be, X.X, X.Rows)
-	noise, err := eval.ZILNNoise(ctx, spend, dp, mu, sigma, e.trained.Meta.SpendScale, noiseDraws, e.seed)
+	scale := e.trained.Meta.SpendScale
+	if e.trained.Meta.Calibration != nil {
+		// The simulated holdouts come from the network's own distribution:
+		// scale them to the calibrated predictions' level, which a
+		// monotone calibration moves by more than SpendScale.
+		var raw, cal float64
+		for i := range spend {
+			raw += dp[i] * math.Exp(mu[i]+sigma[i]*sigma[i]/2)
+			cal += spend[i]
+		}
+		if raw > 0 && cal > 0 && !math.IsInf(raw, 0) {
+			scale = cal / raw
+		}
+	}
+	noise, err := eval.ZILNNoise(ctx, spend, dp, mu, sigma, scale, noiseDraws, e.seed)
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}

@@ -30,6 +30,11 @@ type Spec struct {
 	// Resume is a checkpoint file to continue training from (see
 	// LatestCheckpoint); the spec must be the one that wrote it.
 	Resume string `json:"resume,omitempty"`
+	// Calibration is how expected spend is calibrated after training:
+	// "factor" (or ""): one factor over the training and validation
+	// customers; "isotonic": a monotone map fitted on the validation
+	// customers (see Calibration), which keeps the ranking.
+	Calibration string `json:"calibration,omitempty"`
 }
 
 // DefaultSpec returns a Spec with the model's defaults and a report with
@@ -52,6 +57,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Threads < 0 {
 		errs = append(errs, fmt.Errorf("threads: %d, want >= 0", s.Threads))
+	}
+	if s.Calibration != "" && s.Calibration != "factor" && s.Calibration != "isotonic" {
+		errs = append(errs, fmt.Errorf("calibration: %q, want factor or isotonic", s.Calibration))
 	}
 	if s.CheckpointEvery < 0 {
 		errs = append(errs, fmt.Errorf("checkpoint every: %d, want >= 0", s.CheckpointEvery))

@@ -33,11 +33,13 @@ type Meta struct {
 	HoldoutEnd     time.Time   `json:"holdout_end"`
 	HorizonWeeks   float64     `json:"horizon_weeks"`
 	Baseline       Baseline    `json:"baseline"`
-	// SpendScale multiplies the network's expected spend. The ZILN mean
-	// exp(mu + sigma^2/2) is biased upward when the lognormal's tail is
-	// heavier than the data's; one factor fitted on the training and
-	// validation customers (total actual / total predicted) removes that
-	// bias without touching the ranking.
+	// SpendScale multiplies the network's expected spend (after
+	// Calibration, when there is one). The ZILN mean exp(mu + sigma^2/2) is
+	// biased upward when the lognormal's tail is heavier than the data's;
+	// one factor fitted on the training and validation customers (total
+	// actual / total predicted) removes that bias without touching the
+	// ranking. It is also the scale of the simulated holdouts of the
+	// sampling-noise band.
 	SpendScale float64 `json:"spend_scale"`
 	// SpendCap bounds a customer's expected spend: the largest holdout
 	// spend of any training or validation customer. A ZILN network that
@@ -45,6 +47,13 @@ type Meta struct {
 	// in the thousands; no customer is predicted to outspend everyone the
 	// model learned from.
 	SpendCap float64 `json:"spend_cap"`
+	// Calibration, when present, maps the network's expected spend to
+	// calibrated spend before SpendScale multiplies it: an isotonic fit on
+	// the validation customers, which the network never trained on. It
+	// bends the spend curve where one factor cannot and keeps every
+	// customer's rank. Absent (models written before it existed, and
+	// Finish's today: see Calibration), the one factor does it all.
+	Calibration *Calibration `json:"calibration,omitempty"`
 }
 
 // metaFormat versions Meta; Predict refuses other versions.
@@ -179,9 +188,8 @@ func (b Baseline) predict(c *clv.Customer, weeks float64) (spend, alive float64)
 
 // calibrate returns total actual / total predicted spend over the given
 // (training and validation, never test) customers, or 1 when either total
-// is not positive. Totals of spend are dominated by a few big spenders, so
-// the factor uses every non-test customer rather than the validation
-// customers alone.
+// is not positive: Meta.SpendScale, the whole calibration of models without
+// a Calibration and the unit the Calibration is stored in.
 func (t *Trained) calibrate(be kernels.Backend, parts ...model.Data) float64 {
 	var pred, actual float64
 	for _, d := range parts {
@@ -208,12 +216,37 @@ func maxLabel(parts ...model.Data) float64 {
 	return m
 }
 
+// calibrateValidation fits the spend calibration on the validation
+// customers, relative to the stored SpendScale. Those customers only stopped
+// training early, so their holdout spend is an honest check of the network's
+// predictions, which the training customers' spend is not. It returns nil,
+// leaving the one factor in charge, when the validation customers cannot
+// support a fit (none of them spent anything). Finish calls it when the
+// spec asks for isotonic calibration; it is not the default because on
+// CDNOW it raised the test customers' decile MAPE (BENCHMARKS.md).
+func (t *Trained) calibrateValidation(be kernels.Backend, val model.Data) *Calibration {
+	_, raw := t.Net.Predict(be, val.X, val.Rows)
+	actual := make([]float64, len(val.Y))
+	for i, y := range val.Y {
+		actual[i] = float64(y)
+	}
+	minBlock := (len(raw) + calibrationBlocks - 1) / calibrationBlocks
+	c, err := fitCalibration(raw, actual, minBlock, t.Meta.SpendScale)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
 // predict scores rows of raw features: P(return) and calibrated, capped
 // expected spend.
 func (t *Trained) predict(be kernels.Backend, X []float32, rows int) (p, spend []float64) {
 	p, spend = t.Net.Predict(be, X, rows)
-	for i := range spend {
-		spend[i] = min(spend[i]*t.Meta.SpendScale, t.Meta.SpendCap)
+	for i, s := range spend {
+		if c := t.Meta.Calibration; c != nil {
+			s = c.Apply(s)
+		}
+		spend[i] = min(s*t.Meta.SpendScale, t.Meta.SpendCap)
 	}
 	return p, spend
 }

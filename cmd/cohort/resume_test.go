@@ -59,3 +59,39 @@ func TestTrainResume(t *testing.T) {
 		t.Errorf("--resume without checkpoints: %v, want a no-checkpoint error", err)
 	}
 }
+
+// TestTrainCalibrationFlag ensures --calibration isotonic trains, stores
+// the calibration with the model (predict applies it) and keeps the
+// ranking of the factor calibration, and that a bad value is refused
+// before anything is written.
+func TestTrainCalibrationFlag(t *testing.T) {
+	dir := t.TempDir()
+	data := writeShop(t, dir, "shop.csv", "customer_id,date,amount")
+	gini := map[string]float64{}
+	for _, c := range []string{"factor", "isotonic"} {
+		out := filepath.Join(dir, c)
+		if _, stderr, err := runCohort(t, append(trainArgs(data, out, "--threads", "1", "-q"), "--calibration", c)...); err != nil {
+			t.Fatalf("train --calibration %s: %v\n%s", c, err, stderr)
+		}
+		m, _, _ := metricsFile(t, filepath.Join(out, "metrics.json"))
+		gini[c] = m.NormalizedGini
+		tr, err := job.LoadTrained(filepath.Join(out, "model"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.Meta.Calibration != nil; got != (c == "isotonic") {
+			t.Errorf("--calibration %s: model stores a calibration: %v", c, got)
+		}
+		if _, stderr, err := runCohort(t, "predict", "--model", filepath.Join(out, "model"), "--data", data,
+			"--calibration-end", calibrationEnd, "--out", filepath.Join(out, "p.csv")); err != nil {
+			t.Fatalf("predict with the %s model: %v\n%s", c, err, stderr)
+		}
+	}
+	if d := gini["isotonic"] - gini["factor"]; d > 1e-3 || d < -1e-3 {
+		t.Errorf("test gini %.5f with isotonic, %.5f with the factor: a monotone calibration keeps the ranking", gini["isotonic"], gini["factor"])
+	}
+	_, _, err := runCohort(t, append(trainArgs(data, filepath.Join(dir, "bad")), "--calibration", "platt")...)
+	if err == nil || !strings.Contains(err.Error(), "want factor or isotonic") {
+		t.Errorf("--calibration platt: %v", err)
+	}
+}
