@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,25 @@ import (
 	"github.com/cohort-clv/cohort/rpcerr"
 	"github.com/cohort-clv/cohort/sweeprun"
 )
+
+// syncBuffer is a bytes.Buffer a test may read while a process still
+// writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // leader reads the leading coordinator's name and address from etcd.
 func leader(ctx context.Context, cli *clientv3.Client) (string, string, error) {
@@ -60,9 +80,11 @@ func startHACluster(t *testing.T, ctx context.Context, ttl time.Duration) *haClu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.cli.Close() })
-	var logs []*bytes.Buffer
+	var logs []*syncBuffer
 	start := func(name string, args ...string) {
-		cmd, _, stderr := cohortCmd(t, ctx, args...)
+		cmd, _, _ := cohortCmd(t, ctx, args...)
+		stderr := &syncBuffer{}
+		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +251,9 @@ seed: 2
 		t.Fatal(err)
 	}
 	const id = "ha-sweep"
-	cmd, stdout, stderr := cohortCmd(t, ctx, "sweep", spec, "--cluster", "--etcd", hc.eps, "--dir", dir, "--id", id)
+	cmd, stdout, _ := cohortCmd(t, ctx, "sweep", spec, "--cluster", "--etcd", hc.eps, "--dir", dir, "--id", id)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +342,10 @@ func TestCoordinatorCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	cmd, _, stderr := cohortCmd(t, ctx, "--log-format", "json", "coordinator", "--etcd", strings.Join(emb.Endpoints(), ","),
+	cmd, _, _ := cohortCmd(t, ctx, "--log-format", "json", "coordinator", "--etcd", strings.Join(emb.Endpoints(), ","),
 		"--name", "solo", "--listen", "127.0.0.1:0", "--health-addr", "127.0.0.1:0", "--lease-ttl", "5s")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
