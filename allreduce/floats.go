@@ -105,3 +105,21 @@ func addBytes(dst []float32, b []byte) {
 		dst[j] += math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
 	}
 }
+
+// addScalar sums src into dst element by element, always in the same
+// order: the portable add, and the reference the vector one is tested
+// against. Unrolled, as it runs on every byte the ring receives.
+func addScalar(dst, src []float32) {
+	src = src[:len(dst)]
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		d, s := dst[i:i+4:i+4], src[i:i+4:i+4]
+		d[0] += s[0]
+		d[1] += s[1]
+		d[2] += s[2]
+		d[3] += s[3]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}

@@ -15,18 +15,39 @@ import (
 	"github.com/cohort-clv/cohort/rpcerr"
 )
 
-// Tuning of the gRPC transport, measured with BenchmarkGRPCRing: HTTP/2's
-// default 64 KiB windows stall a 512 KiB chunk on every round trip, and one
-// connection per lane gives each lane its own writer goroutine and socket.
+// Tuning of the gRPC transport, measured with BenchmarkGRPCRing and
+// scripts/bench-allreduce.sh on a 2-core VM, where the ring is CPU-bound:
+//   - HTTP/2's default 64 KiB windows stall a 512 KiB chunk on every round
+//     trip, hence the large windows.
+//   - gRPC reads and writes a connection through buffers of ReadBufferSize
+//     and WriteBufferSize, one read or write system call per buffer. At
+//     64 KiB a 64 MiB allreduce of 4 ranks made about 14,000 reads and
+//     writes per call; with 1 MiB buffers on the path that carries chunks
+//     (the sender's writes, the receiver's reads) about 1,900, as many as
+//     the raw TCP ring (strace -c), for about 10% less CPU per call than
+//     64 or 256 KiB. Unbuffered I/O, which would skip gRPC's two copies of
+//     every byte, cost 35-60% more CPU in system calls: here a system call
+//     costs more than copying 16 KiB. The read buffer is taken from a pool
+//     only while data waits in it, and the write buffer is shared
+//     (grpc.WithSharedWriteBuffer), so idle connections hold neither.
 const (
-	// DefaultLanes is the number of streams, each on its own connection,
-	// of one link.
-	DefaultLanes = 2
+	// DefaultLanes is the number of streams, each on its own connection, of
+	// one link. One: on 2 cores, in alternating runs of BenchmarkGRPCRing,
+	// 2 lanes took about 10% more CPU per call for about 10% less
+	// bandwidth, and 4 lanes were no better than 1. Each connection adds a
+	// writer and a reader goroutine and their system calls, which buys
+	// nothing where the cores are busy summing and copying. On a real
+	// network where one TCP flow is window-bound, set GRPCConfig.Lanes.
+	DefaultLanes = 1
 	maxLanes     = 16
 	windowSize   = 8 << 20
 	connWindow   = 16 << 20
-	ioBufferSize = 64 << 10
-	maxFrame     = frameHeader + maxJobLen + 3 + MaxChunkBytes
+	// chunkIOBuffer sizes the I/O buffers on the direction chunks travel;
+	// ioBufferSize the other direction (acks, window updates) and the other
+	// services of a server built with ServerOptions.
+	chunkIOBuffer = 1 << 20
+	ioBufferSize  = 64 << 10
+	maxFrame      = frameHeader + maxJobLen + 3 + MaxChunkBytes
 	// laneDepth is how many received chunks a lane buffers for Recv.
 	laneDepth = 4
 )
@@ -38,7 +59,7 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(connWindow),
-		grpc.ReadBufferSize(ioBufferSize),
+		grpc.ReadBufferSize(chunkIOBuffer),
 		grpc.WriteBufferSize(ioBufferSize),
 		grpc.MaxRecvMsgSize(maxFrame),
 		experimental.BufferPool(&bufferPool{}),

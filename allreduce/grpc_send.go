@@ -179,7 +179,8 @@ func (t *GRPCTransport) dial(ctx context.Context, to int) (*outLink, error) {
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithReadBufferSize(ioBufferSize),
-		grpc.WithWriteBufferSize(ioBufferSize),
+		grpc.WithWriteBufferSize(chunkIOBuffer),
+		grpc.WithSharedWriteBuffer(true),
 		experimental.WithBufferPool(&t.frames),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxFrame), grpc.MaxCallSendMsgSize(maxFrame)),
 	}, t.cfg.DialOptions...)

@@ -58,14 +58,19 @@ func (c *cluster) transports(t testing.TB, gen uint64, lanes int) ([]Transport, 
 }
 
 // TestGRPCRingSum ensures the gRPC transport over real loopback sockets
-// gives every rank the bit-identical sum, for 2..4 ranks, two steps in a row
-// and lengths that do not divide evenly, and closes cleanly.
+// gives every rank the bit-identical sum, for 2..4 and 8 ranks, one lane
+// (the default) and two, two steps in a row, lengths that do not divide
+// evenly, and chunks both smaller than an HTTP/2 frame and spread over many
+// frames; and closes cleanly.
 func TestGRPCRingSum(t *testing.T) {
-	for n := 2; n <= 4; n++ {
-		for _, l := range []int{1, 2*n + 1, 300007} {
-			t.Run(fmt.Sprintf("n=%d/len=%d", n, l), func(t *testing.T) {
-				ts, gts := newCluster(t, n).transports(t, 7, 2)
-				rings := newRings(t, ts, 4096, 10*time.Second)
+	type size struct{ n, lanes int }
+	for _, sz := range []size{{2, 1}, {2, 2}, {3, 1}, {3, 2}, {4, 1}, {4, 2}, {8, 1}} {
+		n := sz.n
+		for _, tc := range []struct{ l, chunk int }{{1, 4096}, {2*n + 1, 4096}, {300007, 4096}, {300007, DefaultChunkBytes}} {
+			l := tc.l
+			t.Run(fmt.Sprintf("n=%d/lanes=%d/len=%d/chunk=%d", n, sz.lanes, l, tc.chunk), func(t *testing.T) {
+				ts, gts := newCluster(t, n).transports(t, 7, sz.lanes)
+				rings := newRings(t, ts, tc.chunk, 10*time.Second)
 				for step := range 2 {
 					bufs := inputs(n, l, uint64(step))
 					sum, abs := reference(bufs)

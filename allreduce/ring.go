@@ -13,8 +13,8 @@
 // runs). The gRPC transport (Server, GRPCTransport) carries chunks on
 // cohort.v1.Ring streams with a raw codec (codec.go) instead of protobuf:
 // payloads are written from the caller's buffer and summed from gRPC's
-// frame buffers, without the copies a protobuf bytes field costs, on
-// several connections per link with large flow-control windows.
+// frame buffers, without the copies a protobuf bytes field costs, with
+// large flow-control windows and I/O buffers (see DefaultLanes).
 // scripts/bench-allreduce.sh compares it with raw TCP and PyTorch's gloo.
 package allreduce
 
@@ -74,6 +74,9 @@ type Ring struct {
 	cfg  Config
 	step uint64
 	err  error // sticky: after a failure the ranks disagree on the step
+	// stalled is the cause of a progress timeout, built once: withTimeout
+	// runs for every message.
+	stalled error
 }
 
 // New validates cfg, fills its defaults and returns the rank's Ring.
@@ -96,7 +99,7 @@ func New(cfg Config) (*Ring, error) {
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("allreduce: new ring: timeout %v, want > 0", cfg.Timeout)
 	}
-	return &Ring{cfg: cfg}, nil
+	return &Ring{cfg: cfg, stalled: fmt.Errorf("no progress within %v: %w", cfg.Timeout, context.DeadlineExceeded)}, nil
 }
 
 // Rank returns the ring position of this rank.
@@ -343,29 +346,11 @@ func (p *plan) check(m Message, t, c, elems int) error {
 // withTimeout runs op under the progress timeout, so a silent peer fails the
 // call instead of hanging it; the caller's own cancellation keeps its error.
 func (p *plan) withTimeout(ctx context.Context, op func(context.Context) error) error {
-	tctx, cancel := context.WithTimeoutCause(ctx, p.r.cfg.Timeout,
-		fmt.Errorf("no progress within %v: %w", p.r.cfg.Timeout, context.DeadlineExceeded))
+	tctx, cancel := context.WithTimeoutCause(ctx, p.r.cfg.Timeout, p.r.stalled)
 	defer cancel()
 	err := op(tctx)
 	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
 		return fmt.Errorf("%w (%w)", context.Cause(tctx), err)
 	}
 	return err
-}
-
-// add sums src into dst element by element, always in the same order.
-// Unrolled: the loop runs on every byte the ring receives.
-func add(dst, src []float32) {
-	src = src[:len(dst)]
-	i := 0
-	for ; i+4 <= len(dst); i += 4 {
-		d, s := dst[i:i+4:i+4], src[i:i+4:i+4]
-		d[0] += s[0]
-		d[1] += s[1]
-		d[2] += s[2]
-		d[3] += s[3]
-	}
-	for ; i < len(dst); i++ {
-		dst[i] += src[i]
-	}
 }

@@ -60,8 +60,8 @@ while read -r name label; do
 	cpu=$(metric "$name" cpu-s/op)
 	echo "| $label | $bus | $cpu | $(ratio "$bus" "$gloo_bus") | $(ratio "$bus" "$tcp_bus") |"
 done <<'EOF'
-BenchmarkGRPCRing/lanes=1 cohort gRPC, 1 lane per link
-BenchmarkGRPCRing/lanes=2 cohort gRPC, 2 lanes per link (default)
+BenchmarkGRPCRing/lanes=1 cohort gRPC, 1 lane per link (default)
+BenchmarkGRPCRing/lanes=2 cohort gRPC, 2 lanes per link
 BenchmarkGRPCRing/lanes=4 cohort gRPC, 4 lanes per link
 BenchmarkRawTCPRing cohort ring over raw TCP
 BenchmarkLocalRing cohort ring in memory (no network)
