@@ -176,6 +176,10 @@ func (t *GRPCTransport) dial(ctx context.Context, to int) (*outLink, error) {
 	defer timer.Stop()
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// No service config from DNS: gRPC would look up a TXT record per
+		// connection, which on a network without a way out (a private
+		// cluster network) waits for a DNS timeout on every new link.
+		grpc.WithDisableServiceConfig(),
 		grpc.WithInitialWindowSize(windowSize),
 		grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithReadBufferSize(ioBufferSize),

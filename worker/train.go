@@ -30,6 +30,7 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 	log.Info("worker: generation starts", "workers", len(plan.GetWorkers()))
 	conn, err := grpc.NewClient(plan.GetCoordinatorAddr(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDisableServiceConfig(), // no DNS TXT lookup per connection (see allreduce)
 		grpc.WithChainUnaryInterceptor(rpcerr.UnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(rpcerr.StreamClientInterceptor()))
 	if err != nil {

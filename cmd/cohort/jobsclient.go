@@ -154,6 +154,7 @@ func (c *jobsClient) conn(addr string) (cohortv1.JobsClient, error) {
 		var err error
 		cc, err = grpc.NewClient(addr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDisableServiceConfig(), // no DNS TXT lookup per connection (see allreduce)
 			grpc.WithChainUnaryInterceptor(rpcerr.UnaryClientInterceptor()),
 			grpc.WithChainStreamInterceptor(rpcerr.StreamClientInterceptor()))
 		if err != nil {

@@ -38,7 +38,7 @@ func (e *etcdFlags) config() membership.Config {
 
 func newWorkerCmd() *cobra.Command {
 	var e etcdFlags
-	var name, listen, health string
+	var name, listen, advertise, health string
 	cmd := &cobra.Command{
 		Use:   "worker --etcd HOST:PORT --name NAME",
 		Short: "Run a training worker: register in etcd, train the generations that name it",
@@ -60,13 +60,14 @@ cohort train --workers N starts N of these on the local machine by itself.`,
 			}
 			defer cli.Close()
 			return worker.Run(cmd.Context(), worker.Config{Name: name, Client: cli, TTL: e.ttl, Listen: listen,
-				HealthAddr: health, Logger: slog.Default()})
+				Advertise: advertise, HealthAddr: health, Logger: slog.Default()})
 		},
 	}
 	fs := cmd.Flags()
 	e.bind(fs)
 	fs.StringVar(&name, "name", "", "worker name, unique among live workers: letters, digits, '.', '_', '-' (required)")
 	fs.StringVar(&listen, "listen", "127.0.0.1:0", "address of the worker's gRPC server (ring allreduce)")
+	fs.StringVar(&advertise, "advertise", "", "host:port other workers dial to reach this one (default: the --listen address; required when it is a wildcard such as 0.0.0.0)")
 	fs.StringVar(&health, "health-addr", "127.0.0.1:0", `address of /healthz and /metrics ("" turns them off)`)
 	return cmd
 }
