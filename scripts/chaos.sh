@@ -57,7 +57,7 @@ if ! docker info >/dev/null 2>&1; then
   echo "chaos: skipped, no Docker engine answers (docker info failed)"
   exit 0
 fi
-data_dir=${COHORT_DATA:-../shared/data}
+data_dir=${COHORT_DATA:-${COHORT_SHARED_DATA:-../shared/data}}
 if [ ! -f "$data_dir/CDNOW_master.txt" ]; then
   [ "${CI:-}" = true ] && die "$data_dir/CDNOW_master.txt not found (CI=true needs the shared data beside the clone, or COHORT_DATA)"
   echo "chaos: skipped, $data_dir/CDNOW_master.txt not found (set COHORT_DATA to the directory holding it)"
