@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +48,8 @@ Submit, follow and cancel jobs from another terminal:
   cohort top --etcd <the etcd endpoint up prints>
 
 The etcd data stays in --data-dir, so after a crash or a restart of up, jobs
-that were running resume from their last checkpoint.`,
+that were running resume from their last checkpoint. A worker process that
+dies is started again, and its jobs take it back at their next generation.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -64,18 +69,13 @@ that were running resume from their last checkpoint.`,
 			if err != nil {
 				return fmt.Errorf("find this binary to start workers: %w", err)
 			}
-			var lw *coordinator.LocalWorkers
+			wctx, stopWorkers := context.WithCancel(ctx)
+			var supervised sync.WaitGroup
 			ready := func(addr string) {
-				if workers > 0 {
-					var err error
-					lw, err = coordinator.StartLocal(ctx, coordinator.LocalConfig{Exe: exe, N: workers, Stderr: cmd.ErrOrStderr(),
-						Args: func(i int) []string {
-							return []string{"--log-level", "warn", "worker", "--etcd", strings.Join(endpoints, ","),
-								"--name", fmt.Sprintf("up-w%d", i), "--lease-ttl", e.ttl.String()}
-						}})
-					if err != nil {
-						slog.Error("start workers", "err", err)
-					}
+				for i := range workers {
+					args := []string{"--log-level", "warn", "worker", "--etcd", strings.Join(endpoints, ","),
+						"--name", fmt.Sprintf("up-w%d", i), "--lease-ttl", e.ttl.String()}
+					supervised.Go(func() { superviseWorker(wctx, exe, args, cmd.ErrOrStderr()) })
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "cohort up: coordinator %s, etcd %s, %d workers; submit jobs with: cohort submit job.yaml\n",
 					addr, strings.Join(endpoints, ","), workers)
@@ -85,9 +85,8 @@ that were running resume from their last checkpoint.`,
 				f.threads = max(1, runtime.NumCPU()/workers)
 			}
 			err = f.serve(ctx, e, endpoints, ready)
-			if lw != nil {
-				lw.Stop()
-			}
+			stopWorkers()
+			supervised.Wait()
 			return err
 		},
 	}
@@ -100,4 +99,36 @@ that were running resume from their last checkpoint.`,
 	fs.IntVar(&workers, "workers", 2, "local worker processes to run")
 	fs.StringVar(&dir, "data-dir", defaultUpDir(), "directory of the embedded etcd's data")
 	return cmd
+}
+
+// superviseWorker runs one local worker process until ctx ends, starting
+// it again when it dies (after 1 s, doubling to 30 s while it keeps dying
+// within a minute), as a supervisor would: the cluster's jobs take the new
+// process in at their next generation.
+func superviseWorker(ctx context.Context, exe string, args []string, stderr io.Writer) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		started := time.Now()
+		lw, err := coordinator.StartLocal(ctx, coordinator.LocalConfig{Exe: exe, N: 1, Stderr: stderr,
+			Args: func(int) []string { return args }})
+		if err == nil {
+			select {
+			case <-ctx.Done():
+				lw.Stop()
+				return
+			case err = <-lw.Exited():
+				lw.Stop()
+			}
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		slog.Warn("cohort up: worker process ended; starting it again", "args", strings.Join(args, " "), "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }
