@@ -263,6 +263,23 @@ func TestServerCancel(t *testing.T) {
 	}
 }
 
+// awaitSweep waits until sweep id is done and returns its summary.
+func awaitSweep(t *testing.T, cli *clientv3.Client, id string, within time.Duration) *sweeprun.Summary {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(100 * time.Millisecond) {
+		sum, err := sweeprun.Done(context.Background(), cli, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum != nil {
+			return sum
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sweep %s not done within %v", id, within)
+		}
+	}
+}
+
 // TestServerSweepTakeover runs a cluster sweep (sweeprun.Submit) on the
 // leading coordinator's workers, stops that coordinator mid-sweep, and
 // checks the standby resumes it: the sweep finishes, no trial completes
@@ -347,15 +364,7 @@ seed: 5
 	}
 	stop1()
 	awaitLeader(t, s2)
-	var sum *sweeprun.Summary
-	for deadline := time.Now().Add(3 * time.Minute); sum == nil; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("sweep not done within 3 minutes of the takeover")
-		}
-		if sum, err = sweeprun.Done(ctx, cli, id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sum := awaitSweep(t, cli, id, 3*time.Minute)
 	if sum.Error != "" || sum.Trials != 8 || sum.Completed != 8 {
 		t.Fatalf("sweep summary %+v, want 8 trials completed", sum)
 	}
@@ -471,15 +480,7 @@ seed: 1
 	if err := sweeprun.Submit(ctx, cli, "asha", sp, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	var sum *sweeprun.Summary
-	for deadline := time.Now().Add(2 * time.Minute); sum == nil; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("sweep not done within 2 minutes")
-		}
-		if sum, err = sweeprun.Done(ctx, cli, "asha"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sum := awaitSweep(t, cli, "asha", 2*time.Minute)
 	_, trials, err := sweeprun.Load(ctx, cli, "asha")
 	if err != nil {
 		t.Fatal(err)

@@ -124,21 +124,12 @@ func TestTrainWorkerKilled(t *testing.T) {
 	const ttl = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	eps, cli := testEtcd(t, ctx)
 	data := writeSynthShop(t, 2000)
 	args := func(out string) []string {
 		return []string{"train", "--data", data, "--calibration-end", "1997-09-30", "--horizon", "39w",
 			"--epochs", "60", "--patience", "-1", "--importance-repeats", "0", "--threads", "1", "-q", "--json",
-			"--workers", "4", "--etcd", strings.Join(emb.Endpoints(), ","), "--lease-ttl", ttl.String(), "--out", out}
+			"--workers", "4", "--etcd", strings.Join(eps, ","), "--lease-ttl", ttl.String(), "--out", out}
 	}
 	gini := func(stdout *bytes.Buffer) float64 {
 		var res struct {
@@ -232,19 +223,10 @@ func TestTrainParentKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	eps, cli := testEtcd(t, ctx)
 	cmd, _, stderr := cohortCmd(t, ctx, "train", "--data", writeSynthShop(t, 2000), "--calibration-end", "1997-09-30",
 		"--horizon", "39w", "--epochs", "100000", "--patience", "-1", "--importance-repeats", "0", "--threads", "1", "-q",
-		"--workers", "2", "--etcd", strings.Join(emb.Endpoints(), ","), "--lease-ttl", "2s", "--out", filepath.Join(t.TempDir(), "run"))
+		"--workers", "2", "--etcd", strings.Join(eps, ","), "--lease-ttl", "2s", "--out", filepath.Join(t.TempDir(), "run"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -357,17 +339,8 @@ func workerPids(t *testing.T, ctx context.Context, cli *clientv3.Client) map[str
 func TestWorkerCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	cmd, _, stderr := cohortCmd(t, ctx, "worker", "--etcd", strings.Join(emb.Endpoints(), ","), "--name", "solo", "--lease-ttl", "10s")
+	eps, cli := testEtcd(t, ctx)
+	cmd, _, stderr := cohortCmd(t, ctx, "worker", "--etcd", strings.Join(eps, ","), "--name", "solo", "--lease-ttl", "10s")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

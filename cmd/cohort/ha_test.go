@@ -48,6 +48,23 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testEtcd starts an embedded etcd for the test and returns its endpoints
+// and a client of it; both end with the test.
+func testEtcd(t *testing.T, ctx context.Context) ([]string, *clientv3.Client) {
+	t.Helper()
+	emb, err := membership.StartEmbedded(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return emb.Endpoints(), cli
+}
+
 // leader reads the leading coordinator's name and address from etcd.
 func leader(ctx context.Context, cli *clientv3.Client) (string, string, error) {
 	resp, err := cli.Get(ctx, membership.ElectionPrefix+"/", append(clientv3.WithFirstCreate(), clientv3.WithPrefix())...)
@@ -70,16 +87,8 @@ type haCluster struct {
 
 func startHACluster(t *testing.T, ctx context.Context, ttl time.Duration) *haCluster {
 	t.Helper()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
-	c := &haCluster{eps: strings.Join(emb.Endpoints(), ","), procs: map[string]*exec.Cmd{}}
-	if c.cli, err = membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.cli.Close() })
+	eps, cli := testEtcd(t, ctx)
+	c := &haCluster{eps: strings.Join(eps, ","), cli: cli, procs: map[string]*exec.Cmd{}}
 	var logs []*syncBuffer
 	start := func(name string, args ...string) {
 		cmd, _, _ := cohortCmd(t, ctx, args...)
@@ -332,17 +341,8 @@ seed: 2
 func TestCoordinatorCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	cmd, _, _ := cohortCmd(t, ctx, "--log-format", "json", "coordinator", "--etcd", strings.Join(emb.Endpoints(), ","),
+	eps, cli := testEtcd(t, ctx)
+	cmd, _, _ := cohortCmd(t, ctx, "--log-format", "json", "coordinator", "--etcd", strings.Join(eps, ","),
 		"--name", "solo", "--listen", "127.0.0.1:0", "--health-addr", "127.0.0.1:0", "--lease-ttl", "5s")
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
