@@ -273,6 +273,17 @@ func (j *Job) Close() {
 func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	// A finished job keeps its record, its checkpoint pointer and its last
+	// plan; the plans before it and a cancel request go, so etcd does not
+	// grow with every generation of every job a cluster ever ran.
+	var tidy []clientv3.Op
+	j.mu.Lock()
+	if j.gen != nil && j.gen.plan.Generation > 1 {
+		tidy = append(tidy, clientv3.OpDelete(membership.GenerationKey(j.cfg.JobID, 0),
+			clientv3.WithRange(membership.GenerationKey(j.cfg.JobID, j.gen.plan.Generation))))
+	}
+	j.mu.Unlock()
+	tidy = append(tidy, clientv3.OpDelete(CancelKey(j.cfg.JobID)))
 	if perr := j.put(ctx, func(r *cohortv1.Job) {
 		r.FinishedAt = timestamppb.Now()
 		switch {
@@ -286,7 +297,7 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 		default:
 			r.State, r.Error = cohortv1.JobState_JOB_STATE_FAILED, cut(err.Error())
 		}
-	}); perr != nil {
+	}, tidy...); perr != nil {
 		return fmt.Errorf("coordinator: end job %s: %w", j.cfg.JobID, perr)
 	}
 	return nil

@@ -183,6 +183,14 @@ func TestServerTakeover(t *testing.T) {
 	if _, err := os.Stat(ptr.GetPath()); err != nil {
 		t.Errorf("checkpoint file: %v", err)
 	}
+	// The finished job keeps only its last plan in etcd.
+	plans, err := cli.Get(context.Background(), membership.GenerationsPrefix(id), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plans.Kvs) != 1 || string(plans.Kvs[0].Key) != membership.GenerationKey(id, rec.GetGeneration()) {
+		t.Errorf("%d plans left in etcd, want only generation %d's", len(plans.Kvs), rec.GetGeneration())
+	}
 }
 
 // TestServerResumeAfterFullRestart stops the coordinator and every worker
@@ -252,6 +260,9 @@ func TestServerCancel(t *testing.T) {
 	rec := awaitJob(t, cli, id, 30*time.Second, finished)
 	if rec.GetState() != cohortv1.JobState_JOB_STATE_CANCELLED || rec.GetError() != "cancelled: wrong data" {
 		t.Fatalf("job ended %v with %q, want CANCELLED with the reason", rec.GetState(), rec.GetError())
+	}
+	if resp, err := cli.Get(context.Background(), coordinator.CancelKey(id)); err != nil || len(resp.Kvs) != 0 {
+		t.Errorf("cancel request still in etcd after the job ended (%v)", err)
 	}
 	next, err := jc.Submit(context.Background(), &cohortv1.SubmitRequest{Spec: jobSpec(t, t.TempDir(), 2, 2)})
 	if err != nil {
