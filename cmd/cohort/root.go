@@ -31,7 +31,12 @@ writes per-customer predictions.
 Start with:
   cohort demo                       generate a synthetic shop, train, evaluate, print the report path
   cohort train --data log.csv --calibration-end 1997-09-30 --horizon 39w --out run/
-  cohort predict --model run/model --data log.csv --out predictions.csv`,
+  cohort predict --model run/model --data log.csv --out predictions.csv
+
+On a cluster (or one machine, with cohort up):
+  cohort up --workers 2             a local cluster: embedded etcd, a coordinator, 2 workers
+  cohort submit job.yaml --wait     train on it (cohort status, watch and cancel follow jobs)
+  cohort sweep spec.yaml --cluster --etcd HOST:PORT    tune on the cluster's workers`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
