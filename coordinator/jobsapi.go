@@ -317,11 +317,16 @@ func (s *JobsService) List(ctx context.Context, req *cohortv1.ListRequest) (*coh
 	return resp, nil
 }
 
-// readJobs reads every job record: the keys exactly one level below
-// JobsPrefix, skipping what other code keeps below a job (generations,
-// checkpoint pointer, cancel request). A record that does not decode is
-// logged and left out, so one bad record cannot hide every job.
+// readJobs reads every job record (readJobRecords).
 func (s *JobsService) readJobs(ctx context.Context) ([]*cohortv1.Job, error) {
+	return readJobRecords(ctx, s.cli, s.opts.Logger)
+}
+
+// readJobRecords reads every job record, at one revision: the keys exactly
+// one level below JobsPrefix, skipping what other code keeps below a job
+// (generations, checkpoint pointer, cancel request). A record that does not
+// decode is logged and left out, so one bad record cannot hide every job.
+func readJobRecords(ctx context.Context, cli *clientv3.Client, log *slog.Logger) ([]*cohortv1.Job, error) {
 	var jobs []*cohortv1.Job
 	var rev int64
 	from, end := membership.JobsPrefix, clientv3.GetPrefixRangeEnd(membership.JobsPrefix)
@@ -330,7 +335,7 @@ func (s *JobsService) readJobs(ctx context.Context) ([]*cohortv1.Job, error) {
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		resp, err := s.cli.Get(ctx, from, opts...)
+		resp, err := cli.Get(ctx, from, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("read jobs: %w", err)
 		}
@@ -344,7 +349,7 @@ func (s *JobsService) readJobs(ctx context.Context) ([]*cohortv1.Job, error) {
 			}
 			j, err := decodeJobRecord(kv.Value)
 			if err != nil {
-				s.opts.Logger.Warn("skipping a job record that does not decode", "key", string(kv.Key), "err", err)
+				log.Warn("skipping a job record that does not decode", "key", string(kv.Key), "err", err)
 				continue
 			}
 			jobs = append(jobs, j)
@@ -398,15 +403,6 @@ func parsePageToken(tok string) (listPos, error) {
 	return listPos{nanos: n, id: parts[2]}, nil
 }
 
-// jobTerminal reports whether a job in state st has ended for good.
-func jobTerminal(st cohortv1.JobState) bool {
-	switch st {
-	case cohortv1.JobState_JOB_STATE_SUCCEEDED, cohortv1.JobState_JOB_STATE_FAILED, cohortv1.JobState_JOB_STATE_CANCELLED:
-		return true
-	}
-	return false
-}
-
 // Watch streams a job: a SNAPSHOT at the revision of its read, then an
 // event per write of its record from the next revision on, so no change
 // falls between the two. It returns nil after sending an event of a
@@ -431,7 +427,7 @@ func (s *JobsService) Watch(req *cohortv1.WatchRequest, stream grpc.ServerStream
 		Time: eventTime(prev, s.opts.Now), Message: "state " + jobStateName(prev.GetState())}); err != nil {
 		return fmt.Errorf("coordinator: %s %s: send: %w", op, id, err)
 	}
-	if jobTerminal(prev.GetState()) {
+	if prev.GetState().Terminal() {
 		return nil
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -453,7 +449,7 @@ func (s *JobsService) Watch(req *cohortv1.WatchRequest, stream grpc.ServerStream
 				Time: eventTime(cur, s.opts.Now), Message: msg}); err != nil {
 				return fmt.Errorf("coordinator: %s %s: send: %w", op, id, err)
 			}
-			if jobTerminal(cur.GetState()) {
+			if cur.GetState().Terminal() {
 				return nil
 			}
 			prev = cur
@@ -484,7 +480,7 @@ func describeChange(prev, cur *cohortv1.Job) (cohortv1.JobEvent_Kind, string) {
 	switch {
 	case prev.GetState() != cur.GetState():
 		msg := "state " + jobStateName(prev.GetState()) + " -> " + jobStateName(cur.GetState())
-		if e := cur.GetError(); e != "" && jobTerminal(cur.GetState()) {
+		if e := cur.GetError(); e != "" && cur.GetState().Terminal() {
 			msg += ": " + e
 		}
 		return cohortv1.JobEvent_KIND_STATE, clipMessage(msg, cohortv1.MaxReasonLen)

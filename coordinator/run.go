@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -23,11 +22,10 @@ type serverRun struct {
 	j    *Job
 }
 
-// prepareRun builds the Job of rec. A RUNNING rec is a job whose leader
-// died: it continues in the generation after the last, preferring that
-// generation's workers (they hold its state) and resuming from its last
-// checkpoint when none of them is left. A spec that cannot run returns a
-// serverRun whose Job can record the failure.
+// prepareRun builds the Job of rec. A rec with a generation is a job whose
+// leader died (RUNNING, or PENDING while it waited for workers): it
+// continues after its last generation (takeOver). A spec that cannot run
+// returns a serverRun whose Job can record the failure.
 func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohortv1.Job) (*serverRun, error) {
 	ps := rec.GetSpec()
 	threads := int(ps.GetThreads())
@@ -47,18 +45,8 @@ func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohor
 		Workers: maxW, MinWorkers: min(minW, maxW), StartWorkers: min(minW, maxW), Timeout: s.cfg.TTL,
 		StartTimeout: pendingForever, WaitForWorkers: true, Threads: threads, Logger: s.cfg.Logger,
 		CheckpointEvery: every, CheckpointDir: checkpointDir(ps), ChecksumEvery: s.cfg.ChecksumEvery}
-	if rec.GetState() == cohortv1.JobState_JOB_STATE_RUNNING && rec.GetGeneration() > 0 {
-		cfg.FirstGeneration = rec.GetGeneration() + 1
-		plan, err := readPlan(ctx, s.cfg.Client, rec.GetId(), rec.GetGeneration())
-		if err != nil {
-			return nil, err
-		}
-		for _, w := range plan.GetWorkers() {
-			cfg.Prefer = append(cfg.Prefer, w.GetName())
-		}
-		if cfg.ResumeFrom, err = ReadCheckpoint(ctx, s.cfg.Client, rec.GetId()); err != nil {
-			return nil, err
-		}
+	if err := s.takeOver(ctx, &cfg, rec); err != nil {
+		return nil, err
 	}
 	spec, serr := SpecFromProto(ps)
 	s.pool(&cfg, rec.GetId())
@@ -131,25 +119,26 @@ func (r *serverRun) watchCancel(ctx context.Context, cancel context.CancelCauseF
 	}
 }
 
-// jobRecords reads every job record (the keys one level below
-// membership.JobsPrefix).
-func jobRecords(ctx context.Context, cli *clientv3.Client) ([]*cohortv1.Job, error) {
-	resp, err := cli.Get(ctx, membership.JobsPrefix, clientv3.WithPrefix())
+// takeOver sets cfg up to continue rec, a job that an earlier coordinator
+// ran (or that waited for workers) up to generation g > 0: the next
+// generation is g+1, g's workers come first (they hold its training
+// state), and its last checkpoint is there for when none of them is left.
+// A job that never had a generation starts at generation 1.
+func (s *Server) takeOver(ctx context.Context, cfg *Config, rec *cohortv1.Job) error {
+	g := rec.GetGeneration()
+	if g == 0 {
+		return nil
+	}
+	cfg.FirstGeneration = g + 1
+	plan, err := readPlan(ctx, s.cfg.Client, rec.GetId(), g)
 	if err != nil {
-		return nil, fmt.Errorf("coordinator: read jobs: %w", err)
+		return err
 	}
-	var out []*cohortv1.Job
-	for _, kv := range resp.Kvs {
-		if strings.Contains(strings.TrimPrefix(string(kv.Key), membership.JobsPrefix), "/") {
-			continue
-		}
-		rec := &cohortv1.Job{}
-		if err := protojson.Unmarshal(kv.Value, rec); err != nil {
-			return nil, fmt.Errorf("coordinator: read jobs: %s: %w", kv.Key, err)
-		}
-		out = append(out, rec)
+	for _, w := range plan.GetWorkers() {
+		cfg.Prefer = append(cfg.Prefer, w.GetName())
 	}
-	return out, nil
+	cfg.ResumeFrom, err = ReadCheckpoint(ctx, s.cfg.Client, rec.GetId())
+	return err
 }
 
 // readPlan reads generation g's plan of job id.

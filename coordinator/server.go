@@ -266,7 +266,7 @@ func (s *Server) lead(ctx context.Context, sess *membership.Session, el *members
 	s.fence = &fence
 	s.mu.Unlock()
 	adopt := func() {
-		recs, err := jobRecords(lctx, s.cfg.Client)
+		recs, err := readJobRecords(lctx, s.cfg.Client, s.cfg.Logger)
 		if err != nil {
 			s.cfg.Logger.Warn("coordinator: list jobs", "err", err)
 			return

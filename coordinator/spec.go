@@ -135,23 +135,10 @@ func readOptions(r *cohortv1.ReadOptions) (clv.Options, error) {
 	return o, nil
 }
 
-// modelConfig maps ModelConfig onto model.Config; nil is the empty config.
+// modelConfig is m with model.DefaultConfig's values in its zero fields,
+// seed included (the proto's zero seed means the default one).
 func modelConfig(m *cohortv1.ModelConfig) model.Config {
-	c := model.Config{
-		LR: m.GetLr(), WeightDecay: m.GetWeightDecay(), Beta1: m.GetBeta1(), Beta2: m.GetBeta2(), Eps: m.GetEps(),
-		Batch: int(m.GetBatch()), MaxEpochs: int(m.GetMaxEpochs()), Patience: int(m.GetPatience()),
-		ClipNorm: m.GetClipNorm(), WarmupSteps: int(m.GetWarmupSteps()), Cosine: m.GetCosine(), Seed: m.GetSeed(),
-	}
-	switch {
-	case m.GetLinear():
-		c.Hidden = []int{} // non-nil and empty: no hidden layer
-	case len(m.GetHidden()) > 0:
-		c.Hidden = make([]int, len(m.GetHidden()))
-		for i, w := range m.GetHidden() {
-			c.Hidden[i] = int(w)
-		}
-	}
-	c = c.WithDefaults()
+	c := m.Config().WithDefaults()
 	if c.Seed == 0 {
 		c.Seed = model.DefaultConfig().Seed
 	}

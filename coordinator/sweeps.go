@@ -101,18 +101,8 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 			CheckpointDir: filepath.Join(out, "checkpoints")}
 		if rec != nil {
 			cfg.Record = rec
-			if rec.GetGeneration() > 0 {
-				cfg.FirstGeneration = rec.GetGeneration() + 1
-				plan, err := readPlan(ctx, s.cfg.Client, id, rec.GetGeneration())
-				if err != nil {
-					return nil, model.History{}, err
-				}
-				for _, w := range plan.GetWorkers() {
-					cfg.Prefer = append(cfg.Prefer, w.GetName())
-				}
-				if cfg.ResumeFrom, err = ReadCheckpoint(ctx, s.cfg.Client, id); err != nil {
-					return nil, model.History{}, err
-				}
+			if err := s.takeOver(ctx, &cfg, rec); err != nil {
+				return nil, model.History{}, err
 			}
 		} else {
 			now := timestamppb.Now()
@@ -158,7 +148,7 @@ func (s *Server) trialJob(ctx context.Context, base string) (string, *cohortv1.J
 			return id, nil, nil
 		case err != nil:
 			return "", nil, err
-		case !jobTerminal(rec.GetState()):
+		case !rec.GetState().Terminal():
 			return id, rec, nil
 		}
 	}

@@ -178,7 +178,7 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	g := &generation{plan: plan, members: members, prep: p, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
 		reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
 	gp := &cohortv1.GenerationPlan{JobId: j.cfg.JobID, Generation: gen, CoordinatorAddr: j.Addr(),
-		Model: modelConfigProto(p.Spec.Model), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds()),
+		Model: cohortv1.ModelConfigOf(p.Spec.Model.WithDefaults()), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds()),
 		CheckpointEvery: uint32(j.cfg.CheckpointEvery), CheckpointDir: j.cfg.CheckpointDir, ChecksumEvery: uint32(j.cfg.ChecksumEvery),
 		ResumeFrom: j.lastCheckpoint()}
 	for _, m := range members { // sorted by name, so index = rank

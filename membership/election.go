@@ -95,6 +95,22 @@ func (e *Election) Leader(ctx context.Context) (Leader, error) {
 	return Leader{Value: string(kv.Value), Revision: kv.CreateRevision}, nil
 }
 
+// CurrentLeader reads the leader without a session of its own, for
+// clients that only want to find it (Election.Leader needs a Session,
+// which costs a lease): the oldest candidacy under ElectionPrefix leads, as
+// concurrency.Election decides. It returns ErrNoLeader when none campaigns.
+func CurrentLeader(ctx context.Context, kv clientv3.KV) (Leader, error) {
+	resp, err := kv.Get(ctx, ElectionPrefix+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return Leader{}, fmt.Errorf("membership: leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Leader{}, ErrNoLeader
+	}
+	kvl := resp.Kvs[0]
+	return Leader{Value: string(kvl.Value), Revision: kvl.CreateRevision}, nil
+}
+
 // Observe sends the leader on the returned channel: the current one, then
 // each new one (or new value) as the election changes. Clients use it to
 // find the coordinator to dial. The channel closes when ctx ends or the

@@ -101,3 +101,30 @@ func TestElectionResign(t *testing.T) {
 		t.Fatalf("Leader = %+v, %v; want b", l, err)
 	}
 }
+
+// TestCurrentLeader ensures the sessionless read agrees with the election:
+// no leader before a campaign, then the oldest candidacy, standbys aside.
+func TestCurrentLeader(t *testing.T) {
+	e := startEmbedded(t, "")
+	cli := dial(t, e)
+	if _, err := CurrentLeader(t.Context(), cli); !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("before any campaign: %v, want ErrNoLeader", err)
+	}
+	a := NewElection(newSession(t, cli, 5*time.Second))
+	if err := a.Campaign(t.Context(), "a 127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	b := NewElection(newSession(t, dial(t, e), 5*time.Second))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go b.Campaign(ctx, "b 127.0.0.1:2") // waits in line as a standby
+	time.Sleep(100 * time.Millisecond)
+	want, err := a.Leader(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := CurrentLeader(t.Context(), cli)
+	if err != nil || got != want || got.Value != "a 127.0.0.1:1" {
+		t.Fatalf("CurrentLeader = %+v, %v; the election says %+v", got, err, want)
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/cohort-clv/cohort/sweep"
 )
 
 // A sweep submitted to the cluster (Submit) is run by the leading
@@ -61,28 +59,16 @@ func Submit(ctx context.Context, cli *clientv3.Client, id string, spec *Spec, ou
 	if err != nil {
 		return fmt.Errorf("sweeprun: %w", err)
 	}
-	sampler, err := sweep.New(space, spec.Sampler)
-	if err != nil {
-		return fmt.Errorf("sweeprun: %w", err)
-	}
-	ss, err := sampler.State()
+	init, err := spec.initial(space)
 	if err != nil {
 		return err
-	}
-	var stState []byte
-	if stopper, err := spec.newStopper(); err != nil {
-		return fmt.Errorf("sweeprun: %w", err)
-	} else if stopper != nil {
-		if stState, err = stopper.State(); err != nil {
-			return err
-		}
 	}
 	mark, err := json.Marshal(ClusterSweep{Out: out})
 	if err != nil {
 		return err
 	}
 	st := &store{cli: cli, id: id}
-	return st.create(ctx, spec, ss, stState, clientv3.OpPut(clusterKey(id), string(mark)))
+	return st.create(ctx, spec, init.samplerState, init.stopperState, clientv3.OpPut(clusterKey(id), string(mark)))
 }
 
 // Unfinished returns the cluster sweeps (Submit) that have not finished,

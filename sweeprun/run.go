@@ -79,29 +79,43 @@ func Start(ctx context.Context, cli *clientv3.Client, id string, spec *Spec, opt
 	if err != nil {
 		return nil, err
 	}
-	sampler, err := sweep.New(r.space, spec.Sampler)
-	if err != nil {
-		return nil, fmt.Errorf("sweeprun: %w", err)
-	}
-	stopper, err := spec.newStopper()
-	if err != nil {
-		return nil, fmt.Errorf("sweeprun: %w", err)
-	}
-	r.sampler, r.stopper = sampler, stopper
-	ss, err := sampler.State()
+	init, err := spec.initial(r.space)
 	if err != nil {
 		return nil, err
 	}
-	var stState []byte
-	if stopper != nil {
-		if stState, err = stopper.State(); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.st.create(ctx, spec, ss, stState); err != nil {
+	r.sampler, r.stopper = init.sampler, init.stopper
+	if err := r.st.create(ctx, spec, init.samplerState, init.stopperState); err != nil {
 		return nil, err
 	}
 	return r.run(ctx)
+}
+
+// initialState is a new sweep's sampler and stopper and their stored form.
+type initialState struct {
+	sampler                    sweep.Sampler
+	stopper                    sweep.Stopper // nil without early stopping
+	samplerState, stopperState []byte
+}
+
+// initial makes a new sweep's sampler and stopper over space.
+func (s *Spec) initial(space *sweep.Space) (initialState, error) {
+	var in initialState
+	var err error
+	if in.sampler, err = sweep.New(space, s.Sampler); err != nil {
+		return in, fmt.Errorf("sweeprun: %w", err)
+	}
+	if in.stopper, err = s.newStopper(); err != nil {
+		return in, fmt.Errorf("sweeprun: %w", err)
+	}
+	if in.samplerState, err = in.sampler.State(); err != nil {
+		return in, err
+	}
+	if in.stopper != nil {
+		if in.stopperState, err = in.stopper.State(); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
 }
 
 // Resume continues sweep id from its state in etcd: finished trials stay
@@ -392,14 +406,24 @@ func (r *runner) progress() {
 		return
 	}
 	r.mu.Lock()
-	p := Progress{Budget: r.spec.Trials}
-	for _, id := range r.order {
-		switch t := r.trials[id]; t.Status {
+	trials := make([]Trial, len(r.order))
+	for i, id := range r.order {
+		trials[i] = *r.trials[id]
+	}
+	r.mu.Unlock()
+	r.opts.Progress(ProgressOf(r.spec.Trials, trials))
+}
+
+// ProgressOf counts trials by status against a budget of trials, with the
+// best completed one (the lowest objective, the first of equals).
+func ProgressOf(budget int, trials []Trial) Progress {
+	p := Progress{Budget: budget}
+	for i, t := range trials {
+		switch t.Status {
 		case Completed:
 			p.Done++
 			if p.Best == nil || t.Value < p.Best.Value {
-				c := *t
-				p.Best = &c
+				p.Best = &trials[i]
 			}
 		case Pruned:
 			p.Done++
@@ -411,8 +435,7 @@ func (r *runner) progress() {
 			p.Running++
 		}
 	}
-	r.mu.Unlock()
-	r.opts.Progress(p)
+	return p
 }
 
 // finish writes the best completed trial's run directory, training it

@@ -97,13 +97,7 @@ func awaitJob(t *testing.T, cli *clientv3.Client, id string, within time.Duratio
 	}
 }
 
-func finished(r *cohortv1.Job) bool {
-	switch r.GetState() {
-	case cohortv1.JobState_JOB_STATE_SUCCEEDED, cohortv1.JobState_JOB_STATE_FAILED, cohortv1.JobState_JOB_STATE_CANCELLED:
-		return true
-	}
-	return false
-}
+func finished(r *cohortv1.Job) bool { return r.GetState().Terminal() }
 
 // TestServerTakeover submits a job to the leading coordinator, stops it
 // mid-job, and checks that the standby takes the job over: the workers go
@@ -525,5 +519,46 @@ seed: 1
 	}
 	if cancelled != pruned {
 		t.Errorf("%d trial jobs CANCELLED, %d trials pruned", cancelled, pruned)
+	}
+}
+
+// TestServerTakeoverWhileWaiting stops the leading coordinator while a job
+// waits PENDING for workers: the next leader continues it after its last
+// generation, from its checkpoint, rather than start it over at generation 1.
+func TestServerTakeoverWhileWaiting(t *testing.T) {
+	cli := etcd(t)
+	stop := startWorker(t, cli, "wait-w0", 2*time.Second)
+	s1, stop1 := server(t, cli, "c1")
+	awaitLeader(t, s1)
+	resp, err := jobsClient(t, s1.Addr()).Submit(context.Background(), &cohortv1.SubmitRequest{Spec: jobSpec(t, t.TempDir(), 12, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetJob().GetId()
+	awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool { return r.GetCheckpointStep() >= 20 || finished(r) })
+	stop()
+	waiting := awaitJob(t, cli, id, 30*time.Second, func(r *cohortv1.Job) bool {
+		return r.GetState() == cohortv1.JobState_JOB_STATE_PENDING || finished(r)
+	})
+	if waiting.GetState() != cohortv1.JobState_JOB_STATE_PENDING {
+		t.Fatalf("job %v, want PENDING", waiting.GetState())
+	}
+	ptr, err := coordinator.ReadCheckpoint(context.Background(), cli, id)
+	if err != nil || ptr == nil {
+		t.Fatalf("checkpoint pointer %v (%v)", ptr, err)
+	}
+	stop1()
+	s2, _ := server(t, cli, "c2")
+	awaitLeader(t, s2)
+	startWorker(t, cli, "wait-w1", 2*time.Second)
+	next := awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool {
+		return r.GetStep() > waiting.GetStep() || finished(r)
+	})
+	if next.GetGeneration() <= waiting.GetGeneration() || next.GetEpoch() < ptr.GetEpoch() {
+		t.Errorf("after the takeover: generation %d epoch %d; before: generation %d, checkpoint at epoch %d",
+			next.GetGeneration(), next.GetEpoch(), waiting.GetGeneration(), ptr.GetEpoch())
+	}
+	if done := awaitJob(t, cli, id, time.Minute, finished); done.GetState() != cohortv1.JobState_JOB_STATE_SUCCEEDED {
+		t.Fatalf("job ended %v: %s", done.GetState(), done.GetError())
 	}
 }

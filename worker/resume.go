@@ -73,7 +73,7 @@ func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, 
 			switch key := string(ev.Kv.Key); {
 			case key == membership.JobKey(id):
 				rec := &cohortv1.Job{}
-				if protojson.Unmarshal(ev.Kv.Value, rec) == nil && terminal(rec.GetState()) {
+				if protojson.Unmarshal(ev.Kv.Value, rec) == nil && rec.GetState().Terminal() {
 					ended(fmt.Errorf("%w: job %s is %v", errJobEnded, id, rec.GetState()))
 					return
 				}
@@ -86,12 +86,6 @@ func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, 
 			}
 		}
 	}
-}
-
-// terminal says whether a job in state st has ended.
-func terminal(st cohortv1.JobState) bool {
-	return st == cohortv1.JobState_JOB_STATE_SUCCEEDED || st == cohortv1.JobState_JOB_STATE_FAILED ||
-		st == cohortv1.JobState_JOB_STATE_CANCELLED
 }
 
 // interruption says whether a generation's error leaves the job able to

@@ -101,7 +101,7 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 // train fetches the shard, builds the ring and runs TrainShard; rank 0
 // reports epochs and the final model.
 func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, data cohortv1.DataClient, r reporter, newer <-chan struct{}) error {
-	cfg := modelConfig(plan.GetModel())
+	cfg := plan.GetModel().Config()
 	sh, names, log1p, err := fetchShard(ctx, data, plan, rank)
 	if err != nil {
 		return err
@@ -335,20 +335,6 @@ func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.Sha
 		return nil, fmt.Errorf("%s: got %d rows, the first chunk announced %d", op, s.data.Rows, want)
 	}
 	return s, nil
-}
-
-// modelConfig is the plan's model configuration as model.Config.
-func modelConfig(m *cohortv1.ModelConfig) model.Config {
-	cfg := model.Config{LR: m.GetLr(), WeightDecay: m.GetWeightDecay(), Beta1: m.GetBeta1(), Beta2: m.GetBeta2(),
-		Eps: m.GetEps(), Batch: int(m.GetBatch()), MaxEpochs: int(m.GetMaxEpochs()), Patience: int(m.GetPatience()),
-		ClipNorm: m.GetClipNorm(), WarmupSteps: int(m.GetWarmupSteps()), Cosine: m.GetCosine(), Seed: m.GetSeed()}
-	if m.GetLinear() {
-		cfg.Hidden = []int{}
-	}
-	for _, h := range m.GetHidden() {
-		cfg.Hidden = append(cfg.Hidden, int(h))
-	}
-	return cfg
 }
 
 func epochProto(st model.EpochStats) *cohortv1.EpochStats {

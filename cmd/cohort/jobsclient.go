@@ -131,16 +131,14 @@ func (c *jobsClient) candidates(ctx context.Context) ([]string, error) {
 	if c.etcd == nil {
 		return c.addrs, nil
 	}
-	// concurrency.Election.Leader without a session (which would cost a
-	// lease): the oldest candidacy under the prefix leads.
-	resp, err := c.etcd.Get(ctx, membership.ElectionPrefix+"/", clientv3.WithFirstCreate()...)
+	l, err := membership.CurrentLeader(ctx, c.etcd)
+	if errors.Is(err, membership.ErrNoLeader) {
+		return nil, errNoLeader
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the coordinator election: %w", err)
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, errNoLeader
-	}
-	_, addr, err := membership.ParseCoordinatorValue(string(resp.Kvs[0].Value))
+	_, addr, err := membership.ParseCoordinatorValue(l.Value)
 	if err != nil {
 		return nil, err
 	}

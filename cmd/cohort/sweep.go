@@ -226,7 +226,7 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 		if err != nil {
 			return err
 		}
-		if line := sweepProgressLine(progressOf(sp, trials)); line != last && !f.quiet {
+		if line := sweepProgressLine(sweeprun.ProgressOf(sp.Trials, trials)); line != last && !f.quiet {
 			fmt.Fprintln(w, line)
 			last = line
 		}
@@ -247,29 +247,6 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// progressOf counts a stored sweep's trials as Progress does.
-func progressOf(spec *sweeprun.Spec, trials []sweeprun.Trial) sweeprun.Progress {
-	p := sweeprun.Progress{Budget: spec.Trials}
-	for i, t := range trials {
-		switch t.Status {
-		case sweeprun.Completed:
-			p.Done++
-			if p.Best == nil || t.Value < p.Best.Value {
-				p.Best = &trials[i]
-			}
-		case sweeprun.Pruned:
-			p.Done++
-			p.Pruned++
-		case sweeprun.Failed:
-			p.Done++
-			p.Failed++
-		case sweeprun.Running:
-			p.Running++
-		}
-	}
-	return p
 }
 
 func sweepProgressLine(p sweeprun.Progress) string {

@@ -76,7 +76,7 @@ func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSO
 		for {
 			ev, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
-				if terminal(job.GetState()) {
+				if job.GetState().Terminal() {
 					return nil
 				}
 				return errStreamEnded
@@ -134,15 +134,6 @@ func jobOutcome(w io.Writer, job *cohortv1.Job, asJSON bool) error {
 		return fmt.Errorf("job %s %s: %s", job.GetId(), stateName(job.GetState()), msg)
 	}
 	return fmt.Errorf("job %s: watch ended in state %s", job.GetId(), stateName(job.GetState()))
-}
-
-// terminal says whether a job in state s has ended for good.
-func terminal(s cohortv1.JobState) bool {
-	switch s {
-	case cohortv1.JobState_JOB_STATE_SUCCEEDED, cohortv1.JobState_JOB_STATE_FAILED, cohortv1.JobState_JOB_STATE_CANCELLED:
-		return true
-	}
-	return false
 }
 
 // eventLine is one event as watch prints it.
