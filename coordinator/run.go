@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -102,19 +103,33 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 }
 
 // watchCancel cancels the job when its cancel key appears (Jobs.Cancel).
+// The watch outlives an etcd member's failure (membership.Follow); after
+// a compaction it reads the key again.
 func (r *serverRun) watchCancel(ctx context.Context, cancel context.CancelCauseFunc) {
 	key := CancelKey(r.j.cfg.JobID)
 	cli := r.s.cfg.Client
-	if resp, err := cli.Get(ctx, key); err == nil && len(resp.Kvs) > 0 {
-		cancel(errCancelRequested{reason: string(resp.Kvs[0].Value)})
-		return
-	}
-	for wr := range cli.Watch(clientv3.WithRequireLeader(ctx), key) {
-		for _, ev := range wr.Events {
-			if ev.Type == clientv3.EventTypePut {
-				cancel(errCancelRequested{reason: string(ev.Kv.Value)})
+	for ctx.Err() == nil {
+		from := int64(0) // Follow reads the current revision itself
+		if resp, err := cli.Get(ctx, key); err == nil {
+			if len(resp.Kvs) > 0 {
+				cancel(errCancelRequested{reason: string(resp.Kvs[0].Value)})
 				return
 			}
+			from = resp.Header.Revision + 1
+		}
+		err := membership.Follow(ctx, cli, key, from, func(ev *clientv3.Event) error {
+			if ev.Type != clientv3.EventTypePut {
+				return nil
+			}
+			cancel(errCancelRequested{reason: string(ev.Kv.Value)})
+			return membership.ErrStopWatch
+		})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, rpctypes.ErrCompacted) {
+			r.s.cfg.Logger.Warn("coordinator: watch for a cancel request ended", "job", r.j.cfg.JobID, "err", err)
+			return
 		}
 	}
 }

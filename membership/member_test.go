@@ -48,48 +48,7 @@ func TestThreeMembers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-member cluster")
 	}
-	ports, err := freeLoopbackPorts(6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cluster []string
-	for i := range 3 {
-		cluster = append(cluster, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
-	}
-	dir := t.TempDir()
-	members := make([]*Embedded, 3)
-	errs := make([]error, 3)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range 3 {
-		client := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
-		peer := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
-		wg.Go(func() {
-			members[i], errs[i] = StartMember(ctx, MemberConfig{
-				Name:                     fmt.Sprintf("m%d", i),
-				DataDir:                  filepath.Join(dir, fmt.Sprintf("m%d", i)),
-				ListenClientURLs:         []string{client},
-				AdvertiseClientURLs:      []string{client},
-				ListenPeerURLs:           []string{peer},
-				InitialAdvertisePeerURLs: []string{peer},
-				InitialCluster:           strings.Join(cluster, ","),
-				InitialClusterToken:      "test",
-				Logger:                   slog.New(slog.DiscardHandler), // peers' goodbyes are noise here
-			})
-		})
-	}
-	wg.Wait()
-	for i, m := range members {
-		if m != nil {
-			t.Cleanup(func() { m.Close() })
-		}
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-	}
-	t.Logf("three members ready in %v", time.Since(start).Round(time.Millisecond))
+	members, _ := startThreeMembers(t)
 
 	var eps []string
 	for _, m := range members {
@@ -116,4 +75,55 @@ func TestThreeMembers(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "2" {
 		t.Fatalf("read from m2: %v, %v; want j=2", resp, err)
 	}
+}
+
+// startThreeMembers starts a three-member cluster on loopback for one test
+// and returns its members and their configs (to start one again).
+func startThreeMembers(t *testing.T) ([]*Embedded, []MemberConfig) {
+	t.Helper()
+	ports, err := freeLoopbackPorts(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cluster []string
+	for i := range 3 {
+		cluster = append(cluster, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+	}
+	dir := t.TempDir()
+	members := make([]*Embedded, 3)
+	cfgs := make([]MemberConfig, 3)
+	errs := make([]error, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 3 {
+		client := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
+		peer := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		cfgs[i] = MemberConfig{
+			Name:                     fmt.Sprintf("m%d", i),
+			DataDir:                  filepath.Join(dir, fmt.Sprintf("m%d", i)),
+			ListenClientURLs:         []string{client},
+			AdvertiseClientURLs:      []string{client},
+			ListenPeerURLs:           []string{peer},
+			InitialAdvertisePeerURLs: []string{peer},
+			InitialCluster:           strings.Join(cluster, ","),
+			InitialClusterToken:      "test",
+			Logger:                   slog.New(slog.DiscardHandler), // peers' goodbyes are noise here
+		}
+		wg.Go(func() {
+			members[i], errs[i] = StartMember(ctx, cfgs[i])
+		})
+	}
+	wg.Wait()
+	for i, m := range members {
+		if m != nil {
+			t.Cleanup(func() { m.Close() })
+		}
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+	}
+	t.Logf("three members ready in %v", time.Since(start).Round(time.Millisecond))
+	return members, cfgs
 }

@@ -9,7 +9,8 @@
 # It passes when the chaos job SUCCEEDS after the last fault, its generation
 # moved at least twice, the other coordinator finished it, the weights it kept
 # (best validation epoch) were trained after the faults, and its test-set
-# normalized Gini is within 1% of the fault-free run's. Exit 0 only then.
+# normalized Gini is within 1% of the fault-free run's, and every process
+# no fault hit is still running. Exit 0 only then.
 #
 # Usage: scripts/chaos.sh [--out SUMMARY.json] [--epochs N] [--timeout SECONDS] [--keep]
 #   --out      where the JSON summary goes (default: a new temp file); the
@@ -314,6 +315,12 @@ done <"$tmp/faults.tsv"
 log "chaos: test Gini $gini1 after ${secs1} s, generation $gen_before -> $gen_after, coordinator $coord_before -> $coord_after"
 
 # --- verdict
+# Every process no fault hit must still run: a worker that exits when an
+# etcd member stops (its watch of the plans ended) is a failure even when
+# the job finished on the others.
+survivors=(e2 e3 w3 w4)
+case $coord_before in c1) survivors+=(c2) ;; c2) survivors+=(c1) ;; esac
+alive "${survivors[@]}"
 rel=$(awk -v a="$gini0" -v b="$gini1" 'BEGIN { d = b - a; if (d < 0) d = -d; m = a < 0 ? -a : a; printf "%.6f", (m > 0 ? d / m : d) }')
 problems=()
 awk -v r="$rel" 'BEGIN { exit !(r <= 0.01) }' ||

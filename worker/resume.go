@@ -59,32 +59,30 @@ func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, 
 	id := plan.GetJobId()
 	// The job's prefix holds its record and its plans; "/cohort/jobs/a"
 	// is also a prefix of "/cohort/jobs/ab", whose events are skipped.
-	wch := w.cfg.Client.Watch(clientv3.WithRequireLeader(ctx), membership.JobKey(id),
-		clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for wr := range wch {
-		if err := wr.Err(); err != nil {
-			w.log.Debug("worker: watch newer generations", "job", id, "err", err)
-			return
+	err := membership.Follow(ctx, w.cfg.Client, membership.JobKey(id), rev+1, func(ev *clientv3.Event) error {
+		if ev.Type != clientv3.EventTypePut {
+			return nil
 		}
-		for _, ev := range wr.Events {
-			if ev.Type != clientv3.EventTypePut {
-				continue
+		switch key := string(ev.Kv.Key); {
+		case key == membership.JobKey(id):
+			rec := &cohortv1.Job{}
+			if protojson.Unmarshal(ev.Kv.Value, rec) == nil && rec.GetState().Terminal() {
+				ended(fmt.Errorf("%w: job %s is %v", errJobEnded, id, rec.GetState()))
+				return membership.ErrStopWatch
 			}
-			switch key := string(ev.Kv.Key); {
-			case key == membership.JobKey(id):
-				rec := &cohortv1.Job{}
-				if protojson.Unmarshal(ev.Kv.Value, rec) == nil && rec.GetState().Terminal() {
-					ended(fmt.Errorf("%w: job %s is %v", errJobEnded, id, rec.GetState()))
-					return
-				}
-			case strings.HasPrefix(key, membership.GenerationsPrefix(id)):
-				next := &cohortv1.GenerationPlan{}
-				if protojson.Unmarshal(ev.Kv.Value, next) == nil && next.GetGeneration() > plan.GetGeneration() {
-					close(newer)
-					return
-				}
+		case strings.HasPrefix(key, membership.GenerationsPrefix(id)):
+			next := &cohortv1.GenerationPlan{}
+			if protojson.Unmarshal(ev.Kv.Value, next) == nil && next.GetGeneration() > plan.GetGeneration() {
+				close(newer)
+				return membership.ErrStopWatch
 			}
 		}
+		return nil
+	}, clientv3.WithPrefix())
+	if err != nil && ctx.Err() == nil {
+		// Compacted history: the generation's ring still fails without
+		// its peers, so nothing waits forever on this watch.
+		w.log.Warn("worker: watch newer generations", "job", id, "err", err)
 	}
 }
 

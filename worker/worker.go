@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -195,47 +196,66 @@ func (w *worker) run(ctx context.Context) error {
 
 // health fails once the lease is gone.
 func (w *worker) health(context.Context) error {
-	select {
-	case <-w.sess.Done():
+	if w.lost() {
 		return errors.New("lease lost")
-	default:
-		return nil
 	}
+	return nil
 }
 
 // watch follows generation plans from revision rev on (a plan can only
 // name this worker after it registered) and trains those that name it.
+// The watch outlives an etcd member that stops or loses its leader
+// (membership.Follow); it ends when ctx does or the lease is lost.
 func (w *worker) watch(ctx context.Context, rev int64) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := w.cfg.Client.Watch(wctx, membership.JobsPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev))
-	for {
+	go func() {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-w.sess.Done():
-			return fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, w.sess.Lease())
-		case wr, ok := <-wch:
-			if !ok {
-				return fmt.Errorf("worker %s: watch of %s closed", w.cfg.Name, membership.JobsPrefix)
-			}
-			if err := wr.Err(); err != nil {
-				return fmt.Errorf("worker %s: watch plans: %w", w.cfg.Name, err)
-			}
-			for _, ev := range wr.Events {
-				if ev.Type != clientv3.EventTypePut || !strings.Contains(string(ev.Kv.Key), "/gen/") {
-					continue
-				}
-				plan := &cohortv1.GenerationPlan{}
-				if err := protojson.Unmarshal(ev.Kv.Value, plan); err != nil {
-					w.log.Warn("worker: unreadable plan", "key", string(ev.Kv.Key), "err", err)
-					continue
-				}
-				if rank := rankOf(plan, w.cfg.Name); rank >= 0 {
-					w.generation(ctx, plan, rank, ev.Kv.ModRevision)
-				}
-			}
+			cancel()
+		case <-fctx.Done():
 		}
+	}()
+	onEvent := func(ev *clientv3.Event) error {
+		if ev.Type != clientv3.EventTypePut || !strings.Contains(string(ev.Kv.Key), "/gen/") {
+			return nil
+		}
+		plan := &cohortv1.GenerationPlan{}
+		if err := protojson.Unmarshal(ev.Kv.Value, plan); err != nil {
+			w.log.Warn("worker: unreadable plan", "key", string(ev.Kv.Key), "err", err)
+			return nil
+		}
+		if rank := rankOf(plan, w.cfg.Name); rank >= 0 {
+			w.generation(ctx, plan, rank, ev.Kv.ModRevision)
+		}
+		return nil
+	}
+	for {
+		err := membership.Follow(fctx, w.cfg.Client, membership.JobsPrefix, rev, onEvent, clientv3.WithPrefix())
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case w.lost():
+			return fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, w.sess.Lease())
+		case errors.Is(err, rpctypes.ErrCompacted):
+			// Plans written meanwhile are gone from etcd's history; one
+			// that named this worker fails its ring without it, and the
+			// coordinator plans again.
+			w.log.Warn("worker: plans compacted while not watching; following from now", "err", err)
+			rev = 0
+		default:
+			return fmt.Errorf("worker %s: follow plans: %w", w.cfg.Name, err)
+		}
+	}
+}
+
+// lost says whether the worker's lease is gone.
+func (w *worker) lost() bool {
+	select {
+	case <-w.sess.Done():
+		return true
+	default:
+		return false
 	}
 }
 
