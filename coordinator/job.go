@@ -194,6 +194,12 @@ type Job struct {
 	gs    *grpc.Server
 	serve chan error // Serve's result
 
+	// writeMu orders the record's writes: put holds it from the change to
+	// the commit, so etcd gets the records in the order they were made.
+	// Without it a progress write formed before End but committed after
+	// it put a pruned sweep trial back to RUNNING.
+	writeMu sync.Mutex
+
 	mu   sync.Mutex
 	rec  *cohortv1.Job               // the record in etcd
 	gen  *generation                 // current generation, nil before the first
@@ -314,6 +320,8 @@ func cut(s string) string {
 // put applies change to the job record and writes it to etcd, with ops
 // (a generation plan) in the same transaction.
 func (j *Job) put(ctx context.Context, change func(*cohortv1.Job), ops ...clientv3.Op) error {
+	j.writeMu.Lock()
+	defer j.writeMu.Unlock()
 	j.mu.Lock()
 	if change != nil {
 		change(j.rec)

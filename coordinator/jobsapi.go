@@ -68,7 +68,15 @@ type JobsOptions struct {
 	// OnSubmit, when set, is called with the id of every job Submit created,
 	// after it is committed (not for a retry that returns an existing job).
 	OnSubmit func(id string)
+	// RequestTTL is how long Submit remembers a request_id (default
+	// DefaultRequestTTL): a retry within it returns the first job. The
+	// request keys expire with an etcd lease, so they do not pile up.
+	RequestTTL time.Duration
 }
+
+// DefaultRequestTTL is how long a request_id is remembered by default: a
+// day, longer than any client retries a lost reply.
+const DefaultRequestTTL = 24 * time.Hour
 
 // JobsService serves the Jobs API over the job records in etcd. It holds no
 // state of its own, so a standby that becomes leader serves at once; every
@@ -93,6 +101,9 @@ func NewJobsService(cli *clientv3.Client, lead Leadership, opts JobsOptions) *Jo
 	}
 	if opts.NewID == nil {
 		opts.NewID = newJobID
+	}
+	if opts.RequestTTL <= 0 {
+		opts.RequestTTL = DefaultRequestTTL
 	}
 	return &JobsService{cli: cli, lead: lead, opts: opts}
 }
@@ -176,11 +187,20 @@ func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (
 		key := membership.JobKey(id)
 		conds := []clientv3.Cmp{f, clientv3.Compare(clientv3.Version(key), "=", 0)}
 		ops := []clientv3.Op{clientv3.OpPut(key, string(raw))}
+		var lease clientv3.LeaseID
 		if rid != "" {
+			l, err := s.cli.Grant(ctx, int64(max(s.opts.RequestTTL/time.Second, 1)))
+			if err != nil {
+				return nil, fmt.Errorf("coordinator: %s: lease for request %q: %w", op, rid, err)
+			}
+			lease = l.ID
 			conds = append(conds, clientv3.Compare(clientv3.Version(RequestKey(rid)), "=", 0))
-			ops = append(ops, clientv3.OpPut(RequestKey(rid), id))
+			ops = append(ops, clientv3.OpPut(RequestKey(rid), id, clientv3.WithLease(lease)))
 		}
 		resp, err := s.cli.Txn(ctx).If(conds...).Then(ops...).Commit()
+		if lease != 0 && (err != nil || !resp.Succeeded) {
+			s.cli.Revoke(ctx, lease) // best effort: an unused lease expires anyway
+		}
 		if err != nil {
 			return nil, fmt.Errorf("coordinator: %s: write job %s: %w", op, id, err)
 		}

@@ -293,7 +293,15 @@ func TestJobsSubmitIdempotent(t *testing.T) {
 	}
 	resp, err := cli.Get(ctx, RequestKey("req-2"))
 	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "job-b" {
-		t.Errorf("request key req-2: %v %v, want job-b", resp, err)
+		t.Fatalf("request key req-2: %v %v, want job-b", resp, err)
+	}
+	// The request key expires with a lease of RequestTTL; the job does not.
+	ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	if err != nil || ttl.GrantedTTL != int64(DefaultRequestTTL/time.Second) || ttl.TTL <= 0 {
+		t.Errorf("request key's lease: %+v, %v; want a live lease granted for %v", ttl, err, DefaultRequestTTL)
+	}
+	if job, err := cli.Get(ctx, membership.JobKey("job-b")); err != nil || len(job.Kvs) != 1 || job.Kvs[0].Lease != 0 {
+		t.Errorf("job record: %v, %v; want it without a lease", job, err)
 	}
 
 	t.Run("no free id", func(t *testing.T) {
