@@ -164,7 +164,7 @@ func TestSpecFromProto(t *testing.T) {
 				Horizon: "39w", SkipBadRows: true, Negative: "drop", Periods: -1, PeriodDays: 14,
 			},
 			Model: &cohortv1.ModelConfig{Hidden: []uint32{32, 16}, Lr: 3e-3, WeightDecay: 1e-5, Beta1: 0.8, Beta2: 0.99,
-				Eps: 1e-7, Batch: 1024, MaxEpochs: 7, Patience: -1, ClipNorm: 1, WarmupSteps: 10, Cosine: true, Seed: 42},
+				Eps: 1e-7, Batch: 1024, MaxEpochs: 7, Patience: -1, ClipNorm: 1, WarmupSteps: 10, Cosine: true, Seed: 42, Ensemble: 3},
 		}
 		got, err := SpecFromProto(s)
 		if err != nil {
@@ -177,7 +177,7 @@ func TestSpecFromProto(t *testing.T) {
 				CalibrationEnd: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC), Horizon: clv.Horizon{Days: 273},
 				SkipBadRows: true, Negative: clv.DropNegative, Periods: -1, PeriodDays: 14},
 			Model: model.Config{Hidden: []int{32, 16}, LR: 3e-3, WeightDecay: 1e-5, Beta1: 0.8, Beta2: 0.99, Eps: 1e-7,
-				Batch: 1024, MaxEpochs: 7, Patience: -1, ClipNorm: 1, WarmupSteps: 10, Cosine: true, Seed: 42},
+				Batch: 1024, MaxEpochs: 7, Patience: -1, ClipNorm: 1, WarmupSteps: 10, Cosine: true, Seed: 42, Ensemble: 3},
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("SpecFromProto:\n got %+v\nwant %+v", got, want)

@@ -265,7 +265,7 @@ func finalModel(p *job.Prepared, f *cohortv1.FinalModel) (*model.Model, model.Hi
 		hist.Epochs = append(hist.Epochs, epochStats(e))
 	}
 	cfg := p.Spec.Model.WithDefaults()
-	layout, err := model.NewLayout(p.TrainData.Cols, cfg.Hidden)
+	layout, err := cfg.Layout(p.TrainData.Cols)
 	if err != nil {
 		return nil, hist, fmt.Errorf("final model: %w", err)
 	}

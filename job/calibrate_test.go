@@ -16,7 +16,6 @@ import (
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/eval"
-	"github.com/cohort-clv/cohort/internal/shareddata"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/kernels/cpu"
 	"github.com/cohort-clv/cohort/model"
@@ -352,20 +351,11 @@ func TestCDNOWCalibrationOnValidation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on 23,570 customers")
 	}
-	data := shareddata.Path(t, "CDNOW_master.txt")
-	h, err := clv.ParseHorizon("39w")
-	if err != nil {
-		t.Fatal(err)
-	}
 	seeds := strings.Fields(os.Getenv(calibrationSeedsEnv))
 	if len(seeds) == 0 {
 		seeds = []string{"1"}
 	}
-	spec := DefaultSpec()
-	spec.Data, spec.Out = data, t.TempDir()
-	spec.Read.CalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
-	spec.Read.Horizon = h
-	spec.ImportanceRepeats = 0
+	spec := cdnowSpec(t)
 	be := cpu.New(cpu.Options{})
 	defer be.Close()
 	ctx := context.Background()
@@ -468,4 +458,40 @@ func compute(t *testing.T, pred, actual []float64) eval.Metrics {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestCappedFactor ensures the calibration factor solves
+// sum min(f*pred, limit) = total where it can.
+func TestCappedFactor(t *testing.T) {
+	tests := []struct {
+		name         string
+		pred         []float64
+		total, limit float64
+		want         float64 // 0: check the equation instead
+	}{
+		{"cap never binds", []float64{1, 2, 3}, 12, 100, 2},
+		{"no cap", []float64{1, 2, 3}, 3, math.Inf(1), 0.5},
+		{"cap binds one", []float64{1, 1, 100}, 60, 50, 5},   // 5+5+50
+		{"wild prediction", []float64{1, 2, 1e6}, 20, 10, 0}, // 10 capped, the rest carries 10
+		{"no room", []float64{1, 1}, 100, 10, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := cappedFactor(tt.pred, tt.total, tt.limit)
+			var s float64
+			for _, p := range tt.pred {
+				s += min(f*p, tt.limit)
+			}
+			switch {
+			case tt.want != 0 && math.Abs(f-tt.want) > 1e-9*tt.want:
+				t.Errorf("factor %v, want %v", f, tt.want)
+			case tt.name == "no room":
+				if s != float64(len(tt.pred))*tt.limit {
+					t.Errorf("factor %v leaves a total of %v, want every prediction at the limit", f, s)
+				}
+			case math.Abs(s-tt.total) > 1e-9*tt.total:
+				t.Errorf("factor %v gives a calibrated total of %v, want %v", f, s, tt.total)
+			}
+		})
+	}
 }

@@ -70,8 +70,8 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 		CalibrationEnd: ds.Report.CalibrationEnd, HoldoutEnd: ds.Report.HoldoutEnd,
 		HorizonWeeks: ds.Report.HoldoutWeeks, Baseline: p.Baseline, SpendScale: 1,
 	}}
-	t.Meta.SpendScale = t.calibrate(be, p.TrainData, p.ValData)
 	t.Meta.SpendCap = maxLabel(p.TrainData, p.ValData)
+	t.Meta.SpendScale = t.calibrate(be, p.TrainData, p.ValData)
 	if spec.Calibration == "isotonic" {
 		t.Meta.Calibration = t.calibrateValidation(be, p.ValData)
 	}

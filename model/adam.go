@@ -36,33 +36,42 @@ func (a *Adam) StepCount() int { return a.step }
 
 // Step applies one update to net's parameters from net's gradients (which a
 // distributed worker has already allreduced), and returns the gradient's
-// global norm before clipping when ClipNorm is set, else 0.
+// global norm before clipping when ClipNorm is set, else 0. Each member of
+// an ensemble is clipped on its own norm, as it would be alone.
 func (a *Adam) Step(net *Net) float64 {
 	if net.params.Len() != a.m.Len() {
 		panic(fmt.Sprintf("model: adam: net has %d parameters, optimizer %d", net.params.Len(), a.m.Len()))
 	}
 	var norm float64
 	if a.ClipNorm > 0 {
-		norm = a.gradNorm(net.grads)
-		if norm > float64(a.ClipNorm) {
-			a.be.Scale(net.grads, float32(float64(a.ClipNorm)/norm))
-		}
+		norm = a.clip(net)
 	}
 	a.step++
 	a.be.Adam(net.params, net.grads, a.m, a.v, a.step, a.Hyper)
 	return norm
 }
 
-func (a *Adam) gradNorm(g kernels.Buffer) float64 {
+// clip scales each member's gradient down to ClipNorm and returns the
+// global norm before.
+func (a *Adam) clip(net *Net) float64 {
+	g := net.grads
 	if len(a.scratch) != g.Len() {
 		a.scratch = make([]float32, g.Len())
 	}
 	a.be.Download(a.scratch, g)
-	var s float64
-	for _, x := range a.scratch {
-		s += float64(x) * float64(x)
+	size := net.layout.MemberSize()
+	var total float64
+	for m := range net.layout.MemberCount() {
+		var s float64
+		for _, x := range a.scratch[m*size : (m+1)*size] {
+			s += float64(x) * float64(x)
+		}
+		total += s
+		if norm := math.Sqrt(s); norm > float64(a.ClipNorm) {
+			a.be.Scale(g.Slice(m*size, size), float32(float64(a.ClipNorm)/norm))
+		}
 	}
-	return math.Sqrt(s)
+	return math.Sqrt(total)
 }
 
 // AdamState is the optimizer's state on the host, for checkpoints.

@@ -31,6 +31,10 @@ type Config struct {
 	// Cosine decays the learning rate to 0 over MaxEpochs (after warmup).
 	Cosine bool   `json:"cosine"`
 	Seed   uint64 `json:"seed"`
+	// Ensemble is how many networks of this shape train side by side in
+	// one parameter vector, each from its own initialisation on its own
+	// loss, and are averaged in prediction.
+	Ensemble int `json:"ensemble,omitempty"`
 }
 
 // DefaultConfig is a small MLP that suits a few dozen tabular CLV features.
@@ -50,6 +54,7 @@ func DefaultConfig() Config {
 		MaxEpochs:   100,
 		Patience:    15,
 		Seed:        1,
+		Ensemble:    1,
 	}
 }
 
@@ -81,6 +86,9 @@ func (c Config) WithDefaults() Config {
 	if c.Patience == 0 {
 		c.Patience = d.Patience
 	}
+	if c.Ensemble == 0 {
+		c.Ensemble = d.Ensemble
+	}
 	return c
 }
 
@@ -106,6 +114,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("model: config: clip_norm must be >= 0, got %v", c.ClipNorm)
 	case c.WarmupSteps < 0:
 		return fmt.Errorf("model: config: warmup_steps must be >= 0, got %d", c.WarmupSteps)
+	case c.Ensemble < 0 || c.Ensemble > MaxEnsemble:
+		return fmt.Errorf("model: config: ensemble must be 1..%d networks (0: the default), got %d", MaxEnsemble, c.Ensemble)
 	}
 	for i, h := range c.Hidden {
 		if h < 1 {
@@ -113,6 +123,11 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Layout lays out the Net of this configuration for inputs features.
+func (c Config) Layout(inputs int) (Layout, error) {
+	return NewEnsembleLayout(inputs, c.Hidden, max(c.Ensemble, 1))
 }
 
 // AdamParams are the optimizer hyperparameters at the base learning rate.

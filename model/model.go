@@ -40,12 +40,13 @@ type Model struct {
 // NewModel assembles a Model from its parts, for example from the weights a
 // distributed job ended with. params is copied.
 func NewModel(cfg Config, layout Layout, pipe Pipeline, params []float32) (*Model, error) {
-	want, err := NewLayout(layout.Inputs, layout.Hidden)
+	want, err := NewEnsembleLayout(layout.Inputs, layout.Hidden, layout.MemberCount())
 	if err != nil {
 		return nil, fmt.Errorf("model: new: %w", err)
 	}
 	if !want.equal(layout) {
-		return nil, fmt.Errorf("model: new: layout offsets do not match an MLP %d-%v-%d", layout.Inputs, layout.Hidden, kernels.ZILNOutputs)
+		return nil, fmt.Errorf("model: new: layout offsets do not match %d MLP(s) %d-%v-%d",
+			layout.MemberCount(), layout.Inputs, layout.Hidden, kernels.ZILNOutputs)
 	}
 	if len(params) != layout.Size {
 		return nil, fmt.Errorf("model: new: %d parameters, layout needs %d", len(params), layout.Size)
@@ -64,29 +65,33 @@ func (m *Model) Inputs() int { return m.Layout.Inputs }
 
 // Predict scores rows of raw features X (rows×Inputs, the same columns the
 // model was trained on) and returns, per row, the probability of any spend
-// and the expected spend. It panics when len(X) != rows*Inputs; callers
-// holding user data check Inputs first.
+// and the expected spend; an ensemble's are its members' means. It panics
+// when len(X) != rows*Inputs; callers holding user data check Inputs first.
 func (m *Model) Predict(be kernels.Backend, X []float32, rows int) (p, spend []float64) {
 	p, spend = make([]float64, rows), make([]float64, rows)
 	batch := min(rows, predictBatch)
 	hp, hs := make([]float32, batch), make([]float32, batch)
 	pb, sb := be.Alloc(batch), be.Alloc(batch)
-	m.forward(be, "predict", X, rows, func(lo, n int, logits kernels.Buffer) {
-		be.ZILNPredict(pb.Slice(0, n), sb.Slice(0, n), logits, n)
-		be.Download(hp[:n], pb.Slice(0, n))
-		be.Download(hs[:n], sb.Slice(0, n))
-		for i := range n {
-			p[lo+i], spend[lo+i] = float64(hp[i]), float64(hs[i])
+	k := float64(m.Layout.MemberCount())
+	m.forward(be, "predict", X, rows, func(lo, n int, logits []kernels.Buffer) {
+		for _, lg := range logits {
+			be.ZILNPredict(pb.Slice(0, n), sb.Slice(0, n), lg, n)
+			be.Download(hp[:n], pb.Slice(0, n))
+			be.Download(hs[:n], sb.Slice(0, n))
+			for i := range n {
+				p[lo+i] += float64(hp[i]) / k
+				spend[lo+i] += float64(hs[i]) / k
+			}
 		}
 	})
 	return p, spend
 }
 
 // forward pushes X through the pipeline and the net in batches of at most
-// predictBatch rows and hands each batch's logits (n×ZILNOutputs, valid
-// during the call) to use, with the batch's first row lo. It panics, naming
-// op, when len(X) != rows*Inputs.
-func (m *Model) forward(be kernels.Backend, op string, X []float32, rows int, use func(lo, n int, logits kernels.Buffer)) {
+// predictBatch rows and hands each batch's logits (per member,
+// n×ZILNOutputs, valid during the call) to use, with the batch's first row
+// lo. It panics, naming op, when len(X) != rows*Inputs.
+func (m *Model) forward(be kernels.Backend, op string, X []float32, rows int, use func(lo, n int, logits []kernels.Buffer)) {
 	cols := m.Layout.Inputs
 	if len(X) != rows*cols {
 		panic(fmt.Sprintf("model: %s: %d rows of %d features need %d values, got %d", op, rows, cols, rows*cols, len(X)))
@@ -98,11 +103,15 @@ func (m *Model) forward(be kernels.Backend, op string, X []float32, rows int, us
 	batch := min(rows, predictBatch)
 	hx := make([]float32, batch*cols)
 	xb := be.Alloc(batch * cols)
+	views := make([]kernels.Buffer, m.Layout.MemberCount())
 	for lo := 0; lo < rows; lo += batch {
 		n := min(batch, rows-lo)
 		m.Pipeline.Apply(hx[:n*cols], X[lo*cols:(lo+n)*cols], n)
 		x := xb.Slice(0, n*cols)
 		be.Upload(x, hx[:n*cols])
-		use(lo, n, net.Forward(x, n).Slice(0, n*kernels.ZILNOutputs))
+		for i, lg := range net.Forward(x, n) {
+			views[i] = lg.Slice(0, n*kernels.ZILNOutputs)
+		}
+		use(lo, n, views)
 	}
 }

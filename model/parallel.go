@@ -192,7 +192,7 @@ func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 	if t.pipe, err = mom.Pipeline(opts.FeatureNames); err != nil {
 		return nil, err
 	}
-	layout, err := NewLayout(cols, cfg.Hidden)
+	layout, err := cfg.Layout(cols)
 	if err != nil {
 		return nil, err
 	}

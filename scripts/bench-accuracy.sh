@@ -9,9 +9,13 @@
 # MAPE and spend ratio of three spend calibrations, the evidence a
 # calibration method is chosen on before any test metric is read.
 #
+# Then the ensemble study on the validation customers
+# (job.TestCDNOWEnsembleOnValidation): packed ensembles of 1, 3 and 5
+# networks, the evidence the default --ensemble is chosen on.
+#
 # Environment: DATA (default ../shared/data/CDNOW_master.txt), SEEDS
-# (default "1 2 3 4 5"), EXTRA (more flags for cohort train), STUDY=0 skips
-# the validation study.
+# (default "1 2 3 4 5"), ENSEMBLES (default "1 3 5"), EXTRA (more flags for
+# cohort train), STUDY=0 skips the validation studies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +37,14 @@ if [ "${STUDY:-1}" != 0 ]; then
 		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		COHORT_SHARED_DATA="$(cd "$(dirname "$DATA")" && pwd)" COHORT_CALIBRATION_SEEDS="$SEEDS" \
 			go test -count=1 -run '^TestCDNOWCalibrationOnValidation$' -v ./job/ | sed -n 's/^ *calibrate_test.go:[0-9]*: \(| .*\)$/\1/p'
+		echo
+		echo "Ensembles, validation customers only (Finish's calibration):"
+		echo
+		echo "| ensemble | seed | Gini | Spearman | decile MAPE | spend ratio | RMSE | best epoch | time |"
+		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		COHORT_SHARED_DATA="$(cd "$(dirname "$DATA")" && pwd)" COHORT_ENSEMBLE_SEEDS="$SEEDS" \
+			COHORT_ENSEMBLE_SIZES="${ENSEMBLES:-1 3 5}" \
+			go test -count=1 -run '^TestCDNOWEnsembleOnValidation$' -v ./job/ | sed -n 's/^ *ensemble_study_test.go:[0-9]*: \(| .*\)$/\1/p'
 		echo
 		echo "Test customers:"
 		echo

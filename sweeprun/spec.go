@@ -269,6 +269,7 @@ var setters = map[string]func(*model.Config, any) error{
 	"batch":        func(c *model.Config, v any) error { return setInt(&c.Batch, v) },
 	"patience":     func(c *model.Config, v any) error { return setInt(&c.Patience, v) },
 	"warmup_steps": func(c *model.Config, v any) error { return setInt(&c.WarmupSteps, v) },
+	"ensemble":     func(c *model.Config, v any) error { return setInt(&c.Ensemble, v) },
 	"cosine": func(c *model.Config, v any) error {
 		b, ok := v.(bool)
 		if !ok {
@@ -280,7 +281,7 @@ var setters = map[string]func(*model.Config, any) error{
 }
 
 func setterNames() string {
-	return "hidden, lr, weight_decay, beta1, beta2, clip_norm, batch, patience, warmup_steps, cosine"
+	return "hidden, lr, weight_decay, beta1, beta2, clip_norm, batch, patience, warmup_steps, ensemble, cosine"
 }
 
 // Apply returns base with the configuration's parameters set.

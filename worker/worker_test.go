@@ -101,7 +101,7 @@ func startWorker(t *testing.T, cli *clientv3.Client, name string, ttl time.Durat
 func train(t *testing.T, cli *clientv3.Client, s job.Spec, n int) (*job.Result, *cohortv1.Job, error) {
 	t.Helper()
 	ctx := context.Background()
-	id := fmt.Sprintf("eq-%d", n)
+	id := "eq-" + filepath.Base(s.Out) // unique per run: a reused id would meet its old records
 	names, _ := cluster(t, cli, id, n, 2*time.Second)
 	j, err := coordinator.Start(ctx, coordinator.Config{Client: cli, JobID: id, WorkerNames: names, Timeout: 2 * time.Second})
 	if err != nil {
@@ -122,26 +122,32 @@ func train(t *testing.T, cli *clientv3.Client, s job.Spec, n int) (*job.Result, 
 }
 
 // TestEquivalence ensures 1, 2 and 4 workers train the model the single
-// process trains: weights within 1e-5 relative, test metrics equal to 4
-// digits, and the job recorded SUCCEEDED in etcd.
+// process trains, and 2 workers an ensemble of 3 networks: weights within
+// 1e-5 relative, test metrics equal to 4 digits, and the job recorded
+// SUCCEEDED in etcd.
 func TestEquivalence(t *testing.T) {
 	cli := etcd(t)
 	base := t.TempDir()
-	single := spec(t, filepath.Join(base, "single"), 4)
 	be := cpu.New(cpu.Options{Threads: 1})
 	defer be.Close()
-	want, err := job.Train(context.Background(), be, single, job.Events{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantNet, err := model.Load(want.ModelDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{1, 2, 4} {
-		t.Run(fmt.Sprintf("workers=%d", n), func(t *testing.T) {
+	for _, c := range []struct{ ensemble, workers int }{{1, 1}, {1, 2}, {1, 4}, {3, 2}} {
+		single := spec(t, filepath.Join(base, fmt.Sprintf("single-e%d", c.ensemble)), 4)
+		single.Model.Ensemble = c.ensemble
+		n := c.workers
+		t.Run(fmt.Sprintf("ensemble=%d/workers=%d", c.ensemble, n), func(t *testing.T) {
+			want, err := job.Train(context.Background(), be, single, job.Events{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantNet, err := model.Load(want.ModelDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := wantNet.Layout.MemberCount(); m != c.ensemble {
+				t.Fatalf("single process trained %d networks, want %d", m, c.ensemble)
+			}
 			s := single
-			s.Out = filepath.Join(base, fmt.Sprintf("w%d", n))
+			s.Out = filepath.Join(base, fmt.Sprintf("e%d-w%d", c.ensemble, n))
 			got, rec, err := train(t, cli, s, n)
 			if err != nil {
 				t.Fatal(err)

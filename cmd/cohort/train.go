@@ -37,6 +37,7 @@ func (m *modelFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&m.cfg.MaxEpochs, "epochs", d.Model.MaxEpochs, "maximum training epochs")
 	fs.IntVar(&m.cfg.Patience, "patience", d.Model.Patience, "stop after this many epochs without a better validation loss")
 	fs.Uint64Var(&m.cfg.Seed, "seed", d.Model.Seed, "random seed: the same seed and data give the same model")
+	fs.IntVar(&m.cfg.Ensemble, "ensemble", d.Model.Ensemble, "networks trained side by side from different initialisations and averaged (1..32; training costs grow with it)")
 	fs.IntVar(&m.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
 	fs.StringVar(&m.device, "device", "cpu", deviceHelp)
 	fs.IntVar(&m.importance, "importance-repeats", d.ImportanceRepeats, "shuffles per feature for the report's permutation importance (0: off)")

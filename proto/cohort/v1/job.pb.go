@@ -554,7 +554,11 @@ type ModelConfig struct {
 	Cosine bool `protobuf:"varint,13,opt,name=cosine,proto3" json:"cosine,omitempty"`
 	// seed fixes initialisation and shuffling; with the same seed and global
 	// batch, 1, 2 or 4 workers train the same model.
-	Seed          uint64 `protobuf:"varint,14,opt,name=seed,proto3" json:"seed,omitempty"`
+	Seed uint64 `protobuf:"varint,14,opt,name=seed,proto3" json:"seed,omitempty"`
+	// ensemble is how many networks of this shape train side by side, each
+	// from its own initialisation on its own loss, and are averaged in
+	// prediction: 0 means the default, at most 32.
+	Ensemble      uint32 `protobuf:"varint,15,opt,name=ensemble,proto3" json:"ensemble,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -683,6 +687,13 @@ func (x *ModelConfig) GetCosine() bool {
 func (x *ModelConfig) GetSeed() uint64 {
 	if x != nil {
 		return x.Seed
+	}
+	return 0
+}
+
+func (x *ModelConfig) GetEnsemble() uint32 {
+	if x != nil {
+		return x.Ensemble
 	}
 	return 0
 }
@@ -1007,7 +1018,8 @@ type SubmitRequest struct {
 	Spec  *JobSpec               `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
 	// request_id makes Submit idempotent: a retry with the same request_id
 	// (for example after a coordinator failover) returns the job the first
-	// call created instead of a second one. 0..64 bytes; "" disables this.
+	// call created instead of a second one, for a day (the coordinator's
+	// request TTL) after it. 0..64 bytes; "" disables this.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1571,7 +1583,7 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\bnegative\x18\r \x01(\tR\bnegative\x12\x18\n" +
 	"\aperiods\x18\x0e \x01(\x05R\aperiods\x12\x1f\n" +
 	"\vperiod_days\x18\x0f \x01(\x05R\n" +
-	"periodDays\"\xeb\x02\n" +
+	"periodDays\"\x87\x03\n" +
 	"\vModelConfig\x12\x16\n" +
 	"\x06hidden\x18\x01 \x03(\rR\x06hidden\x12\x16\n" +
 	"\x06linear\x18\x02 \x01(\bR\x06linear\x12\x0e\n" +
@@ -1588,7 +1600,8 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\tclip_norm\x18\v \x01(\x02R\bclipNorm\x12!\n" +
 	"\fwarmup_steps\x18\f \x01(\rR\vwarmupSteps\x12\x16\n" +
 	"\x06cosine\x18\r \x01(\bR\x06cosine\x12\x12\n" +
-	"\x04seed\x18\x0e \x01(\x04R\x04seed\"\xd4\x05\n" +
+	"\x04seed\x18\x0e \x01(\x04R\x04seed\x12\x1a\n" +
+	"\bensemble\x18\x0f \x01(\rR\bensemble\"\xd4\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04spec\x18\x02 \x01(\v2\x12.cohort.v1.JobSpecR\x04spec\x12)\n" +

@@ -7,7 +7,8 @@ import "github.com/cohort-clv/cohort/model"
 func ModelConfigOf(cfg model.Config) *ModelConfig {
 	m := &ModelConfig{Linear: cfg.Hidden != nil && len(cfg.Hidden) == 0, Lr: cfg.LR, WeightDecay: cfg.WeightDecay,
 		Beta1: cfg.Beta1, Beta2: cfg.Beta2, Eps: cfg.Eps, Batch: uint32(cfg.Batch), MaxEpochs: uint32(cfg.MaxEpochs),
-		Patience: int32(cfg.Patience), ClipNorm: cfg.ClipNorm, WarmupSteps: uint32(cfg.WarmupSteps), Cosine: cfg.Cosine, Seed: cfg.Seed}
+		Patience: int32(cfg.Patience), ClipNorm: cfg.ClipNorm, WarmupSteps: uint32(cfg.WarmupSteps), Cosine: cfg.Cosine, Seed: cfg.Seed,
+		Ensemble: uint32(cfg.Ensemble)}
 	for _, h := range cfg.Hidden {
 		m.Hidden = append(m.Hidden, uint32(h))
 	}
@@ -21,7 +22,8 @@ func ModelConfigOf(cfg model.Config) *ModelConfig {
 func (m *ModelConfig) Config() model.Config {
 	c := model.Config{LR: m.GetLr(), WeightDecay: m.GetWeightDecay(), Beta1: m.GetBeta1(), Beta2: m.GetBeta2(), Eps: m.GetEps(),
 		Batch: int(m.GetBatch()), MaxEpochs: int(m.GetMaxEpochs()), Patience: int(m.GetPatience()),
-		ClipNorm: m.GetClipNorm(), WarmupSteps: int(m.GetWarmupSteps()), Cosine: m.GetCosine(), Seed: m.GetSeed()}
+		ClipNorm: m.GetClipNorm(), WarmupSteps: int(m.GetWarmupSteps()), Cosine: m.GetCosine(), Seed: m.GetSeed(),
+		Ensemble: int(m.GetEnsemble())}
 	switch {
 	case m.GetLinear():
 		c.Hidden = []int{}

@@ -19,23 +19,25 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cohort-clv/cohort/model"
 	"github.com/cohort-clv/cohort/rpcerr"
 )
 
 // Bounds of the API's inputs; the .proto comments state the same numbers.
 const (
-	MaxIDLen          = 64      // job ids, request ids
-	MaxNameLen        = 128     // job names, dataset names, column names, feature names
-	MaxPathLen        = 4096    // data_path, out_dir
-	MaxExtraColumns   = 64      // read.extra
-	MaxDateFormatLen  = 64      // read.date_format
-	MaxHorizonLen     = 16      // read.horizon
-	MaxPeriods        = 520     // read.periods
-	MaxPeriodDays     = 3660    // read.period_days
-	MaxHiddenLayers   = 16      // model.hidden
-	MaxLayerWidth     = 65536   // model.hidden[i]
-	MaxBatch          = 1 << 20 // model.batch
-	MaxEpochs         = 100000  // model.max_epochs
+	MaxIDLen          = 64                // job ids, request ids
+	MaxNameLen        = 128               // job names, dataset names, column names, feature names
+	MaxPathLen        = 4096              // data_path, out_dir
+	MaxExtraColumns   = 64                // read.extra
+	MaxDateFormatLen  = 64                // read.date_format
+	MaxHorizonLen     = 16                // read.horizon
+	MaxPeriods        = 520               // read.periods
+	MaxPeriodDays     = 3660              // read.period_days
+	MaxHiddenLayers   = 16                // model.hidden
+	MaxLayerWidth     = 65536             // model.hidden[i]
+	MaxEnsemble       = model.MaxEnsemble // model.ensemble
+	MaxBatch          = 1 << 20           // model.batch
+	MaxEpochs         = 100000            // model.max_epochs
 	MaxWarmupSteps    = 100000000
 	MaxWorkers        = 1024 // min_workers, max_workers, world_size
 	MaxCheckpointGap  = 1000000
@@ -239,6 +241,7 @@ func (m *ModelConfig) check(p *problems, at string) {
 	p.atMost(at+".batch", uint64(m.GetBatch()), MaxBatch)
 	p.atMost(at+".max_epochs", uint64(m.GetMaxEpochs()), MaxEpochs)
 	p.atMost(at+".warmup_steps", uint64(m.GetWarmupSteps()), MaxWarmupSteps)
+	p.atMost(at+".ensemble", uint64(m.GetEnsemble()), MaxEnsemble)
 }
 
 // Validate checks a GetRequest's bounds.

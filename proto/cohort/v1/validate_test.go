@@ -89,6 +89,7 @@ func TestSubmitValidate(t *testing.T) {
 		{"spec.model.eps", func(r *cohortv1.SubmitRequest) { r.Spec.Model.Eps = float32(math.Inf(1)) }},
 		{"spec.model.batch", func(r *cohortv1.SubmitRequest) { r.Spec.Model.Batch = 1<<20 + 1 }},
 		{"spec.model.max_epochs", func(r *cohortv1.SubmitRequest) { r.Spec.Model.MaxEpochs = 1 << 30 }},
+		{"spec.model.ensemble", func(r *cohortv1.SubmitRequest) { r.Spec.Model.Ensemble = 33 }},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {
