@@ -5,12 +5,13 @@
 #   1. kill -9 a worker (w1);
 #   2. 3 s later, cut another worker (w2) off the network;
 #   3. 3 s later, kill -9 the coordinator running the job (the leader);
-#   4. 3 s later, stop one etcd member (e1, first in every process's list).
+#   4. 3 s later, stop one etcd member (e1, first in every process's list);
+#   then, 3 s later, w2 gets its network back and must register again.
 # It passes when the chaos job SUCCEEDS after the last fault, its generation
 # moved at least twice, the other coordinator finished it, the weights it kept
 # (best validation epoch) were trained after the faults, and its test-set
-# normalized Gini is within 1% of the fault-free run's, and every process
-# no fault hit is still running. Exit 0 only then.
+# normalized Gini is within 1% of the fault-free run's, every process not
+# killed is still running and w2 registered again. Exit 0 only then.
 #
 # Usage: scripts/chaos.sh [--out SUMMARY.json] [--epochs N] [--timeout SECONDS] [--keep]
 #   --out      where the JSON summary goes (default: a new temp file); the
@@ -296,11 +297,17 @@ sleep 3
 fault "kill -9 leading coordinator" "$coord_before" docker kill -s KILL "$leader_id"
 sleep 3
 fault "stop etcd member" e1 docker stop -t 10 "$e1_id"
+sleep 3
+# Not a fault: w2 gets its network back mid-job. It lost its lease, not its
+# process, so it registers again and the coordinator may take it into a
+# next generation (how the run ends either way is in the summary).
+fault "network reconnect worker" w2 docker network connect "$network" "$w2_id"
+t_back=$(now)
 
 log "waiting for job $id1 to finish"
 finish "$id1"
 t1=$(now)
-gini1=$gini gen_after=$gen coord_after=$coord secs1=$(since "$t0" "$t1")
+gini1=$gini gen_after=$gen coord_after=$coord secs1=$(since "$t0" "$t1") workers_after=$workers
 wait # for the status reads after each fault
 faults="[]" i=0 last_fault=0
 while IFS=$'\t' read -r what target t; do
@@ -310,15 +317,29 @@ while IFS=$'\t' read -r what target t; do
   faults=$(jq -c --arg what "$what" --arg target "$target" --arg at "$(date -u -d "@$t" +%FT%T.%3NZ)" \
     --argjson t "$(since "$t0" "$t")" --argjson after "${after:-null}" \
     '. + [{what: $what, target: $target, at: $at, seconds_after_submit: $t, job_just_after: $after}]' <<<"$faults")
-  last_fault=$t
+  [ "$what" = "network reconnect worker" ] || last_fault=$t # a repair, not a fault
 done <"$tmp/faults.tsv"
 log "chaos: test Gini $gini1 after ${secs1} s, generation $gen_before -> $gen_after, coordinator $coord_before -> $coord_after"
+
+# The worker cut off from the network lost its lease but not its process:
+# with the network back it must register again.
+rejoined=false deadline=$((SECONDS + 60))
+while [ $SECONDS -lt $deadline ]; do
+  if cli gpus --etcd "$etcd_endpoints" --json 2>/dev/null |
+    jq -e '[(.hosts // [])[].worker, (.gpus // [])[].worker] | index("w2") != null' >/dev/null 2>&1; then
+    rejoined=true
+    break
+  fi
+  sleep 1
+done
+rejoin_secs=$(since "$t_back" "$(now)")
+log "w2 registered again: $rejoined (after ${rejoin_secs} s)"
 
 # --- verdict
 # Every process no fault hit must still run: a worker that exits when an
 # etcd member stops (its watch of the plans ended) is a failure even when
-# the job finished on the others.
-survivors=(e2 e3 w3 w4)
+# the job finished on the others. w2 too: it was cut off, not killed.
+survivors=(e2 e3 w2 w3 w4)
 case $coord_before in c1) survivors+=(c2) ;; c2) survivors+=(c1) ;; esac
 alive "${survivors[@]}"
 rel=$(awk -v a="$gini0" -v b="$gini1" 'BEGIN { d = b - a; if (d < 0) d = -d; m = a < 0 ? -a : a; printf "%.6f", (m > 0 ? d / m : d) }')
@@ -342,12 +363,14 @@ case $coord_after in
   c1 | c2) best_epoch=$(docker cp "$(cid "$coord_after"):/runs/chaos/metrics.json" - 2>/dev/null | tar -xO 2>/dev/null |
     jq -r '.run.best_epoch // empty' 2>/dev/null) || best_epoch="" ;;
 esac
-last_epoch=$(jq -r '[.[].job_just_after.epoch // 0] | max' <<<"$faults")
+last_epoch=$(jq -r '[.[] | select(.what != "network reconnect worker") | .job_just_after.epoch // 0] | max' <<<"$faults")
 if [ -z "$best_epoch" ]; then
   problems+=("no run.best_epoch in /runs/chaos/metrics.json on $coord_after: cannot tell whether the kept weights were trained through the faults")
 elif [ "$best_epoch" -le "$last_epoch" ]; then
   problems+=("the kept weights are from epoch $best_epoch, not after the faults (epoch $last_epoch just after the last): the Gini comparison proves nothing; lower the learning rate")
 fi
+[ "$rejoined" = true ] ||
+  problems+=("w2 did not register again within 60 s of its network coming back")
 passed=true
 [ ${#problems[@]} -eq 0 ] || passed=false
 
@@ -358,13 +381,16 @@ jq -n --arg project "$project" --argjson epochs "$epochs" \
   --arg coord_before "$coord_before" --arg coord_after "$coord_after" \
   --argjson faults "$faults" --argjson rel "$rel" --argjson passed "$passed" \
   --argjson total "$((SECONDS - start))" --arg logs "$logs" --arg best "$best_epoch" \
+  --argjson rejoined "$rejoined" --argjson rejoin_secs "$rejoin_secs" --argjson workers_after "${workers_after:-0}" \
   --args '{
     passed: $passed, project: $project, max_epochs: $epochs, logs: $logs,
     fault_free: {job: $id0, normalized_gini: $gini0, seconds: $secs0, generation: $gen0},
     chaos: {job: $id1, normalized_gini: $gini1, seconds: $secs1,
             generation_at_first_fault: $gen_before, generation: $gen_after,
             coordinator_before: $coord_before, coordinator_after: $coord_after,
-            best_epoch: ($best | tonumber? // null), faults: $faults},
+            best_epoch: ($best | tonumber? // null), faults: $faults,
+            w2_registered_again: $rejoined, w2_seconds_to_register_again: $rejoin_secs,
+            workers_at_end: $workers_after},
     gini_relative_difference: $rel, tolerance: 0.01,
     problems: $ARGS.positional, total_seconds: $total
   }' "${problems[@]}" >"$out.tmp"
@@ -372,10 +398,11 @@ mv "$out.tmp" "$out"
 
 log "summary ($out):"
 printf '  fault-free  job %-24s Gini %s  %6s s\n' "$id0" "$gini0" "$secs0"
-printf '  chaos       job %-24s Gini %s  %6s s  generations %s -> %s  coordinator %s -> %s\n' \
-  "$id1" "$gini1" "$secs1" "$gen_before" "$gen_after" "$coord_before" "$coord_after"
+printf '  chaos       job %-24s Gini %s  %6s s  generations %s -> %s  coordinator %s -> %s  workers at the end %s\n' \
+  "$id1" "$gini1" "$secs1" "$gen_before" "$gen_after" "$coord_before" "$coord_after" "$workers_after"
 jq -r '.[] | "  t+\(.seconds_after_submit) s  \(.what) \(.target)" +
   (.job_just_after // {} | "  (then \(.state // "?") epoch \(.epoch // "?") generation \(.generation // "?") on \(.coordinator // "?"))")' <<<"$faults"
+printf '  w2 registered again %s s after its network came back: %s\n' "$rejoin_secs" "$rejoined"
 printf '  kept weights from epoch %s; |dGini|/Gini0 = %s (<= 0.01); total %d s\n' "${best_epoch:-?}" "$rel" "$((SECONDS - start))"
 if [ "$passed" != true ]; then
   for p in "${problems[@]}"; do log "FAIL: $p" >&2; done

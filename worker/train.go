@@ -43,11 +43,12 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 	// rather than hold its peers in a ring the coordinator gave up on.
 	gctx, cancel := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
+	sess := w.sess.Load()
 	go func() {
 		defer close(watched)
 		select {
-		case <-w.sess.Done():
-			cancel(fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, w.sess.Lease()))
+		case <-sess.Done():
+			cancel(fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, sess.Lease()))
 		case <-gctx.Done():
 		}
 	}()

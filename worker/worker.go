@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -58,8 +59,15 @@ type Config struct {
 	NewBackend func(threads int) kernels.Backend
 	// Logger gets the worker's logs (default slog.Default()).
 	Logger *slog.Logger
-	// Ready, when set, is called once the worker is registered.
+	// Ready, when set, is called once the worker is registered (again
+	// after each rejoin).
 	Ready func(ringAddr string)
+	// ExitOnLeaseLoss makes Run return when the worker's lease is lost
+	// (cut off from etcd longer than TTL). By default it registers again
+	// under a new lease as soon as etcd answers, keeping its process, its
+	// ring server and the training states it holds, and the coordinator
+	// takes it into the next generation like any worker that joins.
+	ExitOnLeaseLoss bool
 }
 
 func (c *Config) fill() error {
@@ -88,7 +96,8 @@ func (c *Config) fill() error {
 }
 
 // Run registers the worker and trains every generation that names it,
-// until ctx is done (a clean exit: it returns nil) or its lease is lost.
+// until ctx is done (a clean exit: it returns nil), or its lease is lost
+// and cfg.ExitOnLeaseLoss is set.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.fill(); err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -106,7 +115,7 @@ func Run(ctx context.Context, cfg Config) error {
 type worker struct {
 	cfg  Config
 	log  *slog.Logger
-	sess *membership.Session
+	sess atomic.Pointer[membership.Session] // the current registration's
 	ring *allreduce.Server
 	addr string
 	// status publishes the machine and activity (status.go); nil until registered.
@@ -120,22 +129,6 @@ type worker struct {
 }
 
 func (w *worker) run(ctx context.Context) error {
-	sess, err := membership.NewSession(ctx, w.cfg.Client, membership.WithTTL(w.cfg.TTL))
-	if err != nil {
-		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
-	}
-	w.sess = sess
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		// Revoking the lease deletes the registration at once, rather
-		// than a TTL later.
-		if _, err := w.cfg.Client.Revoke(cctx, sess.Lease()); err != nil {
-			w.log.Debug("worker: revoke lease", "err", err)
-		}
-		sess.Orphan()
-	}()
-
 	lis, err := net.Listen("tcp", w.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("worker %s: listen: %w", w.cfg.Name, err)
@@ -174,6 +167,59 @@ func (w *worker) run(ctx context.Context) error {
 		go func() { hdone <- hs.Serve(hctx) }()
 		defer func() { stop(); <-hdone }()
 	}
+	rejoining := false
+	var wait time.Duration
+	for {
+		err := w.register(ctx, st)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrLeaseLost) && !w.cfg.ExitOnLeaseLoss:
+			// Cut off from etcd longer than the TTL: the coordinator has
+			// moved on without this worker. Register again once etcd
+			// answers; the next generation takes the worker back in.
+			rejoining, wait = true, time.Second
+			w.log.Warn("worker: lease lost; registering again", "err", err)
+		case rejoining:
+			// etcd may still be out of reach: keep trying, less often.
+			wait = min(2*wait, maxRejoinWait)
+			w.log.Warn("worker: register again", "err", err, "next_try_in", wait)
+		default:
+			return err // the first registration failed: a setup error
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// maxRejoinWait bounds the pause between tries to register again.
+const maxRejoinWait = 8 * time.Second
+
+// ErrLeaseLost is why Run returns with Config.ExitOnLeaseLoss when the
+// worker's lease ended (it was cut off from etcd longer than the TTL).
+var ErrLeaseLost = errors.New("lease lost")
+
+// register runs one registration: a session (lease), the worker key, the
+// status publisher and the plan watch, until ctx ends or the lease is lost.
+func (w *worker) register(ctx context.Context, st *cohortv1.WorkerStatus) error {
+	sess, err := membership.NewSession(ctx, w.cfg.Client, membership.WithTTL(w.cfg.TTL))
+	if err != nil {
+		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+	}
+	w.sess.Store(sess)
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		// Revoking the lease deletes the registration at once, rather
+		// than a TTL later.
+		if _, err := w.cfg.Client.Revoke(cctx, sess.Lease()); err != nil {
+			w.log.Debug("worker: revoke lease", "err", err)
+		}
+		sess.Orphan()
+	}()
 	status, err := protojson.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("worker %s: encode status: %w", w.cfg.Name, err)
@@ -191,7 +237,7 @@ func (w *worker) run(ctx context.Context) error {
 	if w.cfg.Ready != nil {
 		w.cfg.Ready(w.addr)
 	}
-	return w.watch(ctx, reg.Kvs[0].ModRevision+1)
+	return w.watch(ctx, sess, reg.Kvs[0].ModRevision+1)
 }
 
 // health fails once the lease is gone.
@@ -206,12 +252,12 @@ func (w *worker) health(context.Context) error {
 // name this worker after it registered) and trains those that name it.
 // The watch outlives an etcd member that stops or loses its leader
 // (membership.Follow); it ends when ctx does or the lease is lost.
-func (w *worker) watch(ctx context.Context, rev int64) error {
+func (w *worker) watch(ctx context.Context, sess *membership.Session, rev int64) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
-		case <-w.sess.Done():
+		case <-sess.Done():
 			cancel()
 		case <-fctx.Done():
 		}
@@ -236,7 +282,7 @@ func (w *worker) watch(ctx context.Context, rev int64) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case w.lost():
-			return fmt.Errorf("worker %s: lease %x lost", w.cfg.Name, w.sess.Lease())
+			return fmt.Errorf("worker %s: lease %x: %w", w.cfg.Name, sess.Lease(), ErrLeaseLost)
 		case errors.Is(err, rpctypes.ErrCompacted):
 			// Plans written meanwhile are gone from etcd's history; one
 			// that named this worker fails its ring without it, and the
@@ -249,10 +295,15 @@ func (w *worker) watch(ctx context.Context, rev int64) error {
 	}
 }
 
-// lost says whether the worker's lease is gone.
+// lost says whether the worker's current lease is gone (or not granted
+// yet).
 func (w *worker) lost() bool {
+	sess := w.sess.Load()
+	if sess == nil {
+		return true
+	}
 	select {
-	case <-w.sess.Done():
+	case <-sess.Done():
 		return true
 	default:
 		return false

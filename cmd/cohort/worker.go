@@ -39,6 +39,7 @@ func (e *etcdFlags) config() membership.Config {
 func newWorkerCmd() *cobra.Command {
 	var e etcdFlags
 	var name, listen, advertise, health string
+	var exitOnLeaseLoss bool
 	cmd := &cobra.Command{
 		Use:   "worker --etcd HOST:PORT --name NAME",
 		Short: "Run a training worker: register in etcd, train the generations that name it",
@@ -47,6 +48,11 @@ coordinator's generation plan that names it, streams its shard of customers
 from the coordinator, and trains its replica of the model with gradients
 summed over a ring allreduce with the other workers. It serves /healthz and
 /metrics on --health-addr and stops cleanly on SIGTERM.
+
+A worker cut off from etcd longer than the lease TTL loses its place: the
+coordinator goes on without it. The worker then registers again as soon as
+etcd answers and is taken into the job's next generation, in the same process
+(--exit-on-lease-loss makes it exit instead).
 
 cohort train --workers N starts N of these on the local machine by itself.`,
 		Args: cobra.NoArgs,
@@ -60,7 +66,7 @@ cohort train --workers N starts N of these on the local machine by itself.`,
 			}
 			defer cli.Close()
 			return worker.Run(cmd.Context(), worker.Config{Name: name, Client: cli, TTL: e.ttl, Listen: listen,
-				Advertise: advertise, HealthAddr: health, Logger: slog.Default()})
+				Advertise: advertise, HealthAddr: health, Logger: slog.Default(), ExitOnLeaseLoss: exitOnLeaseLoss})
 		},
 	}
 	fs := cmd.Flags()
@@ -69,5 +75,6 @@ cohort train --workers N starts N of these on the local machine by itself.`,
 	fs.StringVar(&listen, "listen", "127.0.0.1:0", "address of the worker's gRPC server (ring allreduce)")
 	fs.StringVar(&advertise, "advertise", "", "host:port other workers dial to reach this one (default: the --listen address; required when it is a wildcard such as 0.0.0.0)")
 	fs.StringVar(&health, "health-addr", "127.0.0.1:0", `address of /healthz and /metrics ("" turns them off)`)
+	fs.BoolVar(&exitOnLeaseLoss, "exit-on-lease-loss", false, "exit when cut off from etcd longer than the lease TTL, for a supervisor to restart (default: register again once etcd answers and rejoin at the next generation)")
 	return cmd
 }
