@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// The deploy manifests run the binary with flags nobody types by hand, and
+// the Kubernetes one has no cluster to run on here: these tests hold both to
+// the CLI they start, so a renamed or removed flag fails here rather than
+// at a user's kubectl apply.
+
+// parseCohortArgs parses args (a subcommand and its flags, as a container
+// runs /cohort) with the real command tree, without running anything.
+func parseCohortArgs(t *testing.T, args []string) error {
+	t.Helper()
+	root := newRootCmd()
+	cmd, rest, err := root.Find(args)
+	if err != nil {
+		return fmt.Errorf("find command %q: %w", args, err)
+	}
+	if cmd == root {
+		return fmt.Errorf("%q names no cohort command", args)
+	}
+	// $(POD_NAME)-style references are expanded by Kubernetes; any value
+	// stands for them here.
+	expanded := make([]string, len(rest))
+	for i, a := range rest {
+		expanded[i] = strings.NewReplacer("$(POD_NAME)", "pod-0", "$(POD_IP)", "10.0.0.1").Replace(a)
+	}
+	if err := cmd.ParseFlags(expanded); err != nil {
+		return fmt.Errorf("%s: %w", cmd.Name(), err)
+	}
+	if err := cmd.ValidateArgs(cmd.Flags().Args()); err != nil {
+		return fmt.Errorf("%s: %w", cmd.Name(), err)
+	}
+	return nil
+}
+
+// flagPort returns the port of a --name=host:port argument, or "".
+func flagPort(args []string, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			if _, port, err := net.SplitHostPort(v); err == nil {
+				return port
+			}
+		}
+	}
+	return ""
+}
+
+// TestComposeCommands ensures every service of deploy/compose.yaml runs a
+// cohort command whose flags parse.
+func TestComposeCommands(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Services map[string]struct {
+			Command []string `json:"command"`
+		} `json:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("deploy/compose.yaml: %v", err)
+	}
+	if len(doc.Services) < 9 {
+		t.Fatalf("deploy/compose.yaml: %d services, want the 3 etcd members, 2 coordinators and 4 workers", len(doc.Services))
+	}
+	for name, svc := range doc.Services {
+		if len(svc.Command) == 0 {
+			t.Errorf("service %s: no command", name)
+			continue
+		}
+		if err := parseCohortArgs(t, svc.Command); err != nil {
+			t.Errorf("deploy/compose.yaml service %s: %v", name, err)
+		}
+	}
+}
+
+// k8sObject is the part of a Kubernetes object these checks read.
+type k8sObject struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Selector    map[string]any `json:"selector"` // Service: labels; workloads: matchLabels
+		ServiceName string         `json:"serviceName"`
+		Ports       []struct {
+			Port int `json:"port"`
+		} `json:"ports"`
+		Template struct {
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+			Spec struct {
+				Containers []k8sContainer `json:"containers"`
+			} `json:"spec"`
+		} `json:"template"`
+	} `json:"spec"`
+}
+
+type k8sContainer struct {
+	Name  string   `json:"name"`
+	Args  []string `json:"args"`
+	Ports []struct {
+		Name          string `json:"name"`
+		ContainerPort int    `json:"containerPort"`
+	} `json:"ports"`
+	ReadinessProbe *k8sProbe `json:"readinessProbe"`
+	LivenessProbe  *k8sProbe `json:"livenessProbe"`
+}
+
+type k8sProbe struct {
+	HTTPGet *struct {
+		Path string `json:"path"`
+		Port any    `json:"port"`
+	} `json:"httpGet"`
+}
+
+// TestKubernetesManifest checks deploy/k8s/cohort.yaml where no cluster
+// can: every container's cohort command parses, its --listen and
+// --health-addr ports are declared container ports, its probes ask
+// /healthz on the health port, every workload's selector matches its pod
+// labels, and every Service selects pods some workload makes.
+func TestKubernetesManifest(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "k8s", "cohort.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []k8sObject
+	for i, part := range bytes.Split(raw, []byte("\n---")) {
+		if len(bytes.TrimSpace(part)) == 0 {
+			continue
+		}
+		var o k8sObject
+		if err := yaml.Unmarshal(part, &o); err != nil {
+			t.Fatalf("deploy/k8s/cohort.yaml document %d: %v", i+1, err)
+		}
+		if o.Kind == "" {
+			continue // comments only
+		}
+		objs = append(objs, o)
+	}
+	podLabels := map[string]map[string]string{}
+	workloads := 0
+	for _, o := range objs {
+		if o.Kind != "Deployment" && o.Kind != "StatefulSet" {
+			continue
+		}
+		workloads++
+		at := o.Kind + " " + o.Metadata.Name
+		labels := o.Spec.Template.Metadata.Labels
+		podLabels[at] = labels
+		match, _ := o.Spec.Selector["matchLabels"].(map[string]any)
+		if len(match) == 0 {
+			t.Errorf("%s: no selector.matchLabels", at)
+		}
+		for k, v := range match {
+			if labels[k] != v {
+				t.Errorf("%s: selector %s=%v does not match the pod label %q", at, k, v, labels[k])
+			}
+		}
+		for _, c := range o.Spec.Template.Spec.Containers {
+			cat := at + " container " + c.Name
+			if err := parseCohortArgs(t, c.Args); err != nil {
+				t.Errorf("%s: %v", cat, err)
+				continue
+			}
+			declared := map[string]bool{}
+			byName := map[string]string{} // a probe may name a port
+			for _, p := range c.Ports {
+				declared[fmt.Sprint(p.ContainerPort)] = true
+				byName[p.Name] = fmt.Sprint(p.ContainerPort)
+			}
+			for _, flag := range []string{"listen", "health-addr"} {
+				if port := flagPort(c.Args, flag); port != "" && !declared[port] {
+					t.Errorf("%s: --%s port %s is not a containerPort", cat, flag, port)
+				}
+			}
+			health := flagPort(c.Args, "health-addr")
+			for name, p := range map[string]*k8sProbe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+				if p == nil || p.HTTPGet == nil || health == "" {
+					continue
+				}
+				port := fmt.Sprint(p.HTTPGet.Port)
+				if n, ok := byName[port]; ok {
+					port = n
+				}
+				if p.HTTPGet.Path != "/healthz" || port != health {
+					t.Errorf("%s: %s probe asks %s on port %v, want /healthz on the --health-addr port %s",
+						cat, name, p.HTTPGet.Path, p.HTTPGet.Port, health)
+				}
+			}
+		}
+	}
+	if workloads < 3 {
+		t.Fatalf("deploy/k8s/cohort.yaml: %d workloads, want etcd, coordinators and workers", workloads)
+	}
+	for _, o := range objs {
+		if o.Kind != "Service" || len(o.Spec.Selector) == 0 {
+			continue
+		}
+		found := false
+		for _, labels := range podLabels {
+			all := true
+			for k, v := range o.Spec.Selector {
+				if labels[k] != v {
+					all = false
+				}
+			}
+			found = found || all
+		}
+		if !found {
+			t.Errorf("Service %s selects %v, which no workload's pods carry", o.Metadata.Name, o.Spec.Selector)
+		}
+	}
+}
