@@ -24,6 +24,9 @@ const seriesLinger = 2 * time.Minute
 type metrics struct {
 	reg      prometheus.Registerer
 	training *telemetry.Training
+	// registrations counts the worker's registrations in etcd: more than
+	// one means it lost its lease (was cut off from etcd) and came back.
+	registrations prometheus.Counter
 }
 
 // newMetrics registers the training metrics on reg; attach adds the
@@ -33,7 +36,12 @@ func newMetrics(reg prometheus.Registerer, opts telemetry.TrainingOptions) (*met
 	if err != nil {
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}
-	return &metrics{reg: reg, training: tr}, nil
+	regs := prometheus.NewCounter(prometheus.CounterOpts{Name: "cohort_worker_registrations_total",
+		Help: "Times this worker registered in etcd: one, plus one each time it lost its lease and registered again."})
+	if err := reg.Register(regs); err != nil {
+		return nil, fmt.Errorf("worker: metrics: %w", err)
+	}
+	return &metrics{reg: reg, training: tr, registrations: regs}, nil
 }
 
 // attach exports p's machine samples and makes p record its training in

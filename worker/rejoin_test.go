@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/membership"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/worker"
 )
 
@@ -46,7 +51,7 @@ func TestWorkerRejoinsAfterLeaseLoss(t *testing.T) {
 			ready := make(chan string, 4)
 			done := make(chan error, 1)
 			go func() {
-				done <- worker.Run(ctx, worker.Config{Name: name, Client: cli, TTL: 2 * time.Second,
+				done <- worker.Run(ctx, worker.Config{Name: name, Client: cli, TTL: 2 * time.Second, HealthAddr: "127.0.0.1:0",
 					Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), ExitOnLeaseLoss: exit,
 					Ready: func(addr string) { ready <- addr }})
 			}()
@@ -71,10 +76,42 @@ func TestWorkerRejoinsAfterLeaseLoss(t *testing.T) {
 				t.Errorf("registered again with ring address %s, first %s: want the same server", again, addr)
 			}
 			t.Logf("lease %x revoked; registered again under %x", first, second)
+			if got := registrations(t, cli, name); got != 2 {
+				t.Errorf("cohort_worker_registrations_total = %v, want 2", got)
+			}
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("Run after cancel = %v, want nil", err)
 			}
 		})
 	}
+}
+
+// registrations scrapes the worker's cohort_worker_registrations_total
+// from the /metrics address its registration publishes.
+func registrations(t *testing.T, cli *clientv3.Client, name string) float64 {
+	t.Helper()
+	resp, err := cli.Get(t.Context(), membership.WorkerKey(name))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("read %s's registration: %v", name, err)
+	}
+	st := &cohortv1.WorkerStatus{}
+	if err := protojson.Unmarshal(resp.Kvs[0].Value, st); err != nil || st.GetHealthAddr() == "" {
+		t.Fatalf("%s's status %s: %v, want a health address", name, resp.Kvs[0].Value, err)
+	}
+	r, err := http.Get("http://" + st.GetHealthAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := families["cohort_worker_registrations_total"]
+	if !ok || len(f.GetMetric()) != 1 {
+		t.Fatalf("/metrics has no cohort_worker_registrations_total")
+	}
+	return f.GetMetric()[0].GetCounter().GetValue()
 }

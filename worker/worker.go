@@ -233,6 +233,9 @@ func (w *worker) register(ctx context.Context, st *cohortv1.WorkerStatus) error 
 	if err != nil || len(reg.Kvs) == 0 {
 		return fmt.Errorf("worker %s: read registration back: %v", w.cfg.Name, err)
 	}
+	if w.metrics != nil {
+		w.metrics.registrations.Inc()
+	}
 	w.log.Info("worker: registered", "ring", w.addr, "health", st.HealthAddr, "ttl", sess.TTL())
 	if w.cfg.Ready != nil {
 		w.cfg.Ready(w.addr)
