@@ -167,6 +167,8 @@ func TestDoneRejectsInconsistentState(t *testing.T) {
 		{"mid-epoch", func(s *TrainState) { s.Offset = 100 }, "done state at epoch 2 row 100"},
 		{"no best weights", func(s *TrainState) { s.Best = nil }, "with 0 best parameters"},
 		{"short best weights", func(s *TrainState) { s.Best = s.Best[:3] }, "state has 3 best parameters"},
+		{"another architecture", func(s *TrainState) { s.Params = append(s.Params, s.Params...) },
+			"resume with the --hidden and --ensemble it was trained with"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := *st

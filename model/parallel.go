@@ -228,6 +228,12 @@ func newTrainer(ctx context.Context, be kernels.Backend, sh Shard, r Reducer, cf
 // restore loads a TrainState; the pipeline comes from the state, so a run
 // resumed on other shards standardises exactly as it began.
 func (t *trainer) restore(s *TrainState) error {
+	if got, want := len(s.Params), t.net.layout.Size; got != want {
+		// The usual cause: --hidden or --ensemble differ from the run the
+		// checkpoint came from.
+		return fmt.Errorf("the checkpoint holds %d parameters, this model (%d network(s) %d-%v-%d) has %d: resume with the --hidden and --ensemble it was trained with",
+			got, t.net.layout.MemberCount(), t.net.layout.Inputs, t.net.layout.Hidden, kernels.ZILNOutputs, want)
+	}
 	if err := t.net.SetParams(s.Params); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -222,5 +223,66 @@ func TestKubernetesManifest(t *testing.T) {
 		if !found {
 			t.Errorf("Service %s selects %v, which no workload's pods carry", o.Metadata.Name, o.Spec.Selector)
 		}
+	}
+}
+
+// TestDashboardMetricsExist ensures every metric the Grafana dashboard
+// and the Prometheus rules query is one that cohort's code names, so a
+// renamed series fails here rather than as an empty panel.
+func TestDashboardMetricsExist(t *testing.T) {
+	named := map[string]bool{} // every "cohort_..." and "DCGM_FI_..." string literal in the code
+	lit := regexp.MustCompile(`"((?:cohort|DCGM_FI)_[A-Za-z0-9_]+)"`)
+	err := filepath.WalkDir(filepath.Join("..", ".."), func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "deploy") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range lit.FindAllSubmatch(src, -1) {
+			named[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`\b(?:cohort|DCGM_FI)_[A-Za-z0-9_]+\b`)
+	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "grafana", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards under deploy/grafana: %v", err)
+	}
+	rules, _ := filepath.Glob(filepath.Join("..", "..", "deploy", "prometheus", "*.y*ml"))
+	queried := 0
+	for _, f := range append(files, rules...) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range used.FindAllString(string(raw), -1) {
+			if strings.HasSuffix(name, "_") {
+				continue // a prefix in a relabelling regex, not a series
+			}
+			queried++
+			base := name
+			for _, suffix := range []string{"_sum", "_count", "_bucket"} {
+				if b, ok := strings.CutSuffix(name, suffix); ok && named[b] {
+					base = b
+				}
+			}
+			if !named[base] {
+				t.Errorf("%s queries %s, which no cohort code exports", filepath.Base(f), name)
+			}
+		}
+	}
+	if queried == 0 {
+		t.Fatal("found no metric names in the dashboards")
 	}
 }
