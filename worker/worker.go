@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config) error {
 type worker struct {
 	cfg  Config
 	log  *slog.Logger
-	sess atomic.Pointer[membership.Session] // the current registration's
+	sess atomic.Pointer[membership.Session] // the current registration's session; nil before the first
 	ring *allreduce.Server
 	addr string
 	// status publishes the machine and activity (status.go); nil until registered.
