@@ -118,6 +118,7 @@ func (j *Job) follow(ctx context.Context, g *generation, live []membership.Membe
 				idle = 0
 				j.progress(ctx, g, epochStats(rep.Epoch), r.GetSamplesPerSecond(), r.GetAllreduceGbps(), ev)
 			case *cohortv1.ReportRequest_Final:
+				g.prep.Workers = len(g.members)
 				return finalModel(g.prep, rep.Final)
 			}
 		}

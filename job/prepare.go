@@ -27,6 +27,10 @@ type Prepared struct {
 	Train, Val, Test   []*clv.Customer
 	TrainData, ValData model.Data
 	Baseline           Baseline
+	// Workers is how many processes trained the model, for the report: a
+	// distributed TrainStep sets it to its last generation's workers; 0
+	// means this process alone.
+	Workers int
 }
 
 // Prepare validates spec, reads the transaction log, splits the customers
@@ -77,7 +81,7 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	}
 	rep, err := evaluation{
 		data: spec.Data, ds: ds, test: p.Test, train: len(p.Train), val: len(p.Val),
-		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist,
+		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist, workers: max(p.Workers, 1),
 	}.report(ctx)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ type evaluation struct {
 	trained    *Trained
 	be         kernels.Backend
 	hist       model.History // empty when evaluating a saved model
+	workers    int           // processes that trained the model; 0 leaves the line out
 }
 
 // noiseDraws is how many holdouts eval.ZILNNoise simulates: enough for
@@ -89,7 +90,8 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 			Train: e.train, Validation: e.val, Test: len(test),
 			CalibrationStart: rep.FirstDate, CalibrationEnd: rep.CalibrationEnd,
 			HoldoutStart: rep.CalibrationEnd.AddDate(0, 0, 1), HoldoutEnd: rep.HoldoutEnd,
-			Horizon: rep.Horizon.String(), Backend: e.be.Name(), Workers: 1, Generated: time.Now().UTC(),
+			Horizon: rep.Horizon.String(), Backend: e.be.Name(), Workers: e.workers, Generated: time.Now().UTC(),
+			Model: e.trained.Net.Describe(),
 		},
 		Actual:   actual,
 		Model:    report.Predictor{Name: "deep ZILN model", Spend: spend, PReturn: pReturn},

@@ -200,3 +200,27 @@ func TestEnsembleConfig(t *testing.T) {
 		t.Errorf("zero ensemble defaults to %d, want %d", got, DefaultConfig().Ensemble)
 	}
 }
+
+// TestDescribe ensures the report's model line names the shape, the
+// ensemble and the seed.
+func TestDescribe(t *testing.T) {
+	for _, tt := range []struct {
+		members int
+		want    string
+	}{
+		{1, "MLP 6-8-4-3 with a ZILN head; seed 7"},
+		{5, "ensemble of 5 MLPs 6-8-4-3 with ZILN heads, averaged; seed 7"},
+	} {
+		l, err := NewEnsembleLayout(6, []int{8, 4}, tt.members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewModel(Config{Seed: 7}, l, Pipeline{FeatureNames: []string{"a", "b", "c", "d", "e", "f"}, Log1p: make([]bool, 6), Mean: make([]float32, 6), Std: []float32{1, 1, 1, 1, 1, 1}}, make([]float32, l.Size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Describe(); got != tt.want {
+			t.Errorf("%d members: %q, want %q", tt.members, got, tt.want)
+		}
+	}
+}

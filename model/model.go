@@ -18,6 +18,8 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/cohort-clv/cohort/kernels"
 )
@@ -59,6 +61,20 @@ func NewModel(cfg Config, layout Layout, pipe Pipeline, params []float32) (*Mode
 
 // Params returns a copy of the flat parameters.
 func (m *Model) Params() []float32 { return append([]float32(nil), m.params...) }
+
+// Describe names the network for people: "MLP 34-128-64-3 with a ZILN
+// head, seed 1", or "ensemble of 5 MLPs 34-128-64-3 ..., averaged".
+func (m *Model) Describe() string {
+	widths := []string{strconv.Itoa(m.Layout.Inputs)}
+	for _, h := range m.Layout.Hidden {
+		widths = append(widths, strconv.Itoa(h))
+	}
+	shape := strings.Join(append(widths, strconv.Itoa(kernels.ZILNOutputs)), "-")
+	if k := m.Layout.MemberCount(); k > 1 {
+		return fmt.Sprintf("ensemble of %d MLPs %s with ZILN heads, averaged; seed %d", k, shape, m.Config.Seed)
+	}
+	return fmt.Sprintf("MLP %s with a ZILN head; seed %d", shape, m.Config.Seed)
+}
 
 // Inputs is the number of raw features a row must have.
 func (m *Model) Inputs() int { return m.Layout.Inputs }

@@ -159,6 +159,13 @@ func TestEquivalence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			page, err := os.ReadFile(filepath.Join(s.Out, "report.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("cpu, %d worker", n); !bytes.Contains(page, []byte(want)) {
+				t.Errorf("report.html does not say %q (the workers that trained)", want)
+			}
 			if d := relDiff(net.Params(), wantNet.Params()); d > 1e-5 {
 				t.Errorf("weights differ from the single process by %.3g relative, want <= 1e-5", d)
 			}

@@ -206,6 +206,9 @@ func (r *Report) summaryRows() []row {
 		}
 		add("Compute", v)
 	}
+	if s.Model != "" {
+		add("Model", s.Model)
+	}
 	if h := r.data.History; len(h) > 0 {
 		v := fmt.Sprintf("%d epoch%s", len(h), plural(len(h)))
 		if r.data.BestEpoch > 0 {

@@ -39,6 +39,9 @@ type Summary struct {
 	HoldoutStart, HoldoutEnd         time.Time
 	// Horizon is the holdout length as the user gave it ("39w").
 	Horizon string
+	// Model describes the network ("MLP 34-128-64-3 with a ZILN head");
+	// empty leaves the line out.
+	Model string
 	// Backend and Workers say where the model trained ("cuda:0", 4).
 	Backend string
 	Workers int

@@ -72,7 +72,7 @@ func sampleData(t testing.TB, n int) Data {
 			DataFile: "CDNOW_master.txt", Customers: n * 100 / 15, Train: n * 70 / 15, Validation: n, Test: n,
 			CalibrationStart: day("1997-01-01"), CalibrationEnd: day("1997-09-30"),
 			HoldoutStart: day("1997-10-01"), HoldoutEnd: day("1998-06-30"), Horizon: "39w",
-			Backend: "cpu", Workers: 2,
+			Backend: "cpu", Workers: 2, Model: "MLP 6-8-3 with a ZILN head; seed 1",
 		},
 		Actual:   actual,
 		Model:    Predictor{Name: "ZILN DNN", Spend: model, PReturn: pModel},
@@ -223,7 +223,7 @@ func TestHTMLRendersEverySection(t *testing.T) {
 		"70/15/15 stable hash split of customer ids: train 2,800, validation 600, test 600",
 		"The 600 test customers were not used for training or early stopping",
 		"CDNOW_master.txt", "1997-01-01 to 1997-09-30", "1997-10-01 to 1998-06-30 (39w)",
-		"kept epoch 21", "0.243", "4.414", "15.44", "ZILN DNN", "BG/NBD + Gamma-Gamma",
+		"kept epoch 21", "MLP 6-8-3 with a ZILN head; seed 1", "0.243", "4.414", "15.44", "ZILN DNN", "BG/NBD + Gamma-Gamma",
 	} {
 		if !strings.Contains(p.text, want) {
 			t.Errorf("page text lacks %q", want)
