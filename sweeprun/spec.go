@@ -23,6 +23,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -280,8 +282,11 @@ var setters = map[string]func(*model.Config, any) error{
 	},
 }
 
+// ParameterNames lists the model settings a search space may tune.
+func ParameterNames() string { return setterNames() }
+
 func setterNames() string {
-	return "hidden, lr, weight_decay, beta1, beta2, clip_norm, batch, patience, warmup_steps, ensemble, cosine"
+	return strings.Join(slices.Sorted(maps.Keys(setters)), ", ")
 }
 
 // Apply returns base with the configuration's parameters set.

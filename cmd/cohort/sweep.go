@@ -93,6 +93,7 @@ Spec (YAML):
       - {name: lr, type: float, min: 0.0001, max: 0.01, log: true}
       - {name: weight_decay, type: float, min: 0, max: 0.001}
       - {name: batch, type: int, min: 128, max: 1024, log: true}
+      # any of: ` + sweeprun.ParameterNames() + `
   sampler: {algorithm: tpe}     # grid, random, bayes, tpe
   trials: 32
   parallel: 4
