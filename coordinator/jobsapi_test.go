@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -30,17 +31,7 @@ import (
 // jobsEtcd starts an embedded etcd for one test and returns a client of it;
 // both close when the test ends.
 func jobsEtcd(t *testing.T) *clientv3.Client {
-	t.Helper()
-	e, err := membership.StartEmbedded(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	cli, err := membership.Dial(t.Context(), membership.Config{Endpoints: e.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	_, cli := etcdtest.Start(t)
 	return cli
 }
 

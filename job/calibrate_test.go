@@ -1,6 +1,7 @@
 package job
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,7 +95,7 @@ func TestFitCalibrationProperties(t *testing.T) {
 			for i := range idx {
 				idx[i] = i
 			}
-			slices.SortFunc(idx, func(a, b int) int { return cmpFloat(pred[a], pred[b]) })
+			slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(pred[a], pred[b]) })
 			for k := 1; k < tt.n; k++ {
 				a, b := idx[k-1], idx[k]
 				switch {
@@ -119,16 +120,6 @@ func TestFitCalibrationProperties(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TestFitCalibrationBendsWhereOneFactorCannot ensures the calibration

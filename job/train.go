@@ -199,31 +199,31 @@ func (b Baseline) predict(c *clv.Customer, weeks float64) (spend, alive float64)
 // validation decile MAPE and spend ratio were better for every ensemble
 // size tried (BENCHMARKS.md).
 func (t *Trained) calibrate(be kernels.Backend, parts ...model.Data) float64 {
-	var pred, actual float64
+	var actual float64
 	var all []float64
 	for _, d := range parts {
 		_, spend := t.Net.Predict(be, d.X, d.Rows)
-		for i, s := range spend {
-			pred += s
-			actual += float64(d.Y[i])
+		for _, y := range d.Y {
+			actual += float64(y)
 		}
 		all = append(all, spend...)
-	}
-	if !(pred > 0) || !(actual > 0) || math.IsInf(pred, 0) {
-		return 1
 	}
 	return cappedFactor(all, actual, t.Meta.SpendCap)
 }
 
 // cappedFactor solves sum min(f*pred, limit) = total for f > 0, which
 // exists when the limit leaves room for total; otherwise it returns the
-// factor that caps every prediction. The sum grows with f, so bisection
-// between the uncapped factor (a lower bound) and a doubling upper bound
-// finds it.
+// factor that caps every prediction. It is 1 when either total is not
+// positive (or the predictions' is infinite). The sum grows with f, so
+// bisection between the uncapped factor (a lower bound) and a doubling
+// upper bound finds it.
 func cappedFactor(pred []float64, total, limit float64) float64 {
 	var sum float64
 	for _, p := range pred {
 		sum += p
+	}
+	if !(sum > 0) || !(total > 0) || math.IsInf(sum, 0) {
+		return 1
 	}
 	f := total / sum
 	calibrated := func(f float64) float64 {

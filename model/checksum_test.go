@@ -88,35 +88,6 @@ func (rr *recordingRank) Sum(ctx context.Context, buf []float32) error {
 	return nil
 }
 
-// shardResult is what one replica's TrainShard returned.
-type shardResult struct {
-	model *Model
-	hist  History
-	err   error
-}
-
-// runShards trains n replicas (replica rank holds the rows i with
-// i%n == rank) with per-rank options and reducers, and returns what each
-// returned.
-func runShards(t *testing.T, n int, train, val Data, cfg Config, opts func(rank int) TrainOptions, red func(rank int) Reducer) []shardResult {
-	t.Helper()
-	out := make([]shardResult, n)
-	var wg sync.WaitGroup
-	for rank := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tr, idx := shard(train, rank, n)
-			va, _ := shard(val, rank, n)
-			sh := Shard{Train: tr, Val: va, TrainIndex: idx, TrainRows: train.Rows}
-			r := &out[rank]
-			r.model, r.hist, r.err = TrainShard(context.Background(), testBackendThreads(t, 1), sh, red(rank), cfg, opts(rank))
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
 func gradLen(t *testing.T, cols int, cfg Config) int {
 	t.Helper()
 	l, err := NewLayout(cols, cfg.WithDefaults().Hidden)

@@ -105,30 +105,15 @@ func TestTrainShardMatchesSingleProcess(t *testing.T) {
 	want := ref.Params()
 	for _, n := range []int{1, 2, 4} {
 		t.Run(fmt.Sprintf("%d replicas", n), func(t *testing.T) {
-			red := newLocalReducer(n)
-			models := make([]*Model, n)
-			hists := make([]History, n)
-			errs := make([]error, n)
-			var wg sync.WaitGroup
-			for rank := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					tr, idx := shard(train, rank, n)
-					va, _ := shard(val, rank, n)
-					sh := Shard{Train: tr, Val: va, TrainIndex: idx, TrainRows: train.Rows}
-					models[rank], hists[rank], errs[rank] = TrainShard(context.Background(), testBackendThreads(t, 1), sh, red.replica(rank), cfg, opts)
-				}()
-			}
-			wg.Wait()
-			for rank, err := range errs {
-				if err != nil {
-					t.Fatalf("replica %d: %v", rank, err)
+			res := runShards(t, n, train, val, cfg, func(int) TrainOptions { return opts }, newLocalReducer(n).replica)
+			for rank, r := range res {
+				if r.err != nil {
+					t.Fatalf("replica %d: %v", rank, r.err)
 				}
 			}
-			got := models[0].Params()
+			got := res[0].model.Params()
 			for rank := 1; rank < n; rank++ {
-				other := models[rank].Params()
+				other := res[rank].model.Params()
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(other[i]) {
 						t.Fatalf("replica %d parameter %d = %v, replica 0 has %v: replicas diverged", rank, i, other[i], got[i])
@@ -138,11 +123,11 @@ func TestTrainShardMatchesSingleProcess(t *testing.T) {
 			if rel := relDiff(got, want); rel > 1e-5 {
 				t.Errorf("parameters differ from the single process by %.3g relative (L2), want <= 1e-5", rel)
 			}
-			if hists[0].BestEpoch != refHist.BestEpoch {
-				t.Errorf("best epoch %d, single process %d", hists[0].BestEpoch, refHist.BestEpoch)
+			if res[0].hist.BestEpoch != refHist.BestEpoch {
+				t.Errorf("best epoch %d, single process %d", res[0].hist.BestEpoch, refHist.BestEpoch)
 			}
-			if d := math.Abs(hists[0].BestValLoss - refHist.BestValLoss); d > 1e-5*math.Abs(refHist.BestValLoss) {
-				t.Errorf("best validation loss %v, single process %v", hists[0].BestValLoss, refHist.BestValLoss)
+			if d := math.Abs(res[0].hist.BestValLoss - refHist.BestValLoss); d > 1e-5*math.Abs(refHist.BestValLoss) {
+				t.Errorf("best validation loss %v, single process %v", res[0].hist.BestValLoss, refHist.BestValLoss)
 			}
 		})
 	}
@@ -279,7 +264,28 @@ func runReplicas(t *testing.T, n int, train, val Data, cfg Config, opts TrainOpt
 func trainReplicas(t *testing.T, n int, train, val Data, cfg Config, opts TrainOptions, red func(int) Reducer) []*Model {
 	t.Helper()
 	models := make([]*Model, n)
-	errs := make([]error, n)
+	for rank, r := range runShards(t, n, train, val, cfg, func(int) TrainOptions { return opts }, red) {
+		if r.err != nil {
+			t.Fatalf("replica %d: %v", rank, r.err)
+		}
+		models[rank] = r.model
+	}
+	return models
+}
+
+// shardResult is what one replica's TrainShard returned.
+type shardResult struct {
+	model *Model
+	hist  History
+	err   error
+}
+
+// runShards trains n replicas (replica rank holds the rows i with
+// i%n == rank) with per-rank options and reducers, and returns what each
+// returned.
+func runShards(t *testing.T, n int, train, val Data, cfg Config, opts func(rank int) TrainOptions, red func(rank int) Reducer) []shardResult {
+	t.Helper()
+	out := make([]shardResult, n)
 	var wg sync.WaitGroup
 	for rank := range n {
 		wg.Add(1)
@@ -287,16 +293,13 @@ func trainReplicas(t *testing.T, n int, train, val Data, cfg Config, opts TrainO
 			defer wg.Done()
 			tr, idx := shard(train, rank, n)
 			va, _ := shard(val, rank, n)
-			models[rank], _, errs[rank] = TrainShard(context.Background(), testBackendThreads(t, 1), Shard{Train: tr, Val: va, TrainIndex: idx, TrainRows: train.Rows}, red(rank), cfg, opts)
+			sh := Shard{Train: tr, Val: va, TrainIndex: idx, TrainRows: train.Rows}
+			r := &out[rank]
+			r.model, r.hist, r.err = TrainShard(context.Background(), testBackendThreads(t, 1), sh, red(rank), cfg, opts(rank))
 		}()
 	}
 	wg.Wait()
-	for rank, err := range errs {
-		if err != nil {
-			t.Fatalf("replica %d: %v", rank, err)
-		}
-	}
-	return models
+	return out
 }
 
 // relDiff is ||a-b|| / ||b|| in L2.

@@ -13,8 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/job"
-	"github.com/cohort-clv/cohort/membership"
 	"github.com/cohort-clv/cohort/sweeprun"
 	"github.com/cohort-clv/cohort/synth"
 )
@@ -38,18 +38,7 @@ func writeShop(t *testing.T, dir string) string {
 
 // etcd starts an embedded etcd for the test and returns a client of it.
 func etcd(t *testing.T) *clientv3.Client {
-	t.Helper()
-	ctx := context.Background()
-	m, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: m.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	_, cli := etcdtest.Start(t)
 	return cli
 }
 

@@ -422,25 +422,10 @@ seed: 5
 // and a worker that registers later takes it on from its checkpoint.
 func TestServerWaitsForWorkers(t *testing.T) {
 	cli := etcd(t)
-	stop := startWorker(t, cli, "solo-w0", 2*time.Second)
 	s, _ := server(t, cli, "c1")
-	awaitLeader(t, s)
-	resp, err := jobsClient(t, s.Addr()).Submit(context.Background(), &cohortv1.SubmitRequest{Spec: jobSpec(t, t.TempDir(), 12, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.GetJob().GetId()
-	awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool { return r.GetCheckpointStep() >= 20 || finished(r) })
-	stop()
-	waiting := awaitJob(t, cli, id, 30*time.Second, func(r *cohortv1.Job) bool {
-		return r.GetState() == cohortv1.JobState_JOB_STATE_PENDING || finished(r)
-	})
+	id, waiting, ptr := orphanedJob(t, cli, s, "solo-w0")
 	if waiting.GetState() != cohortv1.JobState_JOB_STATE_PENDING || waiting.GetWorkers() != 0 {
 		t.Fatalf("after its only worker left the job is %v with %d workers, want PENDING with 0", waiting.GetState(), waiting.GetWorkers())
-	}
-	ptr, err := coordinator.ReadCheckpoint(context.Background(), cli, id)
-	if err != nil || ptr == nil {
-		t.Fatalf("checkpoint pointer %v (%v)", ptr, err)
 	}
 	startWorker(t, cli, "solo-w1", 2*time.Second)
 	next := awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool {
@@ -527,25 +512,10 @@ seed: 1
 // generation, from its checkpoint, rather than start it over at generation 1.
 func TestServerTakeoverWhileWaiting(t *testing.T) {
 	cli := etcd(t)
-	stop := startWorker(t, cli, "wait-w0", 2*time.Second)
 	s1, stop1 := server(t, cli, "c1")
-	awaitLeader(t, s1)
-	resp, err := jobsClient(t, s1.Addr()).Submit(context.Background(), &cohortv1.SubmitRequest{Spec: jobSpec(t, t.TempDir(), 12, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.GetJob().GetId()
-	awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool { return r.GetCheckpointStep() >= 20 || finished(r) })
-	stop()
-	waiting := awaitJob(t, cli, id, 30*time.Second, func(r *cohortv1.Job) bool {
-		return r.GetState() == cohortv1.JobState_JOB_STATE_PENDING || finished(r)
-	})
+	id, waiting, ptr := orphanedJob(t, cli, s1, "wait-w0")
 	if waiting.GetState() != cohortv1.JobState_JOB_STATE_PENDING {
 		t.Fatalf("job %v, want PENDING", waiting.GetState())
-	}
-	ptr, err := coordinator.ReadCheckpoint(context.Background(), cli, id)
-	if err != nil || ptr == nil {
-		t.Fatalf("checkpoint pointer %v (%v)", ptr, err)
 	}
 	stop1()
 	s2, _ := server(t, cli, "c2")
@@ -561,4 +531,29 @@ func TestServerTakeoverWhileWaiting(t *testing.T) {
 	if done := awaitJob(t, cli, id, time.Minute, finished); done.GetState() != cohortv1.JobState_JOB_STATE_SUCCEEDED {
 		t.Fatalf("job ended %v: %s", done.GetState(), done.GetError())
 	}
+}
+
+// orphanedJob submits a job to s, which must become the leader, trains it
+// on one worker named worker until it has a checkpoint, then stops that
+// worker and waits until the job is PENDING or finished. It returns the
+// job's id, that record and its checkpoint pointer.
+func orphanedJob(t *testing.T, cli *clientv3.Client, s *coordinator.Server, worker string) (string, *cohortv1.Job, *cohortv1.CheckpointPointer) {
+	t.Helper()
+	stop := startWorker(t, cli, worker, 2*time.Second)
+	awaitLeader(t, s)
+	resp, err := jobsClient(t, s.Addr()).Submit(context.Background(), &cohortv1.SubmitRequest{Spec: jobSpec(t, t.TempDir(), 12, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetJob().GetId()
+	awaitJob(t, cli, id, time.Minute, func(r *cohortv1.Job) bool { return r.GetCheckpointStep() >= 20 || finished(r) })
+	stop()
+	waiting := awaitJob(t, cli, id, 30*time.Second, func(r *cohortv1.Job) bool {
+		return r.GetState() == cohortv1.JobState_JOB_STATE_PENDING || finished(r)
+	})
+	ptr, err := coordinator.ReadCheckpoint(context.Background(), cli, id)
+	if err != nil || ptr == nil {
+		t.Fatalf("checkpoint pointer %v (%v)", ptr, err)
+	}
+	return id, waiting, ptr
 }

@@ -17,10 +17,10 @@ import (
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/coordinator"
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/kernels/cpu"
-	"github.com/cohort-clv/cohort/membership"
 	"github.com/cohort-clv/cohort/model"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/synth"
@@ -29,18 +29,7 @@ import (
 
 // etcd starts an embedded etcd for the test and returns a client of it.
 func etcd(t *testing.T) *clientv3.Client {
-	t.Helper()
-	ctx := context.Background()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	_, cli := etcdtest.Start(t)
 	return cli
 }
 

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/coordinator"
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/synth"
@@ -52,6 +53,17 @@ func cohortCmd(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *b
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
+}
+
+// start starts cmd and returns the channel its Wait result arrives on.
+func start(t *testing.T, cmd *exec.Cmd) chan error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return exited
 }
 
 // writeSynthShop writes a small synthetic shop and returns its path.
@@ -124,7 +136,7 @@ func TestTrainWorkerKilled(t *testing.T) {
 	const ttl = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	eps, cli := testEtcd(t, ctx)
+	eps, cli := etcdtest.Start(t)
 	data := writeSynthShop(t, 2000)
 	args := func(out string) []string {
 		return []string{"train", "--data", data, "--calibration-end", "1997-09-30", "--horizon", "39w",
@@ -150,11 +162,7 @@ func TestTrainWorkerKilled(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "run")
 	cmd, stdout, stderr := cohortCmd(t, ctx, args(out)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := start(t, cmd)
 
 	// Wait for the job's second epoch, then kill the worker of rank 1.
 	id := awaitJob(t, ctx, cli, func(j *cohortv1.Job) bool {
@@ -223,15 +231,11 @@ func TestTrainParentKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	eps, cli := testEtcd(t, ctx)
+	eps, cli := etcdtest.Start(t)
 	cmd, _, stderr := cohortCmd(t, ctx, "train", "--data", writeSynthShop(t, 2000), "--calibration-end", "1997-09-30",
 		"--horizon", "39w", "--epochs", "100000", "--patience", "-1", "--importance-repeats", "0", "--threads", "1", "-q",
 		"--workers", "2", "--etcd", strings.Join(eps, ","), "--lease-ttl", "2s", "--out", filepath.Join(t.TempDir(), "run"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := start(t, cmd)
 	awaitJob(t, ctx, cli, func(j *cohortv1.Job) bool { return j.GetEpoch() >= 1 }, exited, stderr)
 	pids := workerPids(t, ctx, cli)
 	if err := cmd.Process.Kill(); err != nil {
@@ -339,13 +343,9 @@ func workerPids(t *testing.T, ctx context.Context, cli *clientv3.Client) map[str
 func TestWorkerCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	eps, cli := testEtcd(t, ctx)
+	eps, cli := etcdtest.Start(t)
 	cmd, _, stderr := cohortCmd(t, ctx, "worker", "--etcd", strings.Join(eps, ","), "--name", "solo", "--lease-ttl", "10s")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := start(t, cmd)
 	var st cohortv1.WorkerStatus
 	for st.GetHealthAddr() == "" {
 		resp, err := cli.Get(ctx, membership.WorkerKey("solo"))

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cohort-clv/cohort/coordinator"
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -48,23 +49,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// testEtcd starts an embedded etcd for the test and returns its endpoints
-// and a client of it; both end with the test.
-func testEtcd(t *testing.T, ctx context.Context) ([]string, *clientv3.Client) {
-	t.Helper()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return emb.Endpoints(), cli
-}
-
 // leader reads the leading coordinator's name and address from etcd.
 func leader(ctx context.Context, cli *clientv3.Client) (string, string, error) {
 	l, err := membership.CurrentLeader(ctx, cli)
@@ -84,7 +68,7 @@ type haCluster struct {
 
 func startHACluster(t *testing.T, ctx context.Context, ttl time.Duration) *haCluster {
 	t.Helper()
-	eps, cli := testEtcd(t, ctx)
+	eps, cli := etcdtest.Start(t)
 	c := &haCluster{eps: strings.Join(eps, ","), cli: cli, procs: map[string]*exec.Cmd{}}
 	var logs []*syncBuffer
 	start := func(name string, args ...string) {
@@ -255,11 +239,7 @@ seed: 2
 	cmd, stdout, _ := cohortCmd(t, ctx, "sweep", spec, "--cluster", "--etcd", hc.eps, "--dir", dir, "--id", id)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := start(t, cmd)
 	finished := func() int {
 		_, trials, err := sweeprun.Load(ctx, hc.cli, id)
 		if err != nil {
@@ -333,16 +313,12 @@ seed: 2
 func TestCoordinatorCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	eps, cli := testEtcd(t, ctx)
+	eps, cli := etcdtest.Start(t)
 	cmd, _, _ := cohortCmd(t, ctx, "--log-format", "json", "coordinator", "--etcd", strings.Join(eps, ","),
 		"--name", "solo", "--listen", "127.0.0.1:0", "--health-addr", "127.0.0.1:0", "--lease-ttl", "5s")
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := start(t, cmd)
 	var health string
 	for health == "" {
 		select {

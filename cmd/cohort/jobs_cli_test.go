@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -482,22 +483,13 @@ func TestJobsCLIStandbySkipped(t *testing.T) {
 // election, and that an empty election gives up saying so.
 func TestJobsCLIEtcdLeader(t *testing.T) {
 	ctx := t.Context()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
-	ep := strings.Join(emb.Endpoints(), ",")
-	_, _, err = runCohort(t, "status", "--etcd", ep, "--timeout", "300ms")
+	eps, cli := etcdtest.Start(t)
+	ep := strings.Join(eps, ",")
+	_, _, err := runCohort(t, "status", "--etcd", ep, "--timeout", "300ms")
 	if err == nil || !strings.Contains(err.Error(), "no coordinator leads the election") {
 		t.Errorf("with no coordinator: error %v, want one saying no coordinator leads", err)
 	}
 
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
 	sess, err := membership.NewSession(ctx, cli)
 	if err != nil {
 		t.Fatal(err)

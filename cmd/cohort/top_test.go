@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/clusterview"
+	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 )
@@ -25,16 +26,7 @@ func u64(v uint64) *uint64 { return &v }
 // record; it returns the client endpoints. Everything stops with the test.
 func fakeCluster(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	eps, cli := etcdtest.Start(t)
 	sess, err := membership.NewSession(ctx, cli)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +54,7 @@ func fakeCluster(t *testing.T, ctx context.Context) string {
 		t.Fatal(err)
 	}
 
-	return strings.Join(emb.Endpoints(), ",")
+	return strings.Join(eps, ",")
 }
 
 // TestGpusEtcd ensures `cohort gpus --etcd` lists every GPU of the cluster
@@ -181,18 +173,9 @@ func TestTopUnderTmux(t *testing.T) {
 func TestWorkerPublishesMachine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	emb, err := membership.StartEmbedded(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: emb.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	eps, cli := etcdtest.Start(t)
 	wctx, stop := context.WithCancel(ctx)
-	cmd, _, stderr := cohortCmd(t, wctx, "worker", "--etcd", strings.Join(emb.Endpoints(), ","), "--name", "real-worker")
+	cmd, _, stderr := cohortCmd(t, wctx, "worker", "--etcd", strings.Join(eps, ","), "--name", "real-worker")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

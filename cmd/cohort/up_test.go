@@ -24,11 +24,7 @@ func TestUp(t *testing.T) {
 	cmd.Stdout = stdoutSync
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := start(t, cmd)
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		<-exited
