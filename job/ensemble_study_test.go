@@ -24,7 +24,10 @@ const (
 // CDNOW (the literature's split, default settings otherwise) and scores
 // them on the validation customers only, with Finish's calibration: the
 // evidence the default ensemble size is chosen on, before any test metric
-// is read. It ensures the capped calibration factor makes the training and
+// is read. Each row also shows the decile MAPE and spend ratio with the
+// uncapped factor used before (total actual / total predicted) and the
+// largest raw prediction on the training and validation customers. It
+// ensures the capped calibration factor makes the training and
 // validation customers' calibrated total their actual total, and that over
 // the seeds an ensemble ranks the validation customers better (normalized
 // Gini) than a single network, which is what an ensemble is for.
@@ -74,8 +77,21 @@ func TestCDNOWEnsembleOnValidation(t *testing.T) {
 			_, v := tr.predict(be, p.ValData.X, p.ValData.Rows)
 			m := compute(t, v, actual)
 			gini[k] += m.NormalizedGini / float64(len(seeds))
-			t.Logf("| %d | %d | %.4f | %.4f | %.4f | %.4f | %.1f | %d | %.1f s |", k, seed, m.NormalizedGini, m.Spearman,
-				m.DecileMAPE, m.SpendRatio, m.RMSE, hist.BestEpoch, time.Since(start).Seconds())
+			// For comparison, the factor as it was before it was capped:
+			// total actual / total predicted, the cap applied afterwards.
+			var pred, largest float64
+			for _, d := range []model.Data{p.TrainData, p.ValData} {
+				_, spend := net.Predict(be, d.X, d.Rows)
+				for _, s := range spend {
+					pred += s
+					largest = max(largest, s)
+				}
+			}
+			old := &Trained{Net: net, Meta: Meta{SpendScale: want / pred, SpendCap: tr.Meta.SpendCap}}
+			_, vo := old.predict(be, p.ValData.X, p.ValData.Rows)
+			mo := compute(t, vo, actual)
+			t.Logf("| %d | %d | %.4f | %.4f | %.4f | %.4f | %.1f | %d | %.1f s | %.4f | %.4f | %.3g |", k, seed, m.NormalizedGini, m.Spearman,
+				m.DecileMAPE, m.SpendRatio, m.RMSE, hist.BestEpoch, time.Since(start).Seconds(), mo.DecileMAPE, mo.SpendRatio, largest)
 		}
 	}
 	for _, k := range sizes[1:] {

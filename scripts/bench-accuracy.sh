@@ -40,8 +40,8 @@ if [ "${STUDY:-1}" != 0 ]; then
 		echo
 		echo "Ensembles, validation customers only (Finish's calibration):"
 		echo
-		echo "| ensemble | seed | Gini | Spearman | decile MAPE | spend ratio | RMSE | best epoch | time |"
-		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		echo "| ensemble | seed | Gini | Spearman | decile MAPE | spend ratio | RMSE | best epoch | time | uncapped-factor MAPE | ratio | largest prediction |"
+		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		COHORT_SHARED_DATA="$(cd "$(dirname "$DATA")" && pwd)" COHORT_ENSEMBLE_SEEDS="$SEEDS" \
 			COHORT_ENSEMBLE_SIZES="${ENSEMBLES:-1 3 5}" \
 			go test -count=1 -run '^TestCDNOWEnsembleOnValidation$' -v ./job/ | sed -n 's/^ *ensemble_study_test.go:[0-9]*: \(| .*\)$/\1/p'
