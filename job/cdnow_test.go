@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/eval"
 	"github.com/cohort-clv/cohort/internal/shareddata"
 	"github.com/cohort-clv/cohort/kernels/cpu"
 )
@@ -49,6 +50,18 @@ func TestCDNOWDeepModelBeatsBaseline(t *testing.T) {
 	}
 	if res.ModelNoise == nil {
 		t.Error("no sampling-noise band")
+	}
+	if bs := res.Bootstrap; bs == nil {
+		t.Error("no bootstrap intervals")
+	} else {
+		g := bs.Model[eval.MetricNormalizedGini]
+		t.Logf("bootstrap, %d resamples: Gini %.4f-%.4f, model better in %.0f%%; spend ratio %.4f-%.4f; decile MAPE %.4f-%.4f",
+			bs.Draws, g.P5, g.P95, 100*bs.ModelBetter[eval.MetricNormalizedGini],
+			bs.Model[eval.MetricSpendRatio].P5, bs.Model[eval.MetricSpendRatio].P95,
+			bs.Model[eval.MetricDecileMAPE].P5, bs.Model[eval.MetricDecileMAPE].P95)
+		if !(float64(g.P5) <= m.NormalizedGini && m.NormalizedGini <= float64(g.P95)) {
+			t.Errorf("test Gini %.4f outside its bootstrap interval %+v", m.NormalizedGini, g)
+		}
 	}
 	if m.DecileMAPE > 0.25 {
 		t.Errorf("decile MAPE %.4f, want <= 0.25", m.DecileMAPE)

@@ -16,6 +16,7 @@ type Evaluation struct {
 	Model           eval.Metrics     `json:"model_metrics"`
 	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
 	ModelNoise      *eval.Noise      `json:"model_noise"`
+	Bootstrap       *eval.Bootstrap  `json:"bootstrap"`
 	MetricsPath     string           `json:"metrics_path"`
 	ReportPath      string           `json:"report_path"`
 }
@@ -49,7 +50,7 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	if err != nil {
 		return nil, err
 	}
-	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Model: rep.ModelMetrics(), ModelNoise: rep.ModelNoise()}
+	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Model: rep.ModelMetrics(), ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap()}
 	res.BaselineMetrics, _ = rep.BaselineMetrics()
 	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, out); err != nil {
 		return nil, fmt.Errorf("job: %w", err)

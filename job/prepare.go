@@ -96,7 +96,7 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	}
 	net.Meta = meta
 	res := &Result{
-		Ingest: ds.Report, Baseline: p.Baseline, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), History: hist,
+		Ingest: ds.Report, Baseline: p.Baseline, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap(), History: hist,
 		Split:    SplitCounts{len(p.Train), len(p.Val), len(p.Test)},
 		ModelDir: filepath.Join(spec.Out, ModelDir),
 	}

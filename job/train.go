@@ -75,12 +75,15 @@ type Result struct {
 	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
 	// ModelNoise is how far the model's test metrics would scatter from
 	// sampling noise alone if the model were exactly right.
-	ModelNoise  *eval.Noise   `json:"model_noise"`
-	History     model.History `json:"history"`
-	ModelDir    string        `json:"model_dir"`
-	MetricsPath string        `json:"metrics_path"`
-	ReportPath  string        `json:"report_path"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
+	ModelNoise *eval.Noise `json:"model_noise"`
+	// Bootstrap is how far the test metrics, and the model's lead over the
+	// baseline, would move on another test set of the same size.
+	Bootstrap   *eval.Bootstrap `json:"bootstrap"`
+	History     model.History   `json:"history"`
+	ModelDir    string          `json:"model_dir"`
+	MetricsPath string          `json:"metrics_path"`
+	ReportPath  string          `json:"report_path"`
+	Elapsed     time.Duration   `json:"elapsed_ns"`
 }
 
 // parts is the dataset cut by the stable hash split.

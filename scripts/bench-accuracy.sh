@@ -13,6 +13,9 @@
 # (job.TestCDNOWEnsembleOnValidation): packed ensembles of 1, 3 and 5
 # networks, the evidence the default --ensemble is chosen on.
 #
+# The test table is followed by each run's paired bootstrap over the test
+# customers: how far the scores would move on another test set of this size.
+#
 # Environment: DATA (default ../shared/data/CDNOW_master.txt), SEEDS
 # (default "1 2 3 4 5"), ENSEMBLES (default "1 3 5"), EXTRA (more flags for
 # cohort train), STUDY=0 skips the validation studies.
@@ -44,7 +47,14 @@ if [ "${STUDY:-1}" != 0 ]; then
 		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		COHORT_SHARED_DATA="$(cd "$(dirname "$DATA")" && pwd)" COHORT_ENSEMBLE_SEEDS="$SEEDS" \
 			COHORT_ENSEMBLE_SIZES="${ENSEMBLES:-1 3 5}" \
-			go test -count=1 -run '^TestCDNOWEnsembleOnValidation$' -v ./job/ | sed -n 's/^ *ensemble_study_test.go:[0-9]*: \(| .*\)$/\1/p'
+			go test -count=1 -run '^TestCDNOWEnsembleOnValidation$' -v ./job/ >"$tmp/ensembles.txt"
+		sed -n 's/^ *ensemble_study_test.go:[0-9]*: \(| .*\)$/\1/p' "$tmp/ensembles.txt"
+		echo
+		echo "Mean predicted / mean actual spend per decile of the prediction (1 = lowest), mean over the seeds:"
+		echo
+		echo "| ensemble | customers | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 |"
+		echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		sed -n 's/^ *ensemble_study_test.go:[0-9]*: D\(| .*\)$/\1/p' "$tmp/ensembles.txt"
 		echo
 		echo "Test customers:"
 		echo
@@ -53,6 +63,8 @@ fi
 
 echo "| seed | model Gini | model Spearman | model decile MAPE | model spend ratio | baseline Gini | baseline Spearman | baseline decile MAPE | baseline spend ratio |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+boot="$tmp/bootstrap.md"
+: >"$boot"
 first=""
 for s in $SEEDS; do
 	"$tmp/cohort" train --data "$DATA" --calibration-end 1997-09-30 --horizon 39w \
@@ -64,8 +76,23 @@ m, b = r["model_metrics"], r["baseline_metrics"]
 f = lambda d: " | ".join("%.4f" % d[k] for k in ("normalized_gini", "spearman", "decile_mape", "spend_ratio"))
 print("| %s | %s | %s |" % (sys.argv[2], f(m), f(b)))
 PY
+	/usr/bin/python3 - "$tmp/r$s.json" "$s" >>"$boot" <<'PY'
+import json, sys
+bs = json.load(open(sys.argv[1]))["bootstrap"]
+iv = lambda b: "%.4f-%.4f" % (b["p5"], b["p95"])
+cells = []
+for k in ("normalized_gini", "spearman", "decile_mape", "spend_ratio"):
+	cells += [iv(bs["model"][k]), "%.0f%%" % (100 * bs["model_better_share"][k])]
+print("| %s | %s |" % (sys.argv[2], " | ".join(cells)))
+PY
 	first=${first:-$tmp/r$s.json}
 done
+echo
+echo "Paired bootstrap over the test customers (90% intervals of the model's score; share of resamples in which it beats the baseline):"
+echo
+echo "| seed | Gini | better | Spearman | better | decile MAPE | better | spend ratio | better |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+cat "$boot"
 /usr/bin/python3 - "$first" <<'PY'
 import json, sys
 n = json.load(open(sys.argv[1]))["model_noise"]

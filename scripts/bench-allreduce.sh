@@ -13,20 +13,15 @@
 # Environment: ITERS (timed calls per measurement, default 5), WARMUP (gloo
 # warm-up calls, default 2; the Go benchmarks warm up with one call).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
-PY=/usr/bin/python3
+PY=$PEER_PY
 ITERS=${ITERS:-5}
 WARMUP=${WARMUP:-2}
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if ! installed python3-torch; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	echo "bench-allreduce: installing python3-torch" >&2
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 python3-torch >&2
-fi
+peer_install python3-torch
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

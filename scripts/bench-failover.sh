@@ -25,9 +25,11 @@
 # pytorch#124692 (2024); torch 1.13's is 5). Installs Debian's python3-torch
 # with the pthread OpenBLAS when missing.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
-PY=/usr/bin/python3
+PY=$PEER_PY
 REPS=${REPS:-3}
 KILL_AT=${KILL_AT:-3}
 COHORT_EPOCHS=${COHORT_EPOCHS:-40}
@@ -35,14 +37,7 @@ TORCH_EPOCHS=${TORCH_EPOCHS:-10}
 MONITOR_INTERVAL=${MONITOR_INTERVAL:-0.1}
 WAIT_S=120 # longest wait for any one event before the run counts as failed
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if ! installed python3-torch || ! installed libopenblas0-pthread; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	echo "bench-failover: installing python3-torch libopenblas0-pthread" >&2
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 python3-torch libopenblas0-pthread >&2
-fi
+peer_install python3-torch libopenblas0-pthread
 
 tmp=$(mktemp -d)
 launcher="" # pid of the cohort train process or the torchrun agent now running
@@ -217,10 +212,13 @@ for rep in $(seq 1 "$REPS"); do
 	# --redirects/--tee 9:0 (a local rank that does not exist, so nothing is
 	# redirected) work around torch 1.13 on Python 3.11, where the default
 	# "0" parses to None and torchrun fails before starting any worker.
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
-		"$PY" -m torch.distributed.run --standalone --nnodes=1 --nproc_per_node=4 \
-		--max_restarts=3 --monitor_interval="$MONITOR_INTERVAL" --redirects 9:0 --tee 9:0 \
-		scripts/bench_failover_torch.py --epochs "$TORCH_EPOCHS" >"$log" 2>"$tmp/torch-$rep.err" &
+	# exec: the subshell becomes torchrun, so $! is the agent's pid.
+	(
+		peer_threads 1
+		exec "$PY" -m torch.distributed.run --standalone --nnodes=1 --nproc_per_node=4 \
+			--max_restarts=3 --monitor_interval="$MONITOR_INTERVAL" --redirects 9:0 --tee 9:0 \
+			scripts/bench_failover_torch.py --epochs "$TORCH_EPOCHS"
+	) >"$log" 2>"$tmp/torch-$rep.err" &
 	launcher=$!
 	wait_for "$log" "\$1 == \"epoch\" && \$2 + 0 >= $KILL_AT"
 	tkill=$(kill_worker "$rep")

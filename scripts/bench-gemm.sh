@@ -14,15 +14,12 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 BENCHTIME=${BENCHTIME:-0.3s}
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
 # OpenBLAS and torch from Debian; install them on a fresh machine.
-if ! dpkg -s python3-torch libopenblas0-pthread >/dev/null 2>&1; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	$sudo apt-get update
-	$sudo apt-get install -y --no-install-recommends python3-torch libopenblas0-pthread
-fi
+peer_install --no-install-recommends python3-torch libopenblas0-pthread
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -82,12 +79,11 @@ for round in $(seq "$ROUNDS"); do
 				for (i = 2; i < NF; i++) { if ($(i+1) == "GFLOP/s") w = $i; if ($(i+1) == "GFLOP/cpu-s") c = $i }
 				t = p[3]; sub(/^threads=/, "", t)
 				print impl, p[2], t, w, c }' >>"$tmp/results"
-		OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_WAIT_POLICY=PASSIVE \
-			/usr/bin/python3 "$tmp/openblas.py" "$t" "$secs" "$tmp/shapes" >>"$tmp/results"
+		(peer_threads "$t"; exec "$PEER_PY" "$tmp/openblas.py" "$t" "$secs" "$tmp/shapes") >>"$tmp/results"
 	done
 done
 
-/usr/bin/python3 - "$tmp/results" "$tmp/shapes" "$ROUNDS" <<'PY'
+"$PEER_PY" - "$tmp/results" "$tmp/shapes" "$ROUNDS" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 order = [l.split()[0] for l in open(sys.argv[2])]

@@ -9,23 +9,16 @@
 #
 # Environment: CUSTOMERS (default 300000), ITEMS (default "1 3 10").
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
-PY=/usr/bin/python3
+PY=$PEER_PY
 CUSTOMERS=${CUSTOMERS:-300000}
 ITEMS=${ITEMS:-"1 3 10"}
 CAL_END=2024-12-31
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-missing=()
-installed python3-pandas || missing+=(python3-pandas)
-[ -x /usr/bin/time ] || missing+=(time)
-if [ ${#missing[@]} -gt 0 ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}" >&2
-fi
+peer_install python3-pandas time # time: /usr/bin/time -v
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -11,25 +11,17 @@
 # COHORT (a cohort binary to use instead of building one), KEEP=1 keeps the
 # generated logs in the temporary directory it prints.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
-PY=/usr/bin/python3
+PY=$PEER_PY
 SIZES=${SIZES:-"1000000 3000000 10000000"}
 START=2024-01-01   # cohort gen's default start; it writes 78 weeks from there
 CAL_END=2024-12-31
 HORIZON_WEEKS=26
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-missing=()
-installed python3-pandas || missing+=(python3-pandas)
-[ -x /usr/bin/time ] || missing+=(time)
-if [ ${#missing[@]} -gt 0 ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	echo "bench-ingest: installing ${missing[*]}" >&2
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${missing[@]}" >&2
-fi
+peer_install python3-pandas time # time: /usr/bin/time -v
 
 tmp=$(mktemp -d)
 [ "${KEEP:-}" = 1 ] || trap 'rm -rf "$tmp"' EXIT

@@ -10,21 +10,16 @@
 # Go side's seeds are sweep.benchSeeds, 1..10), BENCHTIME (go test
 # -benchtime, default 3x).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
-PY=/usr/bin/python3
+PY=$PEER_PY
 BUDGET=${BUDGET:-100}
 SEEDS=${SEEDS:-10}
 BENCHTIME=${BENCHTIME:-3x}
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if ! installed python3-optuna; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	echo "bench-sweep: installing python3-optuna" >&2
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 python3-optuna >&2
-fi
+peer_install python3-optuna
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -8,21 +8,16 @@
 # Environment: STEPS (timed steps, default 30), WARMUP (PyTorch warmup steps,
 # default 5), THREADS (default "1 2").
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/peer.sh
+. "$(dirname "$0")/lib/peer.sh"
 cd "$(dirname "$0")/.."
 
-PY=/usr/bin/python3
+PY=$PEER_PY
 STEPS=${STEPS:-30}
 WARMUP=${WARMUP:-5}
 THREADS=${THREADS:-"1 2"}
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-if ! installed python3-torch || ! installed libopenblas0-pthread; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	echo "bench-train: installing python3-torch libopenblas0-pthread" >&2
-	$sudo apt-get update -qq
-	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=900 python3-torch libopenblas0-pthread >&2
-fi
+peer_install python3-torch libopenblas0-pthread
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -39,8 +34,7 @@ done < <(grep '^BenchmarkTrainStep/threads=' "$tmp/go.txt")
 
 torchver=""
 for n in $THREADS; do
-	out=$(OMP_NUM_THREADS=$n OPENBLAS_NUM_THREADS=$n MKL_NUM_THREADS=$n OMP_WAIT_POLICY=PASSIVE \
-		"$PY" scripts/bench_train_torch.py --threads "$n" --steps "$STEPS" --warmup "$WARMUP")
+	out=$(peer_threads "$n"; "$PY" scripts/bench_train_torch.py --threads "$n" --steps "$STEPS" --warmup "$WARMUP")
 	echo "$out" >&2
 	torchsps[$n]=$("$PY" -c 'import json,sys; print("%.0f" % json.loads(sys.argv[1])["samples_per_s"])' "$out")
 	torchver=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["torch"])' "$out")

@@ -243,8 +243,14 @@ func (w *worker) register(ctx context.Context, st *cohortv1.WorkerStatus) error 
 	return w.watch(ctx, sess, reg.Kvs[0].ModRevision+1)
 }
 
-// health fails once the lease is gone.
+// health fails until the worker holds its first lease, and whenever its
+// lease is gone. The two answers differ because they mean different things
+// to an operator: a worker still registering (etcd slow to answer at start)
+// was never a member, while one whose lease ended was dropped from its job.
 func (w *worker) health(context.Context) error {
+	if w.sess.Load() == nil {
+		return errors.New("registering with etcd")
+	}
 	if w.lost() {
 		return errors.New("lease lost")
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/cohort-clv/cohort/internal/freeport"
 	"github.com/cohort-clv/cohort/membership"
 )
 
@@ -20,7 +20,7 @@ import (
 // context ends (as on SIGTERM); and that a bad flag is refused by name.
 func TestEtcdCommand(t *testing.T) {
 	t.Run("serves until canceled", func(t *testing.T) {
-		client, peer := "http://"+freeAddr(t), "http://"+freeAddr(t)
+		client, peer := "http://"+freeport.Addr(t), "http://"+freeport.Addr(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		root := newRootCmd()
@@ -65,17 +65,6 @@ func TestEtcdCommand(t *testing.T) {
 			t.Fatalf("err = %v, want one naming --initial-cluster-state", err)
 		}
 	})
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // dialUntil dials ep until the member answers, failing if the command

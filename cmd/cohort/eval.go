@@ -91,6 +91,7 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "holdout metrics on %d customers (%s):\n", res.Customers, f.split)
 	printMetrics(w, res.Model, res.BaselineMetrics)
+	printBootstrap(w, res.Bootstrap, res.Customers)
 	printNoise(w, res.ModelNoise)
 	fmt.Fprintf(w, "\nmetrics  %s\nreport   %s\n", res.MetricsPath, res.ReportPath)
 	return nil

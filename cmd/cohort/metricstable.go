@@ -53,3 +53,37 @@ func printNoise(w io.Writer, n *eval.Noise) {
 	}
 	tw.Flush()
 }
+
+// printBootstrap shows how far each test metric, and the model's lead over
+// the baseline, would move on another test set of the same size, so a user
+// can tell a real win from a lucky split.
+func printBootstrap(w io.Writer, b *eval.Bootstrap, customers int) {
+	if b == nil {
+		return
+	}
+	fmt.Fprintf(w, "\non %d resamples of the %d test customers (paired bootstrap), 90%% of them score\n", b.Draws, customers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if b.Baseline == nil {
+		fmt.Fprintln(tw, "metric\tdeep model\t")
+	} else {
+		fmt.Fprintln(tw, "metric\tdeep model\tBG/NBD+GG\tmodel - baseline\tmodel better in\t")
+	}
+	for _, k := range []eval.Metric{eval.MetricNormalizedGini, eval.MetricSpearman, eval.MetricAUC,
+		eval.MetricDecileMAPE, eval.MetricRMSE, eval.MetricMAE, eval.MetricSpendRatio} {
+		m, ok := b.Model[k]
+		if !ok {
+			continue
+		}
+		if b.Baseline == nil {
+			fmt.Fprintf(tw, "%s\t%s\t\n", k, fmtBand(m))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%%\t\n", k, fmtBand(m), fmtBand(b.Baseline[k]), fmtBand(b.Difference[k]), 100*b.ModelBetter[k])
+	}
+	tw.Flush()
+}
+
+// fmtBand is a band's 90% interval, "lo..hi".
+func fmtBand(b eval.Band) string {
+	return fmtMetric(float64(b.P5)) + ".." + fmtMetric(float64(b.P95))
+}

@@ -178,6 +178,7 @@ func printResult(w io.Writer, r *job.Result) {
 	}
 	fmt.Fprintf(w, "\nholdout metrics on the %d test customers:\n", r.Split.Test)
 	printMetrics(w, r.Model, r.BaselineMetrics)
+	printBootstrap(w, r.Bootstrap, r.Split.Test)
 	printNoise(w, r.ModelNoise)
 	fmt.Fprintf(w, "\nmodel    %s\nmetrics  %s\nreport   %s\n", r.ModelDir, r.MetricsPath, r.ReportPath)
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -279,6 +280,56 @@ func TestTrainFlagErrors(t *testing.T) {
 			}
 			if _, err := os.Stat(out); !os.IsNotExist(err) {
 				t.Errorf("a failed run created %s (%v)", out, err)
+			}
+		})
+	}
+}
+
+// TestPrintBootstrap ensures the bootstrap table shows each metric's 90%
+// interval for both predictors, their difference and the model's share of
+// wins, and only the model's interval without a baseline.
+func TestPrintBootstrap(t *testing.T) {
+	band := func(lo, hi float64) eval.Band {
+		return eval.Band{Median: eval.Float((lo + hi) / 2), P5: eval.Float(lo), P95: eval.Float(hi)}
+	}
+	b := &eval.Bootstrap{
+		Draws:       40,
+		Model:       map[eval.Metric]eval.Band{eval.MetricNormalizedGini: band(0.6, 0.7), eval.MetricSpendRatio: band(1.02, 1.2)},
+		Baseline:    map[eval.Metric]eval.Band{eval.MetricNormalizedGini: band(0.5, 0.6), eval.MetricSpendRatio: band(0.8, 0.9)},
+		Difference:  map[eval.Metric]eval.Band{eval.MetricNormalizedGini: band(0.05, 0.15), eval.MetricSpendRatio: band(0.2, 0.3)},
+		ModelBetter: map[eval.Metric]eval.Float{eval.MetricNormalizedGini: 0.975, eval.MetricSpendRatio: 0.5},
+	}
+	tests := []struct {
+		name string
+		b    *eval.Bootstrap
+		want []string // rows, fields joined by one space
+	}{
+		{"nil", nil, nil},
+		{"paired", b, []string{
+			"on 40 resamples of the 123 test customers (paired bootstrap), 90% of them score",
+			"metric deep model BG/NBD+GG model - baseline model better in",
+			"normalized_gini 0.6000..0.7000 0.5000..0.6000 0.0500..0.1500 98%",
+			"spend_ratio 1.0200..1.2000 0.8000..0.9000 0.2000..0.3000 50%",
+		}},
+		{"model only", &eval.Bootstrap{Draws: 40, Model: b.Model}, []string{
+			"on 40 resamples of the 123 test customers (paired bootstrap), 90% of them score",
+			"metric deep model",
+			"normalized_gini 0.6000..0.7000",
+			"spend_ratio 1.0200..1.2000",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			printBootstrap(&buf, tc.b, 123)
+			var got []string
+			for _, line := range strings.Split(buf.String(), "\n") {
+				if f := strings.Fields(line); len(f) > 0 {
+					got = append(got, strings.Join(f, " "))
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("table:\n%s\nwant rows %q", buf.String(), tc.want)
 			}
 		})
 	}

@@ -47,7 +47,9 @@ func newWorkerCmd() *cobra.Command {
 coordinator's generation plan that names it, streams its shard of customers
 from the coordinator, and trains its replica of the model with gradients
 summed over a ring allreduce with the other workers. It serves /healthz and
-/metrics on --health-addr and stops cleanly on SIGTERM.
+/metrics on --health-addr and stops cleanly on SIGTERM. /healthz answers 503
+"registering with etcd" until the worker holds its first lease, 503 "lease
+lost" while it has lost one, and 200 "ok" otherwise.
 
 A worker cut off from etcd longer than the lease TTL loses its place: the
 coordinator goes on without it. The worker then registers again as soon as

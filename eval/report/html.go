@@ -29,6 +29,8 @@ type page struct {
 	ModelName, BaselineName string
 	HasBaseline             bool
 	Metrics                 []metricRow
+	HasBootstrap            bool
+	BootstrapNote           string
 	Gain                    *figure
 	GainNote                string
 	Deciles                 []figure
@@ -48,11 +50,16 @@ type figure struct {
 type metricRow struct {
 	Label, Dir, Help string
 	Model, Baseline  cell
+	// ModelBetter is the share of bootstrap resamples in which the model
+	// scores better, "" without a bootstrap.
+	ModelBetter string
 }
 
 type cell struct {
 	Text string
 	Best bool
+	// Interval is the 90% bootstrap interval, "" without one.
+	Interval string
 }
 
 // WriteHTML renders the report page to w. Plotting is the slow part; ctx is
@@ -86,7 +93,7 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 		Title: d.Summary.Title, Generated: stampHuman(d.Summary.Generated),
 		Summary: r.summaryRows(), Notes: append(slices.Clip(d.Summary.Notes), noiseNotes(d)...),
 		ModelName: d.Model.Name, BaselineName: d.Baseline.Name, HasBaseline: r.hasBaseline,
-		Metrics: r.metricRows(),
+		Metrics: r.metricRows(), HasBootstrap: d.Bootstrap != nil, BootstrapNote: bootstrapNote(d),
 	}
 
 	// render draws one plot, unless ctx has ended.
@@ -226,30 +233,31 @@ func (r *Report) metricRows() []metricRow {
 		get              func(eval.Metrics) float64
 		format           func(float64) string
 		better           eval.Metric // "" = nothing to compare
+		boot             bool        // the bootstrap covers better
 	}
 	specs := []spec{
 		{"Normalized Gini", "↑", "Gain-chart Gini divided by the perfect ranking's: how well the prediction orders customers by spend.",
-			func(m eval.Metrics) float64 { return m.NormalizedGini }, fmtScore, eval.MetricNormalizedGini},
+			func(m eval.Metrics) float64 { return m.NormalizedGini }, fmtScore, eval.MetricNormalizedGini, true},
 		{"Spearman", "↑", "Rank correlation of predicted and actual spend (ties share ranks).",
-			func(m eval.Metrics) float64 { return m.Spearman }, fmtScore, eval.MetricSpearman},
+			func(m eval.Metrics) float64 { return m.Spearman }, fmtScore, eval.MetricSpearman, true},
 		{"Decile MAPE", "↓", "Mean over prediction deciles of |mean predicted − mean actual| / mean actual: calibration across the range.",
-			func(m eval.Metrics) float64 { return m.DecileMAPE }, fmtScore, eval.MetricDecileMAPE},
+			func(m eval.Metrics) float64 { return m.DecileMAPE }, fmtScore, eval.MetricDecileMAPE, true},
 		{"AUC (spends in holdout)", "↑", "Chance that a customer who spends ranks above one who does not, by predicted spend.",
-			func(m eval.Metrics) float64 { return m.AUC }, fmtScore, eval.MetricAUC},
+			func(m eval.Metrics) float64 { return m.AUC }, fmtScore, eval.MetricAUC, true},
 	}
 	if r.data.Model.PReturn != nil || r.data.Baseline.PReturn != nil {
 		specs = append(specs, spec{"AUC of P(return)", "↑", "The same AUC, scored by the predicted probability of spending (ZILN p; baseline P(alive)).",
-			func(m eval.Metrics) float64 { return m.AUCReturn }, fmtScore, eval.MetricAUC})
+			func(m eval.Metrics) float64 { return m.AUCReturn }, fmtScore, eval.MetricAUC, false})
 	}
 	specs = append(specs,
 		spec{"RMSE", "↓", "Root mean squared error of spend per customer.",
-			func(m eval.Metrics) float64 { return m.RMSE }, fmtMoney, eval.MetricRMSE},
+			func(m eval.Metrics) float64 { return m.RMSE }, fmtMoney, eval.MetricRMSE, true},
 		spec{"MAE", "↓", "Mean absolute error of spend per customer.",
-			func(m eval.Metrics) float64 { return m.MAE }, fmtMoney, eval.MetricMAE},
+			func(m eval.Metrics) float64 { return m.MAE }, fmtMoney, eval.MetricMAE, true},
 		spec{"Spend ratio", "→ 1", "Total predicted / total actual holdout spend: bias in aggregate.",
-			func(m eval.Metrics) float64 { return m.SpendRatio }, fmtScore, eval.MetricSpendRatio},
+			func(m eval.Metrics) float64 { return m.SpendRatio }, fmtScore, eval.MetricSpendRatio, true},
 		spec{"Total predicted spend", "", "Sum of predictions over the test customers.",
-			func(m eval.Metrics) float64 { return m.TotalPredicted }, fmtMoney, ""},
+			func(m eval.Metrics) float64 { return m.TotalPredicted }, fmtMoney, "", false},
 	)
 	rows := make([]metricRow, len(specs))
 	for i, s := range specs {
@@ -260,6 +268,13 @@ func (r *Report) metricRows() []metricRow {
 			if s.better != "" {
 				rows[i].Model.Best = s.better.Better(a, b)
 				rows[i].Baseline.Best = s.better.Better(b, a)
+			}
+		}
+		if bs := r.data.Bootstrap; bs != nil && s.boot {
+			rows[i].Model.Interval = fmtInterval(bs.Model[s.better], s.format)
+			if bs.Baseline != nil {
+				rows[i].Baseline.Interval = fmtInterval(bs.Baseline[s.better], s.format)
+				rows[i].ModelBetter = fmt.Sprintf("%.0f%%", 100*float64(bs.ModelBetter[s.better]))
 			}
 		}
 	}
@@ -364,6 +379,28 @@ func groupThousands(digits string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// fmtInterval formats a band's 90% interval with the metric's own format.
+func fmtInterval(b eval.Band, format func(float64) string) string {
+	return format(float64(b.P5)) + " – " + format(float64(b.P95))
+}
+
+// bootstrapNote explains the intervals under the metrics, and how often the
+// model led on the Gini.
+func bootstrapNote(d Data) string {
+	b := d.Bootstrap
+	if b == nil {
+		return ""
+	}
+	s := fmt.Sprintf("Grey: 90%% intervals over %d resamples of the %s test customers, drawn with replacement "+
+		"(a paired bootstrap: both predictors are scored on the same resample). They show how far each score would move "+
+		"on another test set of this size.", b.Draws, fmtInt(len(d.Actual)))
+	if b.Baseline != nil {
+		s += " \"Model better in\" is the share of resamples in which the model beat the baseline on that metric."
+	}
+	return s + " The decile MAPE's interval sits above its test-set value: a resample repeats customers, which adds " +
+		"noise to every decile's mean, and MAPE only grows with noise."
 }
 
 // noiseNotes explains the sampling-noise band of the model's metrics.

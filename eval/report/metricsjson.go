@@ -21,6 +21,7 @@ type metricsDoc struct {
 	Run           runDoc                 `json:"run"`
 	Importance    *eval.Importances      `json:"feature_importance,omitempty"`
 	ModelNoise    *eval.Noise            `json:"model_noise,omitempty"`
+	Bootstrap     *eval.Bootstrap        `json:"bootstrap,omitempty"`
 	History       []epochDoc             `json:"history,omitempty"`
 	Deciles       map[string][]decileDoc `json:"deciles"`
 }
@@ -83,6 +84,7 @@ func (r *Report) MetricsJSON() ([]byte, error) {
 		},
 		Importance: r.data.Importance,
 		ModelNoise: r.data.Noise,
+		Bootstrap:  r.data.Bootstrap,
 		Deciles:    map[string][]decileDoc{"model": decileDocs(r.modelDec)},
 	}
 	var err error

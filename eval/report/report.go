@@ -114,6 +114,9 @@ type Data struct {
 	// Noise is how far the model's metrics would scatter on this test set
 	// if the model were exactly right (eval.ZILNNoise); nil leaves it out.
 	Noise *eval.Noise
+	// Bootstrap holds the metrics' intervals over resampled test customers
+	// (eval.PairedBootstrap); nil leaves them out.
+	Bootstrap *eval.Bootstrap
 }
 
 // Report is a scored Data, ready to be written.
@@ -188,6 +191,9 @@ func (r *Report) BaselineMetrics() (eval.Metrics, bool) { return r.baseline, r.h
 
 // ModelNoise is the Data's sampling-noise band of the model's metrics, or nil.
 func (r *Report) ModelNoise() *eval.Noise { return r.data.Noise }
+
+// Bootstrap is the Data's bootstrap intervals, or nil.
+func (r *Report) Bootstrap() *eval.Bootstrap { return r.data.Bootstrap }
 
 // Write renders report.html and metrics.json into dir (which must exist) and
 // returns their paths.

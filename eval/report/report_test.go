@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,10 @@ func sampleData(t testing.TB, n int) Data {
 	if err != nil {
 		t.Fatal(err)
 	}
+	boot, err := eval.PairedBootstrap(context.Background(), actual, model, base, 50, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hist []Epoch
 	for e := 1; e <= 30; e++ {
 		hist = append(hist, Epoch{e, 3 + 2*math.Exp(-float64(e)/5), 3.3 + 2*math.Exp(-float64(e)/6) + 0.002*float64(e*e)/10})
@@ -81,7 +87,7 @@ func sampleData(t testing.TB, n int) Data {
 			BGNBD:      BGNBD{R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426},
 			GammaGamma: GammaGamma{P: 6.25, Q: 3.74, V: 15.44},
 		},
-		History: hist, BestEpoch: 21, Importance: &imp,
+		History: hist, BestEpoch: 21, Importance: &imp, Bootstrap: &boot,
 	}
 }
 
@@ -91,7 +97,9 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 type parsedPage struct {
 	sections map[string]bool
 	imgs     []string
-	best     map[string][]string // metrics row label -> text of its bold cells
+	best     map[string][]string // metrics row label -> text of its bold cells, intervals left out
+	ci       map[string][]string // metrics row label -> its bootstrap intervals
+	cells    map[string][]string // metrics row label -> text of its cells after the label, intervals left out
 	text     string
 	external []string // src/href values that are not data: URIs or anchors
 }
@@ -102,10 +110,10 @@ func parseHTML(t *testing.T, doc []byte) parsedPage {
 	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
-	p := parsedPage{sections: map[string]bool{}, best: map[string][]string{}}
+	p := parsedPage{sections: map[string]bool{}, best: map[string][]string{}, ci: map[string][]string{}, cells: map[string][]string{}}
 	var text strings.Builder
 	var rowLabel string
-	inBest, cellNo := false, 0
+	inBest, inCI, cellNo := false, false, 0
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -130,6 +138,11 @@ func parseHTML(t *testing.T, doc []byte) parsedPage {
 			case "td":
 				cellNo++
 				inBest = strings.Contains(attr["class"], "best")
+				if cellNo > 1 && rowLabel != "" {
+					p.cells[rowLabel] = append(p.cells[rowLabel], "")
+				}
+			case "span":
+				inCI = attr["class"] == "ci"
 			case "link", "script", "iframe":
 				p.external = append(p.external, "<"+tk.Name.Local+">")
 			}
@@ -139,8 +152,11 @@ func parseHTML(t *testing.T, doc []byte) parsedPage {
 				}
 			}
 		case xml.EndElement:
-			if tk.Name.Local == "td" {
+			switch tk.Name.Local {
+			case "td":
 				inBest = false
+			case "span":
+				inCI = false
 			}
 		case xml.CharData:
 			s := strings.TrimSpace(string(tk))
@@ -148,8 +164,17 @@ func parseHTML(t *testing.T, doc []byte) parsedPage {
 			if cellNo == 1 && rowLabel == "" && s != "" {
 				rowLabel = s
 			}
-			if inBest && s != "" {
-				p.best[rowLabel] = append(p.best[rowLabel], s)
+			switch {
+			case s == "" || cellNo < 2:
+			case inCI:
+				p.ci[rowLabel] = append(p.ci[rowLabel], s)
+			default:
+				if c := p.cells[rowLabel]; len(c) > 0 {
+					c[len(c)-1] += s
+				}
+				if inBest {
+					p.best[rowLabel] = append(p.best[rowLabel], s)
+				}
 			}
 		}
 	}
@@ -241,6 +266,28 @@ func TestHTMLRendersEverySection(t *testing.T) {
 	if got := p.best["Total predicted spend"]; len(got) != 0 {
 		t.Errorf("total predicted spend has bold cells %q, want none", got)
 	}
+
+	// Bootstrap intervals under the scores, and how often the model led.
+	b := d.Bootstrap
+	wantCI := []string{fmtInterval(b.Model[eval.MetricNormalizedGini], fmtScore), fmtInterval(b.Baseline[eval.MetricNormalizedGini], fmtScore)}
+	if got := p.ci["Normalized Gini"]; !slices.Equal(got, wantCI) {
+		t.Errorf("Normalized Gini intervals %q, want %q", got, wantCI)
+	}
+	if got := p.ci["RMSE"]; len(got) != 2 || !strings.Contains(got[0], ".") {
+		t.Errorf("RMSE intervals %q, want two money intervals", got)
+	}
+	for _, label := range []string{"AUC of P(return)", "Total predicted spend"} {
+		if got := p.ci[label]; len(got) != 0 {
+			t.Errorf("%s has intervals %q, want none: the bootstrap does not cover it", label, got)
+		}
+	}
+	share := fmt.Sprintf("%.0f%%", 100*float64(b.ModelBetter[eval.MetricNormalizedGini]))
+	if got := p.cells["Normalized Gini"]; len(got) != 4 || got[2] != share {
+		t.Errorf("Normalized Gini cells %q, want model, baseline, %q, help", got, share)
+	}
+	if !strings.Contains(p.text, "90% intervals over 50 resamples of the 600 test customers") {
+		t.Error("page does not explain the intervals")
+	}
 }
 
 // TestHTMLOptionalParts ensures a run without baseline, history or
@@ -249,8 +296,16 @@ func TestHTMLOptionalParts(t *testing.T) {
 	t.Run("model only", func(t *testing.T) {
 		d := sampleData(t, 200)
 		d.Baseline, d.History, d.Importance = Predictor{}, nil, nil
+		boot, err := eval.PairedBootstrap(context.Background(), d.Actual, d.Model.Spend, nil, 20, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Bootstrap = &boot
 		_, doc := render(t, d, true)
 		p := parseHTML(t, doc)
+		if got := p.cells["Normalized Gini"]; len(got) != 2 || len(p.ci["Normalized Gini"]) != 1 || strings.Contains(p.text, "Model better in") {
+			t.Errorf("model-only Gini cells %q, intervals %q; want the model's score with its interval, and the help", got, p.ci["Normalized Gini"])
+		}
 		if p.sections["baseline"] || len(p.imgs) != 2 {
 			t.Errorf("baseline section %v, %d images; want none and 2 (gain, model deciles)", p.sections["baseline"], len(p.imgs))
 		}
@@ -338,6 +393,18 @@ func TestMetricsJSONKeys(t *testing.T) {
 	}
 	if v, ok := lookup("feature_importance.metric"); !ok || v != "normalized_gini" {
 		t.Errorf("feature_importance.metric = %v", v)
+	}
+	boot := map[string]float64{
+		"bootstrap.draws":                                float64(d.Bootstrap.Draws),
+		"bootstrap.model.normalized_gini.p5":             float64(d.Bootstrap.Model[eval.MetricNormalizedGini].P5),
+		"bootstrap.baseline.spend_ratio.p95":             float64(d.Bootstrap.Baseline[eval.MetricSpendRatio].P95),
+		"bootstrap.model_minus_baseline.spearman.median": float64(d.Bootstrap.Difference[eval.MetricSpearman].Median),
+		"bootstrap.model_better_share.normalized_gini":   float64(d.Bootstrap.ModelBetter[eval.MetricNormalizedGini]),
+	}
+	for k, want := range boot {
+		if v, ok := lookup(k); !ok || v != want {
+			t.Errorf("%s = %v, want %v", k, v, want)
+		}
 	}
 
 	t.Run("undefined and absent", func(t *testing.T) {
