@@ -14,7 +14,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
@@ -55,7 +54,7 @@ func Read(ctx context.Context, kv clientv3.KV, now time.Time) (*Snapshot, error)
 	s := &Snapshot{Time: now}
 	for _, kvp := range ws.Kvs {
 		w := Worker{Name: strings.TrimPrefix(string(kvp.Key), membership.WorkersPrefix), Status: &cohortv1.WorkerStatus{}}
-		if err := protojson.Unmarshal(kvp.Value, w.Status); err != nil {
+		if err := cohortv1.UnmarshalRecord(kvp.Value, w.Status); err != nil {
 			w.Status, w.Err = nil, fmt.Sprintf("status: %v", err)
 		}
 		s.Workers = append(s.Workers, w)
@@ -66,7 +65,7 @@ func Read(ctx context.Context, kv clientv3.KV, now time.Time) (*Snapshot, error)
 			continue // a job's generation plan or checkpoint pointer
 		}
 		j := &cohortv1.Job{}
-		if err := protojson.Unmarshal(kvp.Value, j); err != nil {
+		if err := cohortv1.UnmarshalRecord(kvp.Value, j); err != nil {
 			j = &cohortv1.Job{Id: id, Error: fmt.Sprintf("clusterview: job record: %v", err)}
 		}
 		if j.GetId() == "" {

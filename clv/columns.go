@@ -93,8 +93,10 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 		case spec == "":
 			idx = findName(norm, defaults[pos])
 			if idx < 0 && pos != colQuantity {
-				return colMap{}, fmt.Errorf("no %s column found (looked for %s); the header has: %s; name it with --%s (Options.%s)",
-					roleName(pos), strings.Join(defaults[pos], ", "), strings.Join(header, ", "), roleName(pos), optionName(pos))
+				// Name the setting as a user writes it (a flag, or a job
+				// spec's read section), not as Go spells it.
+				return colMap{}, fmt.Errorf("no %s column found (looked for %s); the header has: %s; name it with --%s (read.%s in a job spec)",
+					roleName(pos), strings.Join(defaults[pos], ", "), strings.Join(header, ", "), roleName(pos), roleName(pos))
 			}
 		case isIndex(spec):
 			i, err := strconv.Atoi(spec)
@@ -140,11 +142,6 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 		m.idx[colQuantity] = -1 // a default guess that collides is no quantity
 	}
 	return m, nil
-}
-
-// optionName is the Options field of a role.
-func optionName(pos int) string {
-	return strings.ToUpper(roleName(pos)[:1]) + roleName(pos)[1:]
 }
 
 func isIndex(s string) bool {

@@ -70,6 +70,12 @@
 // ignored (and counted). The labels are the holdout spend and the number of
 // holdout purchase days.
 //
+// A holdout the data does not cover is an error, since its labels would
+// count the spend of part of the horizon only: with a calibration end, the
+// holdout may end at most a week (and at most a tenth of the horizon) after
+// the last transaction, unless rows after the holdout end show the log runs
+// past it. The message names the latest calibration end that fits.
+//
 // # Features
 //
 // Dataset.FeatureNames lists them: the BTYD summary, spend statistics (total,

@@ -19,6 +19,7 @@ bob,2024-01-10,12.50
 alice,2024-02-14,30.00
 alice,2024-03-10,18.00
 carol,2024-03-20,9.99
+carol,2024-03-28,14.50
 `
 	horizon, err := clv.ParseHorizon("4w")
 	if err != nil {

@@ -42,7 +42,7 @@ var baseFeatures = []struct {
 
 func newFeatureSpec(o *Options, cols *colMap) featureSpec {
 	fs := featureSpec{hasQty: cols.hasQuantity(), nExtra: cols.extras()}
-	fs.periods, fs.periodDays = o.periods()
+	fs.periods, fs.periodDays = o.EffectivePeriods()
 	add := func(name string, log1p bool) {
 		fs.names = append(fs.names, name)
 		fs.log1p = append(fs.log1p, log1p)

@@ -332,6 +332,11 @@ func finalize(ctx context.Context, st *store, o *Options, fs *featureSpec, rep I
 		return nil, fmt.Errorf("no customer bought on or before the calibration end %s (the data runs %s to %s)",
 			rep.CalibrationEnd.Format(time.DateOnly), rep.FirstDate.Format(time.DateOnly), rep.LastDate.Format(time.DateOnly))
 	}
+	// After the check above: a calibration end before the data is the
+	// plainer mistake to report.
+	if err := checkHoldout(o, calEnd, holdEnd, st.minDay, st.maxDay, rep.RowsAfterEnd); err != nil {
+		return nil, err
+	}
 	return &Dataset{FeatureNames: fs.names, Log1p: fs.log1p, Customers: custs[:j:j], Report: rep}, nil
 }
 

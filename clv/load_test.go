@@ -59,7 +59,9 @@ func render(txns []txn, delim, eol string, header bool) string {
 	return b.String()
 }
 
-var windowOpts = Options{CalibrationEnd: mustDate("2020-03-31"), Horizon: Horizon{Days: 28}}
+// windowOpts cut the sample log so that its holdout ends on its last date
+// (A's 2020-04-10): a holdout past the data is an error.
+var windowOpts = Options{CalibrationEnd: mustDate("2020-03-31"), Horizon: Horizon{Days: 10}}
 
 // sameCustomers fails unless a and b hold the same customers and values.
 func sameCustomers(t *testing.T, a, b *Dataset) {
@@ -193,7 +195,7 @@ func TestFeaturesByHand(t *testing.T) {
 	if r.Customers != 4 || r.ExcludedCustomers != 1 || r.PurchaseDays != 11 || r.Transactions != 12 {
 		t.Errorf("report %+v: want 4 customers, 1 excluded, 11 purchase days, 12 transactions", r)
 	}
-	if !r.HoldoutEnd.Equal(mustDate("2020-04-28")) || r.HoldoutWeeks != 4 {
+	if !r.HoldoutEnd.Equal(mustDate("2020-04-10")) || r.HoldoutWeeks != 10.0/7 {
 		t.Errorf("holdout end %v, %v weeks", r.HoldoutEnd, r.HoldoutWeeks)
 	}
 	// A: days 01-01 (10+2.5 merged), 01-15, 03-01 in calibration; 04-10 in the holdout.
@@ -366,7 +368,7 @@ func TestQuantityAndExtras(t *testing.T) {
 		"A;2020-01-01;10;2;3;1\n" +
 		"A;2020-01-01;5;1;;0\n" + // empty optional values are 0
 		"A;2020-02-01;5;4;1;2\n" +
-		"A;2020-03-01;5;9;100;100\n" // holdout
+		"A;2020-03-16;5;9;100;100\n" // holdout, its last day
 	ds, err := loadString(content, Options{CalibrationEnd: mustDate("2020-02-15"), Horizon: Horizon{Days: 30}, Extra: []string{"visits", "6"}})
 	if err != nil {
 		t.Fatal(err)

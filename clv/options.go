@@ -46,6 +46,11 @@ type Options struct {
 	// Horizon is the length of the holdout window after CalibrationEnd. Zero
 	// means no holdout: features only, labels stay zero (prediction mode).
 	Horizon Horizon
+	// DataEnd is the last day the log covers, when that is known to be
+	// later than its last transaction (a small or quiet shop where nobody
+	// bought on the last days). Only the check that the data cover the
+	// holdout reads it. Zero means the last transaction's date.
+	DataEnd time.Time
 
 	// SkipBadRows skips malformed rows, counting them in the IngestReport,
 	// instead of stopping at the first one.
@@ -266,8 +271,10 @@ func (o *Options) validate() (string, error) {
 	return header, nil
 }
 
-// periods returns the effective number and length of recent periods.
-func (o *Options) periods() (n, days int) {
+// EffectivePeriods returns the number and length in days of the recent
+// periods a load with o builds: Periods and PeriodDays with their defaults
+// filled in, and 0 periods when they are turned off.
+func (o *Options) EffectivePeriods() (n, days int) {
 	n, days = o.Periods, o.PeriodDays
 	if n == 0 {
 		n = defaultPeriods

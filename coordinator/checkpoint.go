@@ -42,7 +42,10 @@ func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *
 	if err != nil {
 		return fmt.Errorf("encode checkpoint pointer: %w", err)
 	}
-	err = j.put(ctx, func(r *cohortv1.Job) { r.CheckpointStep = c.GetStep() },
+	// The checkpoint holds the state after its step, so that many steps
+	// are done: the record's step, else updated only at epoch ends, moves
+	// up to it, and a row never shows "step 99, checkpoint at step 100".
+	err = j.put(ctx, func(r *cohortv1.Job) { r.CheckpointStep, r.Step = c.GetStep(), max(r.Step, c.GetStep()) },
 		clientv3.OpPut(membership.CheckpointKey(j.cfg.JobID), string(raw)))
 	if err != nil {
 		return err
@@ -75,7 +78,7 @@ func ReadCheckpoint(ctx context.Context, cli *clientv3.Client, id string) (*coho
 		return nil, nil
 	}
 	c := &cohortv1.CheckpointPointer{}
-	if err := protojson.Unmarshal(resp.Kvs[0].Value, c); err != nil {
+	if err := cohortv1.UnmarshalRecord(resp.Kvs[0].Value, c); err != nil {
 		return nil, fmt.Errorf("coordinator: read checkpoint of job %s: decode: %w", id, err)
 	}
 	return c, nil

@@ -133,8 +133,9 @@ func (j *Job) awaitMore(ctx context.Context, g *generation, members, live []memb
 	disc <-chan error, why string) ([]membership.Member, []membership.Member, error) {
 	j.cfg.Logger.Warn("coordinator: too few workers to go on; waiting for more", "job", j.cfg.JobID,
 		"generation", g.plan.Generation, "workers", len(members), "min", j.cfg.MinWorkers, "reason", why)
+	said := waitingMessage(len(members), len(members), j.cfg.MinWorkers)
 	if err := j.put(ctx, func(r *cohortv1.Job) {
-		r.State, r.Workers = cohortv1.JobState_JOB_STATE_PENDING, uint32(len(members))
+		r.State, r.Workers, r.Message = cohortv1.JobState_JOB_STATE_PENDING, uint32(len(members)), said
 	}); err != nil {
 		return nil, live, fmt.Errorf("generation %d: record waiting for workers: %w", g.plan.Generation, err)
 	}
@@ -144,6 +145,11 @@ func (j *Job) awaitMore(ctx context.Context, g *generation, members, live []memb
 		if len(members) >= j.cfg.MinWorkers {
 			slices.SortFunc(members, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
 			return members, live, nil
+		}
+		// The eligible workers the job could not claim are other jobs'.
+		eligible := len(members) + len(j.candidates(live, members))
+		if err := j.sayWaiting(ctx, &said, waitingMessage(eligible, len(members), j.cfg.MinWorkers)); err != nil {
+			return nil, live, err
 		}
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,11 @@ type Config struct {
 	// as a previous coordinator left it (a takeover); its id is JobID.
 	// Start then keeps it rather than writing a fresh PENDING record.
 	Record *cohortv1.Job
+	// RecordRevision, when set, is the etcd ModRevision Record was read
+	// at. The job's first write then fails if the record changed since
+	// (Jobs.Cancel ended it), as every later write does after a change
+	// this job did not make (see Job.put).
+	RecordRevision int64
 	// Fence, when set, guards every etcd write (the leading coordinator's
 	// election fence), so a deposed leader that has not noticed yet writes
 	// nothing: its writes fail with rpcerr.ErrNotLeader.
@@ -199,6 +205,9 @@ type Job struct {
 	// Without it a progress write formed before End but committed after
 	// it put a pruned sweep trial back to RUNNING.
 	writeMu sync.Mutex
+	// rev is the record's ModRevision as this job last wrote (or was
+	// given) it, 0 while unknown; under writeMu.
+	rev int64
 
 	mu   sync.Mutex
 	rec  *cohortv1.Job               // the record in etcd
@@ -253,7 +262,7 @@ func newJob(cfg Config, addr string) *Job {
 		rec.Spec = &cohortv1.JobSpec{}
 	}
 	rec.Coordinator = cfg.Name
-	return &Job{cfg: cfg, addr: addr, rec: rec}
+	return &Job{cfg: cfg, addr: addr, rec: rec, rev: cfg.RecordRevision}
 }
 
 // ID returns the job's id.
@@ -290,8 +299,8 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 	}
 	j.mu.Unlock()
 	tidy = append(tidy, clientv3.OpDelete(CancelKey(j.cfg.JobID)))
-	if perr := j.put(ctx, func(r *cohortv1.Job) {
-		r.FinishedAt = timestamppb.Now()
+	perr := j.put(ctx, func(r *cohortv1.Job) {
+		r.FinishedAt, r.Message = timestamppb.Now(), ""
 		switch {
 		case err == nil:
 			r.State = cohortv1.JobState_JOB_STATE_SUCCEEDED
@@ -303,7 +312,13 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 		default:
 			r.State, r.Error = cohortv1.JobState_JOB_STATE_FAILED, cut(err.Error())
 		}
-	}, tidy...); perr != nil {
+	}, tidy...)
+	if ended := (*endedError)(nil); errors.As(perr, &ended) {
+		// Jobs.Cancel ended the record while the job waited: that record
+		// stands; only the leftovers go.
+		perr = j.commit(ctx, tidy)
+	}
+	if perr != nil {
 		return fmt.Errorf("coordinator: end job %s: %w", j.cfg.JobID, perr)
 	}
 	return nil
@@ -317,8 +332,38 @@ func cut(s string) string {
 	return s
 }
 
+// endedError is a write refused because the job's record was ended by
+// someone else since this job last wrote it: Jobs.Cancel of a job that
+// waited PENDING. It unwraps to errCancelRequested, so the job ends as
+// cancelled.
+type endedError struct {
+	id  string
+	rec *cohortv1.Job // as etcd holds it
+}
+
+func (e *endedError) Error() string {
+	return fmt.Sprintf("job %s is %s: %s", e.id, jobStateName(e.rec.GetState()), e.rec.GetError())
+}
+
+func (e *endedError) Unwrap() error { return cancelOf(e.rec) }
+
+// cancelOf is the cancellation a CANCELLED record says happened (nil for
+// any other record): Jobs.Cancel writes "cancelled" or "cancelled: REASON".
+func cancelOf(rec *cohortv1.Job) error {
+	if rec.GetState() != cohortv1.JobState_JOB_STATE_CANCELLED {
+		return nil
+	}
+	reason := strings.TrimPrefix(strings.TrimPrefix(rec.GetError(), "cancelled"), ": ")
+	return errCancelRequested{reason: reason}
+}
+
 // put applies change to the job record and writes it to etcd, with ops
-// (a generation plan) in the same transaction.
+// (a generation plan) in the same transaction. Once the record's revision
+// is known, the write also requires the record to be as this job last
+// wrote it: the job is its only writer but for Jobs.Cancel of a PENDING
+// job, whose CANCELLED must not be overwritten by the job waking up
+// (a generation, a waiting message). Such a write fails with an
+// *endedError.
 func (j *Job) put(ctx context.Context, change func(*cohortv1.Job), ops ...clientv3.Op) error {
 	j.writeMu.Lock()
 	defer j.writeMu.Unlock()
@@ -332,17 +377,57 @@ func (j *Job) put(ctx context.Context, change func(*cohortv1.Job), ops ...client
 	if err != nil {
 		return fmt.Errorf("encode job record: %w", err)
 	}
-	ops = append(ops, clientv3.OpPut(membership.JobKey(j.cfg.JobID), string(raw)))
+	key := membership.JobKey(j.cfg.JobID)
+	ops = append(ops, clientv3.OpPut(key, string(raw)))
+	for {
+		var conds []clientv3.Cmp
+		if j.cfg.Fence != nil {
+			conds = append(conds, *j.cfg.Fence)
+		}
+		if j.rev > 0 {
+			conds = append(conds, clientv3.Compare(clientv3.ModRevision(key), "=", j.rev))
+		}
+		resp, err := j.cfg.Client.Txn(ctx).If(conds...).Then(ops...).Else(clientv3.OpGet(key)).Commit()
+		if err != nil {
+			return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, err)
+		}
+		if resp.Succeeded {
+			j.rev = resp.Header.Revision
+			return nil
+		}
+		kvs := resp.Responses[0].GetResponseRange().GetKvs()
+		if j.rev == 0 || len(kvs) > 0 && kvs[0].ModRevision == j.rev {
+			return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, rpcerr.ErrNotLeader)
+		}
+		if len(kvs) == 0 {
+			return fmt.Errorf("write job %s to etcd: its record was deleted: %w", j.cfg.JobID, rpcerr.ErrNotFound)
+		}
+		cur, err := decodeJobRecord(kvs[0].Value)
+		if err != nil {
+			return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, err)
+		}
+		if cur.GetState().Terminal() {
+			return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, &endedError{id: j.cfg.JobID, rec: cur})
+		}
+		// Someone else rewrote a live record (by hand?): this job's view
+		// wins, as it did before writes were guarded, rather than the
+		// job failing over it.
+		j.rev = kvs[0].ModRevision
+	}
+}
+
+// commit runs ops fenced as the job's writes are, without the record.
+func (j *Job) commit(ctx context.Context, ops []clientv3.Op) error {
 	txn := j.cfg.Client.Txn(ctx)
 	if j.cfg.Fence != nil {
 		txn = txn.If(*j.cfg.Fence)
 	}
 	resp, err := txn.Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, err)
+		return fmt.Errorf("job %s: %w", j.cfg.JobID, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("write job %s to etcd: %w", j.cfg.JobID, rpcerr.ErrNotLeader)
+		return fmt.Errorf("job %s: %w", j.cfg.JobID, rpcerr.ErrNotLeader)
 	}
 	return nil
 }
@@ -357,16 +442,23 @@ func metricsSummary(res *job.Result) *cohortv1.MetricsSummary {
 
 // ReadJob reads a job's record from etcd.
 func ReadJob(ctx context.Context, cli *clientv3.Client, id string) (*cohortv1.Job, error) {
+	rec, _, err := readJobRevision(ctx, cli, id)
+	return rec, err
+}
+
+// readJobRevision reads a job's record and the etcd revision it was last
+// written at.
+func readJobRevision(ctx context.Context, cli *clientv3.Client, id string) (*cohortv1.Job, int64, error) {
 	resp, err := cli.Get(ctx, membership.JobKey(id))
 	if err != nil {
-		return nil, fmt.Errorf("coordinator: read job %s: %w", id, err)
+		return nil, 0, fmt.Errorf("coordinator: read job %s: %w", id, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, fmt.Errorf("coordinator: read job %s: %w", id, rpcerr.ErrNotFound)
+		return nil, 0, fmt.Errorf("coordinator: read job %s: %w", id, rpcerr.ErrNotFound)
 	}
 	rec := &cohortv1.Job{}
-	if err := protojson.Unmarshal(resp.Kvs[0].Value, rec); err != nil {
-		return nil, fmt.Errorf("coordinator: read job %s: decode: %w", id, err)
+	if err := cohortv1.UnmarshalRecord(resp.Kvs[0].Value, rec); err != nil {
+		return nil, 0, fmt.Errorf("coordinator: read job %s: decode: %w", id, err)
 	}
-	return rec, nil
+	return rec, resp.Kvs[0].ModRevision, nil
 }

@@ -266,7 +266,7 @@ func (s *JobsService) read(ctx context.Context, id string) (*cohortv1.Job, *clie
 
 func decodeJobRecord(raw []byte) (*cohortv1.Job, error) {
 	j := &cohortv1.Job{}
-	if err := protojson.Unmarshal(raw, j); err != nil {
+	if err := cohortv1.UnmarshalRecord(raw, j); err != nil {
 		return nil, fmt.Errorf("decode job record: %w", err)
 	}
 	return j, nil
@@ -443,8 +443,12 @@ func (s *JobsService) Watch(req *cohortv1.WatchRequest, stream grpc.ServerStream
 		return fmt.Errorf("coordinator: %s: %w", op, err)
 	}
 	rev := resp.Header.Revision
+	snap := "state " + jobStateName(prev.GetState())
+	if m := prev.GetMessage(); m != "" {
+		snap = clipMessage(snap+": "+m, cohortv1.MaxReasonLen)
+	}
 	if err := stream.Send(&cohortv1.JobEvent{Kind: cohortv1.JobEvent_KIND_SNAPSHOT, Job: prev, Revision: uint64(rev),
-		Time: eventTime(prev, s.opts.Now), Message: "state " + jobStateName(prev.GetState())}); err != nil {
+		Time: eventTime(prev, s.opts.Now), Message: snap}); err != nil {
 		return fmt.Errorf("coordinator: %s %s: send: %w", op, id, err)
 	}
 	if prev.GetState().Terminal() {
@@ -502,12 +506,17 @@ func describeChange(prev, cur *cohortv1.Job) (cohortv1.JobEvent_Kind, string) {
 		msg := "state " + jobStateName(prev.GetState()) + " -> " + jobStateName(cur.GetState())
 		if e := cur.GetError(); e != "" && cur.GetState().Terminal() {
 			msg += ": " + e
+		} else if m := cur.GetMessage(); m != "" {
+			msg += ": " + m
 		}
 		return cohortv1.JobEvent_KIND_STATE, clipMessage(msg, cohortv1.MaxReasonLen)
 	case prev.GetGeneration() != cur.GetGeneration():
 		return cohortv1.JobEvent_KIND_GENERATION, fmt.Sprintf("generation %d: %d workers", cur.GetGeneration(), cur.GetWorkers())
 	case prev.GetCheckpointStep() != cur.GetCheckpointStep():
 		return cohortv1.JobEvent_KIND_CHECKPOINT, fmt.Sprintf("checkpoint at step %d", cur.GetCheckpointStep())
+	case prev.GetMessage() != cur.GetMessage() && cur.GetMessage() != "":
+		// What a waiting job waits for changed: a worker came or went.
+		return cohortv1.JobEvent_KIND_PROGRESS, clipMessage(cur.GetMessage(), cohortv1.MaxReasonLen)
 	}
 	return cohortv1.JobEvent_KIND_PROGRESS, fmt.Sprintf("step %d, epoch %d, loss %.4g", cur.GetStep(), cur.GetEpoch(), cur.GetLoss())
 }
@@ -522,8 +531,10 @@ func clipMessage(s string, n int) string {
 
 // Cancel stops a job. A PENDING job becomes CANCELLED at once, by a write
 // that fails if the record changed since it was read (the scheduler may be
-// starting it). A RUNNING job is stopped by its owner, which watches
-// CancelKey; Cancel writes that key and returns the job still RUNNING.
+// starting it); its owner, waiting for workers, sees the record end and
+// stops (serverRun.watchCancelled). A RUNNING job is stopped by its owner,
+// which watches CancelKey; Cancel writes that key and returns the job
+// still RUNNING.
 func (s *JobsService) Cancel(ctx context.Context, req *cohortv1.CancelRequest) (*cohortv1.CancelResponse, error) {
 	const op = "cancel"
 	if err := req.Validate(); err != nil {
@@ -550,6 +561,7 @@ func (s *JobsService) Cancel(ctx context.Context, req *cohortv1.CancelRequest) (
 		case cohortv1.JobState_JOB_STATE_PENDING:
 			now := timestamppb.New(s.opts.Now())
 			j.State, j.UpdatedAt, j.FinishedAt = cohortv1.JobState_JOB_STATE_CANCELLED, now, now
+			j.Message = "" // it waits for nothing any more
 			j.Error = "cancelled"
 			if r := req.GetReason(); r != "" {
 				j.Error += ": " + r

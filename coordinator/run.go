@@ -8,7 +8,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/kernels/cpu"
@@ -27,7 +26,7 @@ type serverRun struct {
 // leader died (RUNNING, or PENDING while it waited for workers): it
 // continues after its last generation (takeOver). A spec that cannot run
 // returns a serverRun whose Job can record the failure.
-func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohortv1.Job) (*serverRun, error) {
+func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohortv1.Job, rev int64) (*serverRun, error) {
 	ps := rec.GetSpec()
 	threads := int(ps.GetThreads())
 	if threads == 0 {
@@ -42,7 +41,7 @@ func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohor
 	if every == 0 {
 		every = s.cfg.CheckpointEvery
 	}
-	cfg := Config{Client: s.cfg.Client, JobID: rec.GetId(), Name: s.cfg.Name, Record: rec, Fence: fence,
+	cfg := Config{Client: s.cfg.Client, JobID: rec.GetId(), Name: s.cfg.Name, Record: rec, RecordRevision: rev, Fence: fence,
 		Workers: maxW, MinWorkers: min(minW, maxW), StartWorkers: min(minW, maxW), Timeout: s.cfg.TTL,
 		StartTimeout: pendingForever, WaitForWorkers: true, Threads: threads, Logger: s.cfg.Logger,
 		CheckpointEvery: every, CheckpointDir: checkpointDir(ps), ChecksumEvery: s.cfg.ChecksumEvery}
@@ -81,6 +80,7 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go r.watchCancel(jctx, cancel)
+	go r.watchCancelled(jctx, cancel)
 	be := cpu.New(cpu.Options{Threads: r.j.cfg.Threads})
 	defer be.Close()
 	log.Info("coordinator: job starts", "generation", r.j.cfg.FirstGeneration, "data", r.spec.Data, "out", r.spec.Out)
@@ -89,8 +89,11 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 		log.Info("coordinator: job left to the next leader", "err", err)
 		return
 	}
-	if cause := context.Cause(jctx); err != nil && errors.As(cause, new(errCancelRequested)) {
-		err = cause
+	var cr errCancelRequested
+	switch {
+	case err == nil:
+	case errors.As(context.Cause(jctx), &cr), errors.As(err, &cr):
+		err = cr
 	}
 	if eerr := r.j.End(ctx, res, err); eerr != nil {
 		log.Warn("coordinator: record the job's end", "err", eerr)
@@ -102,18 +105,43 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 	log.Info("coordinator: job succeeded", "gini", res.Model.NormalizedGini, "out", r.spec.Out)
 }
 
-// watchCancel cancels the job when its cancel key appears (Jobs.Cancel).
-// The watch outlives an etcd member's failure (membership.Follow); after
-// a compaction it reads the key again.
+// watchCancel cancels a RUNNING job when its cancel key appears
+// (Jobs.Cancel).
 func (r *serverRun) watchCancel(ctx context.Context, cancel context.CancelCauseFunc) {
-	key := CancelKey(r.j.cfg.JobID)
+	r.watchKey(ctx, cancel, CancelKey(r.j.cfg.JobID), "a cancel request", func(v []byte) error {
+		return errCancelRequested{reason: string(v)}
+	})
+}
+
+// watchCancelled cancels a job that waits PENDING when Jobs.Cancel ends
+// its record CANCELLED: nothing else would wake a job waiting for workers
+// that may never come, and its goroutine would live until the coordinator
+// stops. Only Jobs.Cancel ends a record this job still runs; the job's own
+// End comes after it stopped using ctx.
+func (r *serverRun) watchCancelled(ctx context.Context, cancel context.CancelCauseFunc) {
+	r.watchKey(ctx, cancel, membership.JobKey(r.j.cfg.JobID), "the job's cancellation", func(v []byte) error {
+		rec, err := decodeJobRecord(v)
+		if err != nil {
+			return nil
+		}
+		return cancelOf(rec)
+	})
+}
+
+// watchKey cancels ctx with the cause stop returns for the key's value,
+// as it is now or as it is put later, once that cause is not nil. The
+// watch outlives an etcd member's failure (membership.Follow); after a
+// compaction it reads the key again.
+func (r *serverRun) watchKey(ctx context.Context, cancel context.CancelCauseFunc, key, what string, stop func(v []byte) error) {
 	cli := r.s.cfg.Client
 	for ctx.Err() == nil {
 		from := int64(0) // Follow reads the current revision itself
 		if resp, err := cli.Get(ctx, key); err == nil {
 			if len(resp.Kvs) > 0 {
-				cancel(errCancelRequested{reason: string(resp.Kvs[0].Value)})
-				return
+				if cause := stop(resp.Kvs[0].Value); cause != nil {
+					cancel(cause)
+					return
+				}
 			}
 			from = resp.Header.Revision + 1
 		}
@@ -121,14 +149,17 @@ func (r *serverRun) watchCancel(ctx context.Context, cancel context.CancelCauseF
 			if ev.Type != clientv3.EventTypePut {
 				return nil
 			}
-			cancel(errCancelRequested{reason: string(ev.Kv.Value)})
-			return membership.ErrStopWatch
+			if cause := stop(ev.Kv.Value); cause != nil {
+				cancel(cause)
+				return membership.ErrStopWatch
+			}
+			return nil
 		})
 		if err == nil || ctx.Err() != nil {
 			return
 		}
 		if !errors.Is(err, rpctypes.ErrCompacted) {
-			r.s.cfg.Logger.Warn("coordinator: watch for a cancel request ended", "job", r.j.cfg.JobID, "err", err)
+			r.s.cfg.Logger.Warn("coordinator: watch for "+what+" ended", "job", r.j.cfg.JobID, "err", err)
 			return
 		}
 	}
@@ -166,7 +197,7 @@ func readPlan(ctx context.Context, cli *clientv3.Client, id string, g uint64) (*
 	if len(resp.Kvs) == 0 {
 		return plan, nil // recorded RUNNING without a plan: nobody holds state
 	}
-	if err := protojson.Unmarshal(resp.Kvs[0].Value, plan); err != nil {
+	if err := cohortv1.UnmarshalRecord(resp.Kvs[0].Value, plan); err != nil {
 		return nil, fmt.Errorf("coordinator: read plan %d of job %s: %w", g, id, err)
 	}
 	return plan, nil

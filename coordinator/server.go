@@ -333,7 +333,17 @@ func (s *Server) start(ctx context.Context, wg *sync.WaitGroup, fence *clientv3.
 		return
 	}
 	log := s.cfg.Logger.With("job", id)
-	r, err := s.prepareRun(ctx, fence, rec)
+	// The record as it is now, with its revision: the job's writes must
+	// not overwrite a cancellation that came after rec was read.
+	rec, rev, err := readJobRevision(ctx, s.cfg.Client, id)
+	if err != nil {
+		log.Warn("coordinator: read the job to start it", "err", err)
+		return
+	}
+	if st := rec.GetState(); st != cohortv1.JobState_JOB_STATE_PENDING && st != cohortv1.JobState_JOB_STATE_RUNNING {
+		return
+	}
+	r, err := s.prepareRun(ctx, fence, rec, rev)
 	if err != nil {
 		log.Error("coordinator: job cannot run", "err", err)
 		if r != nil && r.j != nil {

@@ -90,7 +90,7 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 			return nil, model.History{}, err
 		}
 		base := fmt.Sprintf("%s-t%d", trialJobBase(sweepID), t.ID)
-		id, rec, err := s.trialJob(ctx, base)
+		id, rec, rev, err := s.trialJob(ctx, base)
 		if err != nil {
 			return nil, model.History{}, err
 		}
@@ -100,7 +100,7 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 			CheckpointEvery: s.cfg.CheckpointEvery, ChecksumEvery: s.cfg.ChecksumEvery,
 			CheckpointDir: filepath.Join(out, "checkpoints")}
 		if rec != nil {
-			cfg.Record = rec
+			cfg.Record, cfg.RecordRevision = rec, rev
 			if err := s.takeOver(ctx, &cfg, rec); err != nil {
 				return nil, model.History{}, err
 			}
@@ -135,21 +135,22 @@ func (s *Server) trialStep(lctx context.Context, fence *clientv3.Cmp, sweepID, o
 // trialJob picks the job id of a trial's run: base itself while it is new
 // or running (taken over), else base-r1, base-r2, ... (the best trial
 // trained again at the end of a sweep that an earlier leader finished it
-// in). It returns the running record to take over, if any.
-func (s *Server) trialJob(ctx context.Context, base string) (string, *cohortv1.Job, error) {
+// in). It returns the running record to take over, if any, and its
+// revision.
+func (s *Server) trialJob(ctx context.Context, base string) (string, *cohortv1.Job, int64, error) {
 	for n := 0; ; n++ {
 		id := base
 		if n > 0 {
 			id = fmt.Sprintf("%s-r%d", base, n)
 		}
-		rec, err := ReadJob(ctx, s.cfg.Client, id)
+		rec, rev, err := readJobRevision(ctx, s.cfg.Client, id)
 		switch {
 		case errors.Is(err, rpcerr.ErrNotFound):
-			return id, nil, nil
+			return id, nil, 0, nil
 		case err != nil:
-			return "", nil, err
+			return "", nil, 0, err
 		case !rec.GetState().Terminal():
-			return id, rec, nil
+			return id, rec, rev, nil
 		}
 	}
 }

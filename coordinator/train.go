@@ -2,7 +2,7 @@ package coordinator
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -84,12 +84,14 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 
 // awaitWorkers returns the first generation's workers, sorted by name: as
 // many candidates as it can get, up to Config.Workers, once it can get
-// Config.StartWorkers.
+// Config.StartWorkers. Meanwhile the record's message says how many it
+// has and needs (see waitingMessage).
 func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, disc <-chan error) ([]membership.Member, error) {
 	t := time.NewTimer(j.cfg.StartTimeout)
 	defer t.Stop()
 	have := 0
 	var live []membership.Member
+	said := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -101,13 +103,50 @@ func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, d
 		case live = <-up:
 		case <-j.poolChanged():
 		}
-		got := j.take(j.candidates(live, nil), j.cfg.Workers)
+		cands := j.candidates(live, nil)
+		got := j.take(cands, j.cfg.Workers)
 		if have = len(got); have >= j.cfg.StartWorkers {
 			slices.SortFunc(got, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
 			return got, nil
 		}
 		j.release(got) // not enough yet: leave them to other jobs meanwhile
+		if err := j.sayWaiting(ctx, &said, waitingMessage(len(cands), len(got), j.cfg.StartWorkers)); err != nil {
+			return nil, err
+		}
 	}
+}
+
+// waitingMessage is the record's message while a job waits for workers:
+// live is how many eligible workers are registered, free how many of
+// them no other job holds, need how many the job waits for.
+func waitingMessage(live, free, need int) string {
+	if busy := live - free; busy > 0 {
+		return fmt.Sprintf("waiting for workers: %d live (%d busy with other jobs), needs %d", live, busy, need)
+	}
+	return fmt.Sprintf("waiting for workers: %d live, needs %d", live, need)
+}
+
+// sayWaiting records msg as the job's message unless *said already holds
+// it, so that a status rewritten every few seconds costs no write. Only a
+// cancellation (Jobs.Cancel ended the record) is an error: a message that
+// could not be written is logged and the job waits on.
+func (j *Job) sayWaiting(ctx context.Context, said *string, msg string) error {
+	if msg == *said {
+		return nil
+	}
+	err := j.put(ctx, func(r *cohortv1.Job) { r.Message = msg })
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	if err != nil {
+		j.cfg.Logger.Warn("coordinator: record why the job waits", "job", j.cfg.JobID, "err", err)
+		return nil
+	}
+	*said = msg
+	// Debug: status and watch show it; at info, cohort train --workers
+	// would print it among its progress lines while its workers start.
+	j.cfg.Logger.Debug("coordinator: job waits for workers", "job", j.cfg.JobID, "message", msg)
+	return nil
 }
 
 // poolChanged fires when another job of the Server frees workers (nil,
@@ -137,7 +176,7 @@ func (j *Job) candidates(live, members []membership.Member) []membership.Member 
 			continue
 		}
 		st := &cohortv1.WorkerStatus{}
-		if protojson.Unmarshal(m.Status, st) != nil || st.GetRingAddr() == "" {
+		if cohortv1.UnmarshalRecord(m.Status, st) != nil || st.GetRingAddr() == "" {
 			continue
 		}
 		out = append(out, m)
@@ -183,7 +222,7 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 		ResumeFrom: j.lastCheckpoint()}
 	for _, m := range members { // sorted by name, so index = rank
 		st := &cohortv1.WorkerStatus{}
-		if err := protojson.Unmarshal(m.Status, st); err != nil || st.GetRingAddr() == "" {
+		if err := cohortv1.UnmarshalRecord(m.Status, st); err != nil || st.GetRingAddr() == "" {
 			return nil, fmt.Errorf("worker %s: status %q has no ring address (%v)", m.Name, m.Status, err)
 		}
 		gp.Workers = append(gp.Workers, &cohortv1.PlanWorker{Name: m.Name, RingAddr: st.GetRingAddr()})
@@ -197,6 +236,7 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	j.mu.Unlock()
 	err = j.put(ctx, func(r *cohortv1.Job) {
 		r.State, r.Generation, r.Workers = cohortv1.JobState_JOB_STATE_RUNNING, gen, uint32(len(members))
+		r.Message = ""
 		if r.Spec.GetSource() == nil {
 			r.Spec.Source = &cohortv1.JobSpec_DataPath{DataPath: p.Spec.Data}
 		}

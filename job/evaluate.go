@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/eval"
@@ -21,7 +22,8 @@ type Evaluation struct {
 	ReportPath      string           `json:"report_path"`
 }
 
-// Evaluate reads labelled data (read must have a Horizon), scores its
+// Evaluate reads labelled data (read must have a Horizon, of the length the
+// model was trained to predict), scores its
 // customers with the trained model and its baseline, and writes report.html
 // and metrics.json into out. With testOnly, only customers that the stable
 // hash puts in the test split are scored: the right choice when the data
@@ -30,9 +32,19 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	if read.Horizon.IsZero() {
 		return nil, fmt.Errorf("job: evaluate: a holdout horizon is required (the model was trained for %.1f weeks)", t.Meta.HorizonWeeks)
 	}
+	// A horizon of days is as long wherever it starts, so refuse a wrong
+	// one before reading; one of calendar months is measured on the data.
+	if read.Horizon.Months == 0 {
+		if err := t.checkHorizon(read.Horizon, float64(read.Horizon.Days)/7); err != nil {
+			return nil, err
+		}
+	}
 	ds, err := clv.Load(ctx, data, read)
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)
+	}
+	if err := t.checkHorizon(read.Horizon, ds.Report.HoldoutWeeks); err != nil {
+		return nil, err
 	}
 	if err := t.checkFeatures(ds.FeatureNames); err != nil {
 		return nil, err
@@ -56,4 +68,25 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 		return nil, fmt.Errorf("job: %w", err)
 	}
 	return res, nil
+}
+
+// checkHorizon refuses a holdout of another length than the model was
+// trained to predict: its expected spend over Meta.HorizonWeeks would be
+// scored against labels over weeks, a mismatch no metric shows (a
+// 39-week prediction against 26 weeks of labels overshoots by half). The
+// horizon the model was trained with is accepted as it is: a horizon of
+// calendar months varies by a few days with where it starts.
+func (t *Trained) checkHorizon(h clv.Horizon, weeks float64) error {
+	// Lengths in whole days differ by at least 1/7 week; the tolerance
+	// only absorbs float rounding (39w and 273d are one length).
+	const tol = 1e-6
+	if h == t.Meta.Read.Horizon || math.Abs(weeks-t.Meta.HorizonWeeks) <= tol {
+		return nil
+	}
+	trained := t.Meta.Read.Horizon
+	if trained.IsZero() { // not recorded: name the trained length in days
+		trained = clv.Horizon{Days: int(math.Round(t.Meta.HorizonWeeks * 7))}
+	}
+	return fmt.Errorf("job: evaluate: --horizon %s (%.1f weeks) differs from the %.1f weeks the model was trained to predict: evaluate with --horizon %s",
+		h, weeks, t.Meta.HorizonWeeks, trained)
 }

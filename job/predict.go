@@ -106,16 +106,59 @@ func (t *Trained) Score(ctx context.Context, be kernels.Backend, data string, re
 	return out, nil
 }
 
-// checkFeatures refuses data whose features differ from the model's: the
+// checkFeatures refuses data whose features differ from the model's. The
 // usual cause is a column mapping (quantity, extra columns) that differs
-// from training.
+// from training, so the error names the features that differ and the flag
+// that fixes each, not the two whole lists.
 func (t *Trained) checkFeatures(names []string) error {
 	want := t.Net.Pipeline.FeatureNames
 	if slices.Equal(want, names) {
 		return nil
 	}
-	return fmt.Errorf("job: the data gives features [%s] but the model was trained on [%s]: map the same columns (--quantity, --extra) as in training",
-		strings.Join(names, " "), strings.Join(want, " "))
+	filterNames := func(ns []string, keep func(string) bool) []string {
+		var out []string
+		for _, n := range ns {
+			if keep(n) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	missing := filterNames(want, func(n string) bool { return !slices.Contains(names, n) }) // the model's, absent from the data
+	added := filterNames(names, func(n string) bool { return !slices.Contains(want, n) })   // the data's, unknown to the model
+	isQty := func(n string) bool { return strings.HasPrefix(n, "quantity_") }
+	isExtra := func(n string) bool { return strings.HasPrefix(n, "extra_") }
+	isLag := func(n string) bool { return strings.HasPrefix(n, "spend_lag") || strings.HasPrefix(n, "days_lag") }
+	var why []string
+	if q := filterNames(missing, isQty); len(q) > 0 {
+		why = append(why, fmt.Sprintf("the model uses %s: map the quantity column with --quantity COL", strings.Join(q, ", ")))
+	}
+	if q := filterNames(added, isQty); len(q) > 0 {
+		why = append(why, fmt.Sprintf("the data gives %s, which the model was trained without: pass --quantity - to leave the quantity column out", strings.Join(q, ", ")))
+	}
+	if e := filterNames(missing, isExtra); len(e) > 0 {
+		why = append(why, fmt.Sprintf("the model uses %s: map those columns with --extra as in training", strings.Join(e, ", ")))
+	}
+	if e := filterNames(added, isExtra); len(e) > 0 {
+		why = append(why, fmt.Sprintf("the data gives %s, which the model was trained without: leave those columns out of --extra", strings.Join(e, ", ")))
+	}
+	if len(filterNames(missing, isLag))+len(filterNames(added, isLag)) > 0 {
+		count := func(ns []string) int {
+			return len(filterNames(ns, func(n string) bool { return strings.HasPrefix(n, "spend_lag") }))
+		}
+		why = append(why, fmt.Sprintf("the model uses %d recent periods, the data gives %d: read with the model's --periods and --period-days", count(want), count(names)))
+	}
+	other := func(n string) bool { return !isQty(n) && !isExtra(n) && !isLag(n) }
+	if o := filterNames(missing, other); len(o) > 0 {
+		why = append(why, fmt.Sprintf("the data lacks %s", strings.Join(o, ", ")))
+	}
+	if o := filterNames(added, other); len(o) > 0 {
+		why = append(why, fmt.Sprintf("the data adds %s", strings.Join(o, ", ")))
+	}
+	if len(why) == 0 {
+		why = append(why, "the data gives the model's features in another order (a model from another version of cohort?)")
+	}
+	return fmt.Errorf("job: the data's features differ from the model's: %s", strings.Join(why, "; "))
 }
 
 // deciles ranks values into ten groups of (nearly) equal size; 1 holds the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/kernels"
@@ -51,6 +52,14 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 		return nil, fmt.Errorf("job: %s has %d customers, split into %d train / %d validation / %d test: every part needs customers",
 			spec.Data, len(ds.Customers), len(p.train), len(p.val), len(p.test))
 	}
+	if !anyLabel(p.train) {
+		// clv refuses a holdout past the data, but one that holds only
+		// new customers' purchases still gives all-zero labels: training
+		// would fit nothing, and the metrics would divide by zero spend.
+		r := ds.Report
+		return nil, fmt.Errorf("job: none of the %d training customers bought in the holdout %s to %s: every label is zero; is the calibration end right for %s?",
+			len(p.train), r.CalibrationEnd.AddDate(0, 0, 1).Format(time.DateOnly), r.HoldoutEnd.Format(time.DateOnly), spec.Data)
+	}
 	ev.stage("baseline")
 	bl, err := fitBaseline(ctx, p.train)
 	if err != nil {
@@ -61,6 +70,16 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 		Spec: spec, Dataset: ds, Train: p.train, Val: p.val, Test: p.test,
 		TrainData: matrix(p.train, cols), ValData: matrix(p.val, cols), Baseline: bl,
 	}, nil
+}
+
+// anyLabel reports whether any of cs spent in the holdout.
+func anyLabel(cs []*clv.Customer) bool {
+	for _, c := range cs {
+		if c.HoldoutSpend > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Finish calibrates the trained net, evaluates it and the baseline on the

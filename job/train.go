@@ -118,8 +118,12 @@ func Local(ctx context.Context, be kernels.Backend, p *Prepared, ev Events) (*mo
 	opts := model.TrainOptions{FeatureNames: p.Dataset.FeatureNames, Log1p: p.Dataset.Log1p, OnEpoch: ev.Epoch}
 	if k := p.Spec.CheckpointEvery; k > 0 {
 		dir := CheckpointDir(p.Spec.Out)
+		fp, err := p.Fingerprint()
+		if err != nil {
+			return nil, model.History{}, err
+		}
 		opts.CheckpointEvery = k
-		opts.Checkpoint = func(st *model.TrainState) error { return SaveCheckpoint(dir, "local", st) }
+		opts.Checkpoint = func(st *model.TrainState) error { return SaveCheckpointWith(dir, "local", st, fp) }
 	}
 	if p.Spec.Resume != "" {
 		st, err := model.LoadCheckpoint(p.Spec.Resume)
@@ -134,12 +138,18 @@ func Local(ctx context.Context, be kernels.Backend, p *Prepared, ev Events) (*mo
 // TrainWith runs the whole job like Train, with step as the training stage:
 // Prepare, step, then Finish. The distributed runtime passes a step that
 // trains on workers; reading, the baseline, calibration, evaluation and the
-// run directory stay the same code.
+// run directory stay the same code. With spec.Resume, the checkpoint must
+// be this run's (Prepared.CheckResume) before any step starts.
 func TrainWith(ctx context.Context, be kernels.Backend, spec Spec, ev Events, step TrainStep) (*Result, error) {
 	start := time.Now()
 	p, err := Prepare(ctx, spec, ev)
 	if err != nil {
 		return nil, err
+	}
+	if spec.Resume != "" {
+		if err := p.CheckResume(ctx, spec.Resume); err != nil {
+			return nil, err
+		}
 	}
 	ev.stage("train")
 	net, hist, err := step(ctx, be, p, ev)

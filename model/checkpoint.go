@@ -10,6 +10,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/cohort-clv/cohort/internal/atomicfile"
 )
@@ -19,6 +22,13 @@ import (
 // arrays, with their lengths), the arrays as little-endian float32 in the
 // order params, adam m, adam v, best, and a sha256 of all that precedes it.
 // It is written atomically, so a crash leaves the previous checkpoint.
+//
+// The header may also hold a fingerprint of the run that wrote it (see
+// SaveCheckpointWith): JSON the caller defines, which model stores and
+// returns but does not interpret. It is a new key in the JSON header, not a
+// new layout, so the magic stays /1: files written before fingerprints
+// existed read as checkpoints without one, and a reader that does not know
+// the key (an older cohort) still reads the state.
 const checkpointMagic = "cohort-checkpoint/1\n"
 
 // maxCheckpointHeader bounds the JSON header a reader accepts.
@@ -30,11 +40,26 @@ type checkpointHeader struct {
 	M      int        `json:"adam_m"`
 	V      int        `json:"adam_v"`
 	Best   int        `json:"best"`
+	// Fingerprint is the caller's record of what fixed the run's
+	// trajectory (SaveCheckpointWith); absent when it gave none.
+	Fingerprint json.RawMessage `json:"fingerprint,omitempty"`
 }
 
-// SaveCheckpoint writes s to path.
+// SaveCheckpoint writes s to path, without a fingerprint.
 func SaveCheckpoint(path string, s *TrainState) error {
-	h := checkpointHeader{State: *s, Params: len(s.Params), M: len(s.Adam.M), V: len(s.Adam.V), Best: len(s.Best)}
+	return SaveCheckpointWith(path, s, nil)
+}
+
+// SaveCheckpointWith writes s to path with fingerprint, a JSON value that
+// identifies the run (its data and the settings that fix its trajectory),
+// so that a later resume can tell a checkpoint of another run from its own
+// (LoadCheckpointWith). A nil fingerprint writes none.
+func SaveCheckpointWith(path string, s *TrainState, fingerprint json.RawMessage) error {
+	if fingerprint != nil && !json.Valid(fingerprint) {
+		return fmt.Errorf("model: save checkpoint %s: the fingerprint is not valid JSON", path)
+	}
+	h := checkpointHeader{State: *s, Params: len(s.Params), M: len(s.Adam.M), V: len(s.Adam.V), Best: len(s.Best),
+		Fingerprint: fingerprint}
 	h.State.Params, h.State.Adam.M, h.State.Adam.V, h.State.Best = nil, nil, nil, nil
 	js, err := json.Marshal(h)
 	if err != nil {
@@ -64,21 +89,29 @@ func SaveCheckpoint(path string, s *TrainState) error {
 	return nil
 }
 
-// LoadCheckpoint reads a checkpoint written by SaveCheckpoint, verifying
-// its format and checksum.
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint or
+// SaveCheckpointWith, verifying its format and checksum.
 func LoadCheckpoint(path string) (*TrainState, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("model: load checkpoint: %w", err)
-	}
-	s, err := decodeCheckpoint(raw)
-	if err != nil {
-		return nil, fmt.Errorf("model: load checkpoint %s: %w", path, err)
-	}
-	return s, nil
+	s, _, err := LoadCheckpointWith(path)
+	return s, err
 }
 
-func decodeCheckpoint(raw []byte) (*TrainState, error) {
+// LoadCheckpointWith reads a checkpoint like LoadCheckpoint and also
+// returns the fingerprint it was saved with: nil for a checkpoint written
+// without one (by SaveCheckpoint, or before fingerprints existed).
+func LoadCheckpointWith(path string) (*TrainState, json.RawMessage, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: load checkpoint: %w", err)
+	}
+	h, err := decodeCheckpoint(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model: load checkpoint %s: %w", path, err)
+	}
+	return &h.State, h.Fingerprint, nil
+}
+
+func decodeCheckpoint(raw []byte) (*checkpointHeader, error) {
 	if !bytes.HasPrefix(raw, []byte(checkpointMagic)) {
 		return nil, errors.New("not a cohort checkpoint (bad magic)")
 	}
@@ -100,7 +133,7 @@ func decodeCheckpoint(raw []byte) (*TrainState, error) {
 		return nil, fmt.Errorf("header: %w", err)
 	}
 	p = p[n:]
-	s := h.State
+	s := &h.State
 	for _, a := range []struct {
 		dst *[]float32
 		n   int
@@ -117,5 +150,71 @@ func decodeCheckpoint(raw []byte) (*TrainState, error) {
 	if len(p) != 0 {
 		return nil, fmt.Errorf("%d bytes after the arrays", len(p))
 	}
-	return &s, nil
+	if string(h.Fingerprint) == "null" {
+		h.Fingerprint = nil
+	}
+	return &h, nil
+}
+
+// A Mismatch is a setting in which a run differs from the checkpoint it
+// would resume: What names it as a user sets it ("seed", "lr"), Checkpoint
+// and Run are its values in the checkpoint's run and in this one.
+type Mismatch struct {
+	What, Checkpoint, Run string
+}
+
+// ResumeMismatches lists the settings of run that differ from ckpt's, the
+// configuration a checkpoint was trained with, in ways that change the
+// training trajectory: resuming with any of them would give a model that
+// neither configuration trains. Zero fields count as their defaults.
+//
+// MaxEpochs and Patience may differ: they only say when training stops,
+// so raising them trains an interrupted run longer, and lowering them
+// stops it sooner, exactly as an uninterrupted run with the new values
+// would (a Done state trains no further either way). The exception is
+// MaxEpochs with Cosine, where it sets the length of the learning-rate
+// schedule of every step.
+func ResumeMismatches(ckpt, run Config) []Mismatch {
+	a, b := ckpt.WithDefaults(), run.WithDefaults()
+	var ms []Mismatch
+	add := func(what string, x, y string) {
+		if x != y {
+			ms = append(ms, Mismatch{What: what, Checkpoint: x, Run: y})
+		}
+	}
+	f32 := func(x float32) string { return strconv.FormatFloat(float64(x), 'g', -1, 32) }
+	onOff := func(v bool) string {
+		if v {
+			return "on"
+		}
+		return "off"
+	}
+	hidden := func(h []int) string {
+		if len(h) == 0 {
+			return "none"
+		}
+		s := make([]string, len(h))
+		for i, w := range h {
+			s[i] = strconv.Itoa(w)
+		}
+		return strings.Join(s, ",")
+	}
+	if !slices.Equal(a.Hidden, b.Hidden) {
+		add("hidden layers", hidden(a.Hidden), hidden(b.Hidden))
+	}
+	add("ensemble", strconv.Itoa(a.Ensemble), strconv.Itoa(b.Ensemble))
+	add("seed", strconv.FormatUint(a.Seed, 10), strconv.FormatUint(b.Seed, 10))
+	add("lr", f32(a.LR), f32(b.LR))
+	add("weight decay", f32(a.WeightDecay), f32(b.WeightDecay))
+	add("batch", strconv.Itoa(a.Batch), strconv.Itoa(b.Batch))
+	add("beta1", f32(a.Beta1), f32(b.Beta1))
+	add("beta2", f32(a.Beta2), f32(b.Beta2))
+	add("eps", f32(a.Eps), f32(b.Eps))
+	add("clip norm", f32(a.ClipNorm), f32(b.ClipNorm))
+	add("warmup steps", strconv.Itoa(a.WarmupSteps), strconv.Itoa(b.WarmupSteps))
+	add("cosine decay", onOff(a.Cosine), onOff(b.Cosine))
+	if a.Cosine && b.Cosine {
+		add("epochs (the length of the cosine schedule)", strconv.Itoa(a.MaxEpochs), strconv.Itoa(b.MaxEpochs))
+	}
+	return ms
 }

@@ -120,9 +120,9 @@ func (g *generator) customer(k int, emit func(k int, weeks, amount float64) erro
 		mu := g.gamma(p.S, p.Beta)
 		limit = min(limit, birth+g.rng.ExpFloat64()/mu) // mu == 0 lives forever
 	}
-	// A ν near the float64 floor (tiny Q) would make amounts overflow to
-	// +Inf; redrawing conditions on ν > 1e-300, which changes nothing
-	// measurable.
+	// A ν near the float64 floor would make amounts overflow to +Inf. With
+	// Q > 1 that is all but impossible; redrawing conditions on ν > 1e-300,
+	// which changes nothing measurable.
 	nu := g.gamma(p.Q, p.Gamma)
 	for !(nu > 1e-300) {
 		nu = g.gamma(p.Q, p.Gamma)

@@ -17,7 +17,8 @@
 // Every transaction, the first included, carries a spend from the Gamma-Gamma
 // model (Fader, Hardie & Lee 2005, "RFM and CLV"): a personal ν ~ Gamma(shape
 // Q, rate Gamma) and per transaction z ~ Gamma(shape P, rate ν), so that the
-// mean spend per transaction is P·Gamma/(Q-1) when Q > 1.
+// mean spend per transaction is P·Gamma/(Q-1); Validate requires Q > 1, so
+// that the mean is finite.
 //
 // Time is continuous inside the generator, measured from midnight UTC of
 // Start; transactions at or after End are cut off. Generate hands out exact
@@ -89,7 +90,7 @@ type Params struct {
 	// S, Beta: Pareto/NBD dropout rate μ ~ Gamma(shape S, rate Beta) per week.
 	S, Beta float64
 	// P, Q, Gamma: Gamma-Gamma spend; ν ~ Gamma(Q, rate Gamma) per customer,
-	// each amount ~ Gamma(P, rate ν).
+	// each amount ~ Gamma(P, rate ν). Q must exceed 1 (see Validate).
 	P, Q, Gamma float64
 }
 
@@ -169,8 +170,14 @@ func (e *ParamError) Error() string {
 	return fmt.Sprintf("synth: %s must be %s, got %g", e.Field, e.Want, e.Value)
 }
 
-// Validate checks that every parameter the process uses is > 0 and finite.
-// It returns the first offending parameter as a *ParamError.
+// qWant is what Validate asks of Q. The mean of ν's reciprocal, and so the
+// mean amount P·Gamma/(Q-1), is infinite for Q <= 1: a shop whose amounts
+// have no mean (one order in the billions, spend totals ruled by it) is
+// no test of a fit and no demo of a real one.
+const qWant = "> 1 (the mean amount p*gamma/(q-1) is infinite for q <= 1)"
+
+// Validate checks that every parameter the process uses is > 0 and finite,
+// and Q > 1. It returns the first offending parameter as a *ParamError.
 func (p Params) Validate() error {
 	type field struct {
 		name string
@@ -188,6 +195,8 @@ func (p Params) Validate() error {
 	fs = append(fs, field{"p", p.P}, field{"q", p.Q}, field{"gamma", p.Gamma})
 	for _, f := range fs {
 		switch {
+		case f.name == "q" && !(f.v > 1): // NaN too
+			return &ParamError{Field: f.name, Value: f.v, Want: qWant}
 		case !(f.v > 0): // NaN too
 			return &ParamError{Field: f.name, Value: f.v, Want: "> 0"}
 		case math.IsInf(f.v, 1):

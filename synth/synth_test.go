@@ -151,6 +151,14 @@ func TestValidate(t *testing.T) {
 		{"beta negative", func() Config { c := base(ParetoNBD); c.Params.Beta = -2; return c }, "beta"},
 		{"p zero", func() Config { c := base(BGNBD); c.Params.P = 0; return c }, "p"},
 		{"q negative", func() Config { c := base(ParetoNBD); c.Params.Q = -3; return c }, "q"},
+		{"q half", func() Config { c := base(BGNBD); c.Params.Q = 0.5; return c }, "q"},
+		{"q one", func() Config { c := base(BGNBD); c.Params.Q = 1; return c }, "q"},
+		{"q NaN", func() Config { c := base(ParetoNBD); c.Params.Q = math.NaN(); return c }, "q"},
+		{"q inf", func() Config { c := base(BGNBD); c.Params.Q = math.Inf(1); return c }, "q"},
+		{"q just above 1", func() Config { c := base(BGNBD); c.Params.Q = 1.0001; return c }, ""},
+		{"p NaN", func() Config { c := base(BGNBD); c.Params.P = math.NaN(); return c }, "p"},
+		{"gamma inf", func() Config { c := base(ParetoNBD); c.Params.Gamma = math.Inf(1); return c }, "gamma"},
+		{"r negative inf", func() Config { c := base(BGNBD); c.Params.R = math.Inf(-1); return c }, "r"},
 		{"gamma zero", func() Config { c := base(BGNBD); c.Params.Gamma = 0; return c }, "gamma"},
 		{"customers zero", func() Config { c := base(BGNBD); c.Customers = 0; return c }, "customers"},
 		{"cohort days zero", func() Config { c := base(BGNBD); c.CohortDays = 0; return c }, "cohort-days"},
@@ -180,10 +188,19 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-	c := DefaultConfig(BGNBD)
-	c.Params.Alpha = -1
-	if msg := c.Validate().Error(); msg != "synth: alpha must be > 0, got -1" {
-		t.Fatalf("message %q", msg)
+	for _, m := range []struct {
+		set  func(*Params)
+		want string
+	}{
+		{func(p *Params) { p.Alpha = -1 }, "synth: alpha must be > 0, got -1"},
+		{func(p *Params) { p.Q = 0.5 }, "synth: q must be > 1 (the mean amount p*gamma/(q-1) is infinite for q <= 1), got 0.5"},
+		{func(p *Params) { p.Q = math.Inf(1) }, "synth: q must be finite, got +Inf"},
+	} {
+		c := DefaultConfig(BGNBD)
+		m.set(&c.Params)
+		if msg := c.Validate().Error(); msg != m.want {
+			t.Errorf("message %q, want %q", msg, m.want)
+		}
 	}
 }
 
@@ -204,8 +221,8 @@ func TestParseProcess(t *testing.T) {
 // finite, positive amounts and ordered, in-window times.
 func TestExtremeParams(t *testing.T) {
 	for _, pr := range []Params{
-		{Process: BGNBD, R: 0.01, Alpha: 0.01, A: 0.01, B: 0.01, P: 50, Q: 0.01, Gamma: 1},
-		{Process: ParetoNBD, R: 0.01, Alpha: 1e6, S: 0.01, Beta: 1e-6, P: 0.05, Q: 0.02, Gamma: 1e6},
+		{Process: BGNBD, R: 0.01, Alpha: 0.01, A: 0.01, B: 0.01, P: 50, Q: 1.001, Gamma: 1e-6},
+		{Process: ParetoNBD, R: 0.01, Alpha: 1e6, S: 0.01, Beta: 1e-6, P: 0.05, Q: 1.002, Gamma: 1e6},
 	} {
 		cfg := small(pr.Process, 20000, 1)
 		cfg.Params = pr

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/membership"
 	"github.com/cohort-clv/cohort/model"
@@ -66,13 +65,13 @@ func (w *worker) awaitNewer(ctx context.Context, plan *cohortv1.GenerationPlan, 
 		switch key := string(ev.Kv.Key); {
 		case key == membership.JobKey(id):
 			rec := &cohortv1.Job{}
-			if protojson.Unmarshal(ev.Kv.Value, rec) == nil && rec.GetState().Terminal() {
+			if cohortv1.UnmarshalRecord(ev.Kv.Value, rec) == nil && rec.GetState().Terminal() {
 				ended(fmt.Errorf("%w: job %s is %v", errJobEnded, id, rec.GetState()))
 				return membership.ErrStopWatch
 			}
 		case strings.HasPrefix(key, membership.GenerationsPrefix(id)):
 			next := &cohortv1.GenerationPlan{}
-			if protojson.Unmarshal(ev.Kv.Value, next) == nil && next.GetGeneration() > plan.GetGeneration() {
+			if cohortv1.UnmarshalRecord(ev.Kv.Value, next) == nil && next.GetGeneration() > plan.GetGeneration() {
 				close(newer)
 				return membership.ErrStopWatch
 			}

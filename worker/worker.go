@@ -276,7 +276,7 @@ func (w *worker) watch(ctx context.Context, sess *membership.Session, rev int64)
 			return nil
 		}
 		plan := &cohortv1.GenerationPlan{}
-		if err := protojson.Unmarshal(ev.Kv.Value, plan); err != nil {
+		if err := cohortv1.UnmarshalRecord(ev.Kv.Value, plan); err != nil {
 			w.log.Warn("worker: unreadable plan", "key", string(ev.Kv.Key), "err", err)
 			return nil
 		}

@@ -25,8 +25,11 @@ func newCancelCmd() *cobra.Command {
 		Long: `cancel asks the leading coordinator to stop a job. Its workers stop at the
 next step boundary and the job ends CANCELLED, with the reason (by default who
 cancelled it, from where) recorded as its error. Cancelling a job that is
-already CANCELLED does nothing; a job that has SUCCEEDED or FAILED cannot be
-cancelled.
+already CANCELLED does nothing and succeeds. A job that has SUCCEEDED or
+FAILED cannot be cancelled: cancel says how it ended and exits with status 1,
+as kubectl delete does for an object that is gone, because the job was not
+stopped by this command and its outcome stands; a script that cancels and
+then relies on the job's outputs being absent must not read that as done.
 
 Example:
   cohort cancel cdnow-1
@@ -52,11 +55,14 @@ Example:
 				job = resp.GetJob()
 				return err
 			})
+			// The coordinator's error repeats what the sentinel says
+			// through every layer; the user gets one line.
 			switch {
 			case errors.Is(err, rpcerr.ErrNotFound):
-				return fmt.Errorf("cancel: job %q not found; cohort status lists the jobs: %w", id, err)
+				return &quietError{err: err, msg: fmt.Sprintf("cancel %s: job %q not found; cohort status lists the jobs", id, id)}
 			case errors.Is(err, rpcerr.ErrFinished):
-				return fmt.Errorf("cancel: job %q has already finished, nothing to stop (cohort status %s shows how it ended): %w", id, id, err)
+				return &quietError{err: err, msg: fmt.Sprintf("cancel %s: the job already finished%s, nothing to stop; cohort status %s shows how it ended",
+					id, finishedState(ctx, c, id), id)}
 			case err != nil:
 				return err
 			}
@@ -71,6 +77,21 @@ Example:
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the job as protojson")
 	f.bind(cmd)
 	return cmd
+}
+
+// finishedState is " (SUCCEEDED)" or " (FAILED)" for a finished job, or ""
+// when the coordinator cannot say: Cancel's refusal names no state.
+func finishedState(ctx context.Context, c *jobsClient, id string) string {
+	var job *cohortv1.Job
+	err := c.call(ctx, "status "+id, func(ctx context.Context, cli cohortv1.JobsClient) error {
+		resp, err := cli.Get(ctx, &cohortv1.GetRequest{JobId: id})
+		job = resp.GetJob()
+		return err
+	})
+	if err != nil || !job.GetState().Terminal() {
+		return ""
+	}
+	return " (" + stateName(job.GetState()) + ")"
 }
 
 // defaultCancelReason says who cancelled, so a job's error answers the

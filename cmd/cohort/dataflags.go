@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -11,8 +13,8 @@ import (
 )
 
 // dataFlags are the flags that say how to read a transaction log and cut it
-// into calibration and holdout windows (clv.Options). features, train and
-// predict share them so a log is read the same way everywhere.
+// into calibration and holdout windows (clv.Options). features, train,
+// predict and eval share them so a log is read the same way everywhere.
 type dataFlags struct {
 	path                    string
 	format                  string
@@ -22,10 +24,25 @@ type dataFlags struct {
 	header, delimiter       string
 	dateFormat              string
 	calibrationEnd, horizon string
+	dataEnd                 string
 	skipBadRows             bool
 	negative                string
 	periods, periodDays     int
 }
+
+// dataUse is the command that binds the data flags. The flags are shared,
+// but what --calibration-end and --horizon mean is not: features and train
+// cut a holdout, predict scores as of a day over the model's own horizon,
+// eval compares with a holdout, and predict and eval take the recent
+// periods from the model.
+type dataUse int
+
+const (
+	forFeatures dataUse = iota
+	forTrain
+	forPredict
+	forEval
+)
 
 // dataHelp is appended to the Long help of the commands that read a log.
 const dataHelp = `
@@ -37,8 +54,26 @@ dollar_value, spend...) or given by name or 1-based index:
   --data CDNOW_sample.txt --customer 2 --date 3 --amount 5   no header: indexes
   --data orders.csv --customer client --amount total --date-format 01/02/2006`
 
-// bind registers the flags on fs.
-func (d *dataFlags) bind(fs *pflag.FlagSet) {
+// windowHelp is the help of --calibration-end and --horizon for one use.
+func windowHelp(use dataUse) (calibrationEnd, horizon string) {
+	const units = "39w, 26w, 180d, 6m, 1y"
+	switch use {
+	case forTrain:
+		return "last day (inclusive) whose purchases make the features; the holdout follows it, e.g. 1997-09-30\n(default: the last date in the data minus --horizon)",
+			"holdout after --calibration-end whose spend the model learns to predict, and over which it predicts: " + units + " (required)"
+	case forPredict:
+		return "score as of this day (inclusive): features come from the purchases up to it, e.g. 1997-09-30\n(default: the last date in the data)",
+			"not for predict: the model predicts over the horizon it was trained for"
+	case forEval:
+		return "last day (inclusive) whose purchases make the features; the holdout follows it, e.g. 1997-09-30\n(default: the last date in the data minus --horizon)",
+			"holdout after --calibration-end whose actual spend is compared with the predictions: " + units + "\n(required; usually the horizon the model was trained for)"
+	}
+	return "last day (inclusive) whose purchases make the features, e.g. 1997-09-30\n(default: the last date in the data, minus --horizon when there is one)",
+		"holdout after --calibration-end whose spend and purchase days become the label columns: " + units + "\n(default: none; features only)"
+}
+
+// bind registers the flags on fs with the help of use.
+func (d *dataFlags) bind(fs *pflag.FlagSet, use dataUse) {
 	fs.StringVar(&d.path, "data", "", "transaction log to read: CSV (optionally gzipped) or Parquet (required)")
 	fs.StringVar(&d.format, "format", "", `"csv" or "parquet"; default: by content (Parquet starts with PAR1)`)
 	fs.StringVar(&d.customer, "customer", "", "customer id column, by header name or 1-based index, e.g. --customer client_id or --customer 2\n(default: customer_id, customer, cust, id... in the header; column 1 without a header)")
@@ -50,16 +85,36 @@ func (d *dataFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&d.header, "header", "auto", "whether the first line names the columns: auto, yes or no")
 	fs.StringVar(&d.delimiter, "delimiter", "", `field separator: ",", ";", "|", tab or whitespace (runs of spaces); default: detected`)
 	fs.StringVar(&d.dateFormat, "date-format", "", "Go layout of the dates, e.g. 01/02/2006 or \"02.01.2006 15:04\"\n(default: 20060102, 2006-01-02, 2006-01-02 15:04:05 and RFC 3339 are all accepted)")
-	fs.StringVar(&d.calibrationEnd, "calibration-end", "", "last day (inclusive) whose purchases make the features, e.g. 1997-09-30\n(default: the last date in the data, minus --horizon)")
-	fs.StringVar(&d.horizon, "horizon", "", "holdout after --calibration-end whose spend is the label: 39w, 26w, 180d, 6m, 1y\n(default: none; features only, as for prediction)")
+	calHelp, horizonHelp := windowHelp(use)
+	fs.StringVar(&d.calibrationEnd, "calibration-end", "", calHelp)
+	fs.StringVar(&d.horizon, "horizon", "", horizonHelp)
+	if use != forPredict {
+		fs.StringVar(&d.dataEnd, "data-end", "", "the last day the log covers, when later than its last sale (nobody bought on its last days);\nonly the check that the data cover the holdout uses it (default: the last transaction's date)")
+	}
 	fs.BoolVar(&d.skipBadRows, "skip-bad-rows", false, "skip malformed rows and count them, instead of stopping at the first with its file:line")
 	fs.StringVar(&d.negative, "negative", "net", "negative amounts (returns): net (subtract from that day's spend), drop (ignore the row) or error")
-	fs.IntVar(&d.periods, "periods", 0, "number of recent periods with spend and purchase-day features (default 8; -1 for none)")
-	fs.IntVar(&d.periodDays, "period-days", 0, "length of each recent period in days (default 28)")
+	fs.IntVar(&d.periods, "periods", 0, "number of recent periods with spend and purchase-day features: 1..520, or -1 for none (default 8)")
+	fs.IntVar(&d.periodDays, "period-days", 0, "length of each recent period in days, >= 1 (default 28)")
+	if use == forPredict || use == forEval {
+		// The model fixes its features: these come from its stored read
+		// options (dataFlags.overlay), and a different value can only fail.
+		fs.Lookup("periods").Usage = "recent periods: taken from the model; a different value is refused"
+		fs.Lookup("period-days").Usage = "length of the recent periods: taken from the model; a different value is refused"
+		_ = fs.MarkHidden("periods")
+		_ = fs.MarkHidden("period-days")
+	}
+	if use == forPredict {
+		// Registered, hidden, so that --horizon gets predict's own refusal
+		// (naming the model's horizon) rather than "unknown flag".
+		_ = fs.MarkHidden("horizon")
+	}
 }
 
-// options turns the flags into clv.Options, with errors that name the flag.
-func (d *dataFlags) options() (clv.Options, error) {
+// options turns the flags set on fs into clv.Options, with errors that name
+// the flag. A zero --periods or --period-days means clv's default only when
+// the flag was not given: given, it is refused, so "0" never silently means
+// "8" or "28".
+func (d *dataFlags) options(fs *pflag.FlagSet) (clv.Options, error) {
 	if d.path == "" {
 		return clv.Options{}, fmt.Errorf("--data is required: the transaction log to read")
 	}
@@ -80,6 +135,13 @@ func (d *dataFlags) options() (clv.Options, error) {
 		}
 		o.CalibrationEnd = t
 	}
+	if d.dataEnd != "" {
+		t, err := time.Parse(time.DateOnly, d.dataEnd)
+		if err != nil {
+			return clv.Options{}, fmt.Errorf("--data-end %q: want a date like 1998-06-30", d.dataEnd)
+		}
+		o.DataEnd = t
+	}
 	h, err := clv.ParseHorizon(d.horizon)
 	if err != nil {
 		return clv.Options{}, fmt.Errorf("--horizon %q: want a whole number and a unit, d, w, m or y: 39w, 180d, 6m, 1y", d.horizon)
@@ -88,8 +150,108 @@ func (d *dataFlags) options() (clv.Options, error) {
 	if o.Negative, err = clv.ParseNegativePolicy(d.negative); err != nil {
 		return clv.Options{}, fmt.Errorf("--negative %q: want net, drop or error", d.negative)
 	}
-	if d.periodDays < 0 {
-		return clv.Options{}, fmt.Errorf("--period-days must be positive, got %d", d.periodDays)
+	if fs.Changed("periods") && (d.periods == 0 || d.periods > 520) {
+		return clv.Options{}, fmt.Errorf("--periods must be 1..520, or -1 for no recent-period features, got %d", d.periods)
+	}
+	if fs.Changed("period-days") && d.periodDays < 1 {
+		return clv.Options{}, fmt.Errorf("--period-days must be >= 1, got %d", d.periodDays)
 	}
 	return o, nil
+}
+
+// overlay returns base (the options a model was trained with) with the
+// fields whose flags were set on fs replaced by the flags' values. The
+// calibration end is never inherited: scoring uses the data's own end unless
+// --calibration-end says otherwise; neither is the horizon. The recent
+// periods shape the model's inputs, so they always come from base, and a
+// flag that asks for others is refused here, before the data is read.
+func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, error) {
+	o, err := d.options(fs)
+	if err != nil {
+		return clv.Options{}, err
+	}
+	out := base
+	out.CalibrationEnd, out.Horizon, out.DataEnd = o.CalibrationEnd, o.Horizon, o.DataEnd
+	set := func(flag string, apply func()) {
+		if fs.Changed(flag) {
+			apply()
+		}
+	}
+	set("format", func() { out.Format = o.Format })
+	set("customer", func() { out.Customer = o.Customer })
+	set("date", func() { out.Date = o.Date })
+	set("amount", func() { out.Amount = o.Amount })
+	set("quantity", func() { out.Quantity = o.Quantity })
+	set("extra", func() { out.Extra = o.Extra })
+	set("header", func() { out.Header = o.Header })
+	set("delimiter", func() { out.Delimiter = o.Delimiter })
+	set("date-format", func() { out.DateFormat = o.DateFormat })
+	set("skip-bad-rows", func() { out.SkipBadRows = o.SkipBadRows })
+	set("negative", func() { out.Negative = o.Negative })
+	wantN, wantDays := base.EffectivePeriods()
+	if n, _ := o.EffectivePeriods(); fs.Changed("periods") && n != wantN {
+		return clv.Options{}, fmt.Errorf("--periods %d: the model was trained with %s; leave --periods out, it is taken from the model",
+			d.periods, describePeriods(wantN, wantDays))
+	}
+	if _, days := o.EffectivePeriods(); fs.Changed("period-days") && wantN > 0 && days != wantDays {
+		return clv.Options{}, fmt.Errorf("--period-days %d: the model was trained with %s; leave --period-days out, it is taken from the model",
+			d.periodDays, describePeriods(wantN, wantDays))
+	}
+	return out, nil
+}
+
+func describePeriods(n, days int) string {
+	if n == 0 {
+		return "no recent-period features"
+	}
+	return fmt.Sprintf("%d recent periods of %d days", n, days)
+}
+
+// Output files.
+
+// checkOutFile refuses an --out file that names a directory before any
+// work is done: the write at the end would fail on renaming its temporary
+// file. example is a file name to suggest inside it.
+func checkOutFile(path, example string) error {
+	if path == "-" {
+		return nil
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--out %s is a directory: name a file, e.g. %s", path, filepath.Join(path, example))
+	}
+	return nil
+}
+
+// makeDirs creates dir and its missing parents, as train does with its
+// --out, and returns undo, which removes the directories it created that
+// are still empty: a failed command leaves no empty run directory behind,
+// while one that holds anything (a checkpoint to --resume from) stays, as
+// does every directory that existed before.
+func makeDirs(dir string) (undo func(), err error) {
+	var created []string // deepest first
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--out: create directory: %w", err)
+	}
+	return func() {
+		for _, d := range created {
+			if os.Remove(d) != nil { // not empty, or gone: leave it and its parents
+				return
+			}
+		}
+	}, nil
+}
+
+// makeOutFileDir creates the missing directories above the --out file path
+// (nothing for "-"); undo is as makeDirs'.
+func makeOutFileDir(path string) (undo func(), err error) {
+	if path == "-" {
+		return func() {}, nil
+	}
+	return makeDirs(filepath.Dir(path))
 }

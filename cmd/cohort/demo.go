@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -53,7 +52,7 @@ Example:
 	fs.StringVar(&f.out, "out", "cohort-demo", "directory for the generated shop, the model and the report")
 	fs.IntVar(&f.customers, "customers", 20000, "customers in the synthetic shop")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for the shop and the model")
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.BoolVar(&f.json, "json", false, "print the training result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
@@ -64,8 +63,11 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	if f.customers < 100 {
 		return fmt.Errorf("--customers must be at least 100 for a train/validation/test split, got %d", f.customers)
 	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
+	if f.threads < 0 {
+		return fmt.Errorf("--threads must be >= 0 (0: all cores), got %d", f.threads)
+	}
+	if _, err := makeDirs(f.out); err != nil {
+		return err
 	}
 	cfg := synth.DefaultConfig(synth.BGNBD)
 	cfg.Customers, cfg.Seed = f.customers, f.seed
@@ -87,6 +89,9 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	spec.Model.Seed = f.seed
 	spec.Read.CalibrationEnd = cfg.Start.AddDate(0, 0, 39*7-1)
 	spec.Read.Horizon = horizon
+	// The shop runs 78 weeks whether or not anyone bought on its last days
+	// (a small one often ends a few quiet days early).
+	spec.Read.DataEnd = cfg.End.AddDate(0, 0, -1)
 	be, release, err := openBackend(f.device, f.threads)
 	if err != nil {
 		return err

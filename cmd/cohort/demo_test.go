@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,5 +100,54 @@ func TestDemoFlagErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("refused run created %s (%v)", out, err)
+	}
+}
+
+// TestDemoSmallQuietShop ensures a small demo shop whose customers happen
+// not to buy on its last days still trains: the demo knows the shop ran 78
+// weeks (Options.DataEnd), so the holdout check does not take the last sale
+// for the end of the data. Seed 11 with 100 customers ends 8 days early.
+func TestDemoSmallQuietShop(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "demo")
+	if _, _, err := runCohort(t, "demo", "--customers", "100", "--seed", "11", "--out", out, "-q"); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+// TestDataEndFlag ensures --data-end is parsed and lets a holdout end after
+// the last sale, and that a malformed date names the flag.
+func TestDataEndFlag(t *testing.T) {
+	dir := t.TempDir()
+	shop := filepath.Join(dir, "shop.csv")
+	log := "customer_id,date,amount\n"
+	for i := range 60 {
+		log += "c" + strconv.Itoa(i) + ",2024-01-0" + strconv.Itoa(1+i%9) + ",10\n"
+		if i%3 == 0 {
+			log += "c" + strconv.Itoa(i) + ",2024-03-0" + strconv.Itoa(1+i%9) + ",12\n"
+		}
+	}
+	if err := os.WriteFile(shop, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"features", "--data", shop, "--calibration-end", "2024-02-01", "--horizon", "60d", "--out", filepath.Join(dir, "f.csv"), "-q"}
+	tests := []struct {
+		name  string
+		extra []string
+		want  string // error substring; empty: succeeds
+	}{
+		{"last sale short of the holdout", nil, "--data-end"},
+		{"data end covers it", []string{"--data-end", "2024-04-01"}, ""},
+		{"malformed", []string{"--data-end", "April"}, `--data-end "April": want a date like 1998-06-30`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCohort(t, append(slices.Clone(args), tc.extra...)...)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+		})
 	}
 }

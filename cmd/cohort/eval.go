@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +18,7 @@ type evalFlags struct {
 	device     string
 	importance int
 	json       bool
+	quiet      bool
 }
 
 func newEvalCmd() *cobra.Command {
@@ -35,6 +35,9 @@ puts in the test part, which training never used: right when the data holds
 the customers the model was trained on. --split all scores everyone, for data
 of new customers or a later period.
 
+The log is read with the column mapping used in training (flags given here
+override it); the recent periods of the features come from the model.
+
 Example (a later calibration end on the same shop):
   cohort eval --model runs/cdnow/model --data CDNOW_master.txt --calibration-end 1997-12-31 --horizon 26w --out runs/eval
 ` + dataHelp,
@@ -42,14 +45,15 @@ Example (a later calibration end on the same shop):
 		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(cmd, f) },
 	}
 	fs := cmd.Flags()
-	f.data.bind(fs)
+	f.data.bind(fs, forEval)
 	fs.StringVar(&f.model, "model", "", "model directory written by cohort train (RUN/model) (required)")
-	fs.StringVar(&f.out, "out", "", "directory for metrics.json and report.html (required)")
+	fs.StringVar(&f.out, "out", "", "directory for metrics.json and report.html, created if missing (required)")
 	fs.StringVar(&f.split, "split", "test", "customers to score: test (hash split, unseen in training) or all")
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
-	fs.IntVar(&f.importance, "importance-repeats", 0, "shuffles per feature for permutation importance (0: off)")
+	fs.IntVar(&f.importance, "importance-repeats", 0, "shuffles per feature for permutation importance (>= 0; 0: off)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }
 
@@ -59,6 +63,12 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	}
 	if f.split != "test" && f.split != "all" {
 		return fmt.Errorf("--split %q: want test or all", f.split)
+	}
+	if f.threads < 0 {
+		return fmt.Errorf("--threads must be >= 0 (0: all cores), got %d", f.threads)
+	}
+	if f.importance < 0 {
+		return fmt.Errorf("--importance-repeats must be >= 0 (0: off), got %d", f.importance)
 	}
 	t, err := job.LoadTrained(f.model)
 	if err != nil {
@@ -71,16 +81,21 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	if read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon is required: the holdout whose spend is compared with the predictions (the model was trained for %.1f weeks)", t.Meta.HorizonWeeks)
 	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
+	if !f.quiet {
+		read.Progress = newProgress(cmd.ErrOrStderr(), 0).read
 	}
 	be, release, err := openBackend(f.device, f.threads)
 	if err != nil {
 		return err
 	}
 	defer release()
+	undo, err := makeDirs(f.out)
+	if err != nil {
+		return err
+	}
 	res, err := t.Evaluate(cmd.Context(), be, f.data.path, read, f.out, f.split == "test", f.importance)
 	if err != nil {
+		undo() // as train: no empty --out directory after a failure
 		return err
 	}
 	if f.json {

@@ -21,9 +21,10 @@ import (
 
 // featuresFlags are cohort features' flags.
 type featuresFlags struct {
-	data dataFlags
-	out  string
-	json bool
+	data  dataFlags
+	out   string
+	json  bool
+	quiet bool
 }
 
 // featuresSummary is what --json prints.
@@ -58,18 +59,25 @@ Examples:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFeatures(cmd, f) },
 	}
-	f.data.bind(cmd.Flags())
-	cmd.Flags().StringVar(&f.out, "out", "", `output CSV; "-" writes to stdout (required)`)
-	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON (the full ingest report)")
+	f.data.bind(cmd.Flags(), forFeatures)
+	cmd.Flags().StringVar(&f.out, "out", "", `output CSV; "-" writes to stdout (required); missing directories are created`)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON (the full ingest report; on stderr with --out -)")
+	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
 
 func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
-	opts, err := f.data.options()
+	opts, err := f.data.options(cmd.Flags())
 	if err != nil {
 		return err
+	}
+	if err := checkOutFile(f.out, "features.csv"); err != nil {
+		return err
+	}
+	if !f.quiet {
+		opts.Progress = newProgress(cmd.ErrOrStderr(), 0).read
 	}
 	began := time.Now()
 	ds, err := clv.Load(cmd.Context(), f.data.path, opts)
@@ -86,7 +94,7 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 			return fmt.Errorf("features: write: %w", err)
 		}
 	} else if err := writeFeaturesFile(f.out, ds, labels); err != nil {
-		return fmt.Errorf("features: %w", err)
+		return err
 	}
 	secs := time.Since(began).Seconds()
 	w := cmd.OutOrStdout()
@@ -97,12 +105,24 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 		return json.NewEncoder(w).Encode(featuresSummary{Out: f.out, Features: ds.FeatureNames, Seconds: secs,
 			RowsPerS: float64(ds.Report.Rows) / secs, Report: ds.Report})
 	}
+	if f.out == "-" && f.quiet {
+		return nil
+	}
 	return printIngestSummary(w, ds, f.out, secs)
 }
 
-// writeFeaturesFile writes the CSV atomically (see internal/atomicfile).
+// writeFeaturesFile writes the CSV atomically (see internal/atomicfile),
+// creating the missing directories above it.
 func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return writeFeatures(w, ds, labels) })
+	undo, err := makeOutFileDir(path)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return writeFeatures(w, ds, labels) }); err != nil {
+		undo()
+		return fmt.Errorf("features: %w", err)
+	}
+	return nil
 }
 
 // writeFeatures writes the header and one row per customer. Formatting

@@ -28,6 +28,7 @@ type genFlags struct {
 	seed                                 uint64
 	out                                  string
 	json                                 bool
+	quiet                                bool
 }
 
 // genSummary is what --json prints.
@@ -98,8 +99,9 @@ Example:
 	fl.IntVar(&f.cohortDays, "cohort-days", 84, "days over which customers make their first purchase")
 	fl.IntVar(&f.weeks, "weeks", 78, "weeks of data from --start")
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed; the same seed and flags give the same file")
-	fl.StringVar(&f.out, "out", "", `output file; ".gz" suffix compresses, "-" writes to stdout (required)`)
-	fl.BoolVar(&f.json, "json", false, "print a JSON summary (customers, transactions, seconds)")
+	fl.StringVar(&f.out, "out", "", `output file; ".gz" suffix compresses, "-" writes to stdout (required); missing directories are created`)
+	fl.BoolVar(&f.json, "json", false, "print a JSON summary (customers, transactions, seconds; on stderr with --out -)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -129,6 +131,9 @@ func (f *genFlags) config(cmd *cobra.Command) (synth.Config, error) {
 			return synth.Config{}, fmt.Errorf("--%s applies to --model %s only", o.name, o.only)
 		}
 		*o.to = *o.from
+	}
+	if err := checkOutFile(f.out, "shop.csv.gz"); err != nil {
+		return synth.Config{}, err
 	}
 	start, err := time.Parse(time.DateOnly, f.start)
 	if err != nil {
@@ -162,7 +167,10 @@ func (f *genFlags) config(cmd *cobra.Command) (synth.Config, error) {
 func runGen(cmd *cobra.Command, f *genFlags, cfg synth.Config) error {
 	began := time.Now()
 	var done synth.Counts
-	progress := progressLine(cmd.ErrOrStderr(), began)
+	var progress func(synth.Counts)
+	if !f.quiet {
+		progress = progressLine(cmd.ErrOrStderr(), began)
+	}
 	cfg.OnProgress = func(c synth.Counts) {
 		done = c
 		if progress != nil {
@@ -193,6 +201,9 @@ func runGen(cmd *cobra.Command, f *genFlags, cfg synth.Config) error {
 	if f.json {
 		return json.NewEncoder(w).Encode(sum)
 	}
+	if f.out == "-" && f.quiet {
+		return nil
+	}
 	_, err = fmt.Fprintf(w, "wrote %d transactions of %d customers (%s) to %s in %.1fs\n",
 		sum.Transactions, sum.Customers, sum.Model, sum.Out, sum.Seconds)
 	return err
@@ -218,9 +229,14 @@ func progressLine(w io.Writer, began time.Time) func(synth.Counts) {
 }
 
 // writeSynthLog writes the CSV (gzipped for a .gz name) atomically: path is
-// either the old file or the complete new one.
+// either the old file or the complete new one. Missing directories above it
+// are created, and removed again if the write fails.
 func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
-	err := atomicfile.Write(path, func(w io.Writer) error {
+	undo, err := makeOutFileDir(path)
+	if err != nil {
+		return err
+	}
+	err = atomicfile.Write(path, func(w io.Writer) error {
 		if !strings.HasSuffix(path, ".gz") {
 			return synth.WriteCSV(ctx, w, cfg)
 		}
@@ -231,6 +247,7 @@ func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
 		return gz.Close()
 	})
 	if err != nil {
+		undo()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -517,7 +517,7 @@ func TestCancel(t *testing.T) {
 	}{
 		{name: "running", state: sRunning, args: []string{"--reason", "wrong horizon"}, want: "job j1 CANCELLED: wrong horizon"},
 		{name: "default reason", state: sPending, want: "cancelled by "},
-		{name: "finished", state: sDone, wantErr: `job "j1" has already finished`},
+		{name: "finished", state: sDone, wantErr: `cancel j1: the job already finished (SUCCEEDED)`},
 		{name: "unknown", state: sRunning, args: []string{"--reason", "x"}, wantErr: `job "j9" not found`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,6 +39,15 @@ const (
 	maxBackoff = 2 * time.Second
 )
 
+// refuseGrace is how long the CLI keeps trying while every --coordinator
+// address refuses the connection and none has ever answered: nothing
+// listens there, and waiting out --timeout (meant for a failover, where a
+// standby answers NOT_LEADER meanwhile) would only delay the hint. It is
+// the commands that dial etcd give up after (membership.DefaultDialTimeout);
+// a few backoff rounds fit in it, so a coordinator that is just starting
+// is still found.
+const refuseGrace = membership.DefaultDialTimeout
+
 // jobsFlags say how the job commands (submit, status, watch, cancel) find
 // the leading coordinator.
 type jobsFlags struct {
@@ -57,7 +69,8 @@ func (f *jobsFlags) bind(cmd *cobra.Command) {
 	_ = fs.MarkHidden("lease-ttl") // the job commands hold no lease
 	fs.Lookup("etcd").Usage = "find the leading coordinator through the election in this etcd cluster instead of --coordinator"
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second,
-		"how long to keep retrying while no coordinator leads (a failover takes a lease TTL)")
+		"how long to keep retrying while no coordinator leads (a failover takes a lease TTL); "+
+			"when every --coordinator address refuses connections and none ever answered, give up after "+refuseGrace.String())
 	f.flags = fs
 }
 
@@ -80,6 +93,30 @@ type jobsClient struct {
 	etcd    *clientv3.Client // with --etcd: where the election is read
 	timeout time.Duration
 	conns   map[string]*grpc.ClientConn
+	refused *refusals
+	// answered says a coordinator has answered this client (a standby's
+	// NOT_LEADER counts): from then on a refused connection is a
+	// coordinator going away mid-failover, retried for --timeout.
+	answered bool
+}
+
+// refusals records, per coordinator address, whether the last dial to it
+// was refused (nothing listens there). gRPC dials in its own goroutines.
+type refusals struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (r *refusals) note(addr string, refused bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[addr] = refused
+}
+
+func (r *refusals) is(addr string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[addr]
 }
 
 // newJobsClient validates the flags and, with --etcd, dials etcd. The
@@ -88,7 +125,7 @@ func newJobsClient(ctx context.Context, f *jobsFlags) (*jobsClient, error) {
 	if f.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout %v: want a positive duration such as 30s", f.timeout)
 	}
-	c := &jobsClient{timeout: f.timeout, conns: map[string]*grpc.ClientConn{}}
+	c := &jobsClient{timeout: f.timeout, conns: map[string]*grpc.ClientConn{}, refused: &refusals{m: map[string]bool{}}}
 	if f.etcd.endpoints != "" && f.flags != nil && f.flags.Changed("coordinator") {
 		return nil, fmt.Errorf("--coordinator and --etcd both say where the coordinator is: give one")
 	}
@@ -151,6 +188,11 @@ func (c *jobsClient) conn(addr string) (cohortv1.JobsClient, error) {
 	if !ok {
 		var err error
 		cc, err = grpc.NewClient(addr,
+			grpc.WithContextDialer(func(ctx context.Context, target string) (net.Conn, error) {
+				conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
+				c.refused.note(addr, errors.Is(err, syscall.ECONNREFUSED))
+				return conn, err
+			}),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDisableServiceConfig(), // no DNS TXT lookup per connection (see allreduce)
 			grpc.WithChainUnaryInterceptor(rpcerr.UnaryClientInterceptor()),
@@ -185,13 +227,17 @@ func (c *jobsClient) call(ctx context.Context, op string, rpc func(ctx context.C
 // retry runs try on each candidate in order, moving on when it fails with
 // a retriable error, and goes round the list again with backoff until one
 // succeeds, one fails for good, or --timeout passes without progress. An
-// attempt that has made no progress by then is cancelled.
+// attempt that has made no progress by then is cancelled. When every
+// --coordinator address has refused the connection for refuseGrace and
+// none ever answered, it gives up early: nothing listens there.
 func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
-	deadline := time.Now().Add(c.timeout)
+	began := time.Now()
+	deadline := began.Add(c.timeout)
 	backoff := minBackoff
 	var last error
 	var tried []string
 	for {
+		allRefused := c.etcd == nil // --etcd: the election names live leaders
 		cctx, cancel := context.WithDeadline(ctx, deadline)
 		addrs, err := c.candidates(cctx)
 		cancel()
@@ -229,6 +275,7 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 			timedOut := context.Cause(actx) == context.DeadlineExceeded && ctx.Err() == nil
 			cancel(nil)
 			if err == nil {
+				c.answered = true
 				return nil
 			}
 			if ctx.Err() != nil {
@@ -244,6 +291,12 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 			}
 			if !retriable(err) {
 				return fmt.Errorf("%s: %w", op, err)
+			}
+			if errors.Is(err, rpcerr.ErrNotLeader) || made {
+				c.answered = true
+			}
+			if !c.refused.is(addr) {
+				allRefused = false // something is there, or the network is in the way: wait it out
 			}
 			if !slices.Contains(tried, addr) {
 				tried = append(tried, addr)
@@ -261,6 +314,9 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 			backoff = minBackoff
 			continue
 		}
+		if allRefused && !c.answered && len(addrs) > 0 && time.Since(began) >= refuseGrace {
+			return c.nothingListens(op, last, time.Since(began))
+		}
 		wait := min(backoff, time.Until(deadline))
 		if wait <= 0 {
 			return c.giveUp(op, tried, last)
@@ -273,6 +329,27 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 		backoff = min(2*backoff, maxBackoff)
 	}
 }
+
+// nothingListens is the error when every --coordinator address refused
+// the connection for refuseGrace: no coordinator runs there. gRPC's own
+// text of the refusal adds nothing to "connection refused", so it is only
+// wrapped, not printed.
+func (c *jobsClient) nothingListens(op string, last error, after time.Duration) error {
+	return &quietError{err: last, msg: fmt.Sprintf("%s: no coordinator listens at --coordinator %s (connection refused for %v); "+
+		"is `cohort up` running? point the CLI at it with --coordinator HOST:PORT, $%s, or --etcd ENDPOINTS",
+		op, strings.Join(c.addrs, ","), after.Round(time.Second), coordinatorEnv)}
+}
+
+// quietError says msg and wraps err without repeating its text, for an
+// error whose cause's text is noise to the user but whose identity
+// (errors.Is) callers may test.
+type quietError struct {
+	err error
+	msg string
+}
+
+func (e *quietError) Error() string { return e.msg }
+func (e *quietError) Unwrap() error { return e.err }
 
 // giveUp is the error when no coordinator answered as leader in time; it
 // says where the CLI looked and how to point it elsewhere.

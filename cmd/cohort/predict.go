@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/job"
@@ -19,12 +20,13 @@ type predictFlags struct {
 	threads int
 	device  string
 	json    bool
+	quiet   bool
 }
 
 func newPredictCmd() *cobra.Command {
 	f := &predictFlags{}
 	cmd := &cobra.Command{
-		Use:   "predict --model DIR/model --data FILE --out FILE.csv|FILE.parquet",
+		Use:   "predict --model DIR/model --data FILE --out FILE.csv|FILE.parquet|-",
 		Short: "Score every customer of a transaction log with a trained model",
 		Long: `predict builds each customer's features from all purchases up to --calibration-end
 (default: the last date in the data) and writes one row per customer:
@@ -37,22 +39,27 @@ func newPredictCmd() *cobra.Command {
   baseline_p_alive             BG/NBD probability the customer is still active
   baseline_expected_spend      BG/NBD + Gamma-Gamma expected spend over the horizon
 
-The log is read with the column mapping used in training; flags given here
-override it. Output is Parquet when --out ends in .parquet, CSV otherwise.
+The horizon is the one the model was trained for, and so are the recent
+periods of its features: both come from the model. The log is read with the
+column mapping used in training; flags given here override it. Output is
+Parquet when --out ends in .parquet, CSV otherwise; --out - writes CSV to
+stdout and the summary to stderr.
 
 Example:
   cohort predict --model runs/cdnow/model --data CDNOW_master.txt --out predictions.csv
+  cohort predict --model runs/cdnow/model --data CDNOW_master.txt --out - | head
 ` + dataHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPredict(cmd, f) },
 	}
 	fs := cmd.Flags()
-	f.data.bind(fs)
+	f.data.bind(fs, forPredict)
 	fs.StringVar(&f.model, "model", "", "model directory written by cohort train (RUN/model) (required)")
-	fs.StringVar(&f.out, "out", "", "predictions file: .csv or .parquet (required)")
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.StringVar(&f.out, "out", "", `predictions file: .csv or .parquet; "-" writes CSV to stdout (required); missing directories are created`)
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
-	fs.BoolVar(&f.json, "json", false, "print a JSON summary on stdout")
+	fs.BoolVar(&f.json, "json", false, `print a JSON summary on stdout (on stderr with --out -)`)
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
 	return cmd
 }
 
@@ -69,7 +76,13 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 		return fmt.Errorf("--model is required: the model directory written by cohort train (RUN/model)")
 	}
 	if f.out == "" {
-		return fmt.Errorf("--out is required: a .csv or .parquet file for the predictions")
+		return fmt.Errorf(`--out is required: a .csv or .parquet file for the predictions, or "-" for stdout`)
+	}
+	if f.threads < 0 {
+		return fmt.Errorf("--threads must be >= 0 (0: all cores), got %d", f.threads)
+	}
+	if err := checkOutFile(f.out, "predictions.csv"); err != nil {
+		return err
 	}
 	t, err := job.LoadTrained(f.model)
 	if err != nil {
@@ -82,6 +95,9 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if !read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon: the model predicts over the %.1f weeks it was trained for; leave --horizon out", t.Meta.HorizonWeeks)
 	}
+	if !f.quiet {
+		read.Progress = newProgress(cmd.ErrOrStderr(), 0).read
+	}
 	be, release, err := openBackend(f.device, f.threads)
 	if err != nil {
 		return err
@@ -91,46 +107,61 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := job.WritePredictions(f.out, scored.Predictions); err != nil {
+	if err := writePredictions(cmd.OutOrStdout(), f.out, scored.Predictions); err != nil {
 		return err
 	}
 	sum := predictSummary{Out: f.out, Customers: len(scored.Predictions), HorizonWeeks: scored.HorizonWeeks, Ingest: scored.Ingest}
-	if f.json {
-		return json.NewEncoder(cmd.OutOrStdout()).Encode(sum)
+	w := cmd.OutOrStdout()
+	if f.out == "-" {
+		w = cmd.ErrOrStderr() // stdout carries the predictions
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "scored %d customers as of %s over the next %.1f weeks -> %s\n",
-		sum.Customers, scored.Ingest.CalibrationEnd.Format("2006-01-02"), sum.HorizonWeeks, filepath.Clean(f.out))
+	if f.json {
+		return json.NewEncoder(w).Encode(sum)
+	}
+	if f.out == "-" && f.quiet {
+		return nil
+	}
+	dest := filepath.Clean(f.out)
+	if f.out == "-" {
+		dest = "stdout"
+	}
+	fmt.Fprintf(w, "scored %d customers as of %s over the next %.1f weeks -> %s\n",
+		sum.Customers, scored.Ingest.CalibrationEnd.Format("2006-01-02"), sum.HorizonWeeks, dest)
 	return nil
 }
 
-// overlay returns base (the options a model was trained with) with the
-// fields whose flags were set on fs replaced by the flags' values. The
-// calibration end is never inherited: scoring uses the data's own end unless
-// --calibration-end says otherwise; neither is the horizon.
-func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, error) {
-	o, err := d.options()
-	if err != nil {
-		return clv.Options{}, err
-	}
-	out := base
-	out.CalibrationEnd, out.Horizon = o.CalibrationEnd, o.Horizon
-	set := func(flag string, apply func()) {
-		if fs.Changed(flag) {
-			apply()
+// writePredictions writes ps to the file out, creating its missing
+// directories, or as CSV to stdout for "-".
+func writePredictions(stdout io.Writer, out string, ps []job.Prediction) error {
+	if out != "-" {
+		undo, err := makeOutFileDir(out)
+		if err != nil {
+			return err
 		}
+		if err := job.WritePredictions(out, ps); err != nil {
+			undo()
+			return err
+		}
+		return nil
 	}
-	set("format", func() { out.Format = o.Format })
-	set("customer", func() { out.Customer = o.Customer })
-	set("date", func() { out.Date = o.Date })
-	set("amount", func() { out.Amount = o.Amount })
-	set("quantity", func() { out.Quantity = o.Quantity })
-	set("extra", func() { out.Extra = o.Extra })
-	set("header", func() { out.Header = o.Header })
-	set("delimiter", func() { out.Delimiter = o.Delimiter })
-	set("date-format", func() { out.DateFormat = o.DateFormat })
-	set("skip-bad-rows", func() { out.SkipBadRows = o.SkipBadRows })
-	set("negative", func() { out.Negative = o.Negative })
-	set("periods", func() { out.Periods = o.Periods })
-	set("period-days", func() { out.PeriodDays = o.PeriodDays })
-	return out, nil
+	// job writes predictions to files only; a temporary file keeps its
+	// format the one definition of the CSV.
+	dir, err := os.MkdirTemp("", "cohort-predict-")
+	if err != nil {
+		return fmt.Errorf("predict: write to stdout: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "predictions.csv")
+	if err := job.WritePredictions(tmp, ps); err != nil {
+		return err
+	}
+	src, err := os.Open(tmp)
+	if err != nil {
+		return fmt.Errorf("predict: write to stdout: %w", err)
+	}
+	defer src.Close()
+	if _, err := io.Copy(stdout, src); err != nil {
+		return fmt.Errorf("predict: write to stdout: %w", err)
+	}
+	return nil
 }

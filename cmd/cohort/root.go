@@ -48,6 +48,9 @@ On a cluster (or one machine, with cohort up):
 			return nil
 		},
 	}
+	// cohort --version prints what cohort version does.
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, json otherwise)")
 	for _, add := range commands() {

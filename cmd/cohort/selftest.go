@@ -49,17 +49,28 @@ magnitudes) and exits non-zero when one fails.
 --bench then times SGEMM (4096^3 and the MLP's shapes, GFLOP/s) and training
 of the CLV MLP 64-512-512-256 with its ZILN head at batch 4096 (samples/s).
 
-A binary built without -tags cuda answers --device cuda with an error.`,
+The default device is cuda:0 in a binary built with -tags cuda, and cpu (a
+check of the CPU kernels against themselves, e.g. the AVX2 micro-kernel) in
+one built without, which answers --device cuda with an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSelftest(cmd.Context(), cmd.OutOrStdout(), f) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.device, "device", "cuda:0", "backend to check: cpu, cuda or cuda:N")
+	fs.StringVar(&f.device, "device", defaultSelftestDevice(), "backend to check: cpu, cuda or cuda:N")
 	fs.BoolVar(&f.json, "json", false, "print the results as JSON")
 	fs.Uint64Var(&f.seed, "seed", 0, "random seed for the inputs (0: a fresh one, printed)")
 	fs.BoolVar(&f.bench, "bench", false, "also benchmark SGEMM and training on the device")
 	fs.IntVar(&f.steps, "bench-steps", 0, "training steps to time with --bench (0: as many as fit in about 3 s)")
 	return cmd
+}
+
+// defaultSelftestDevice is the first GPU where this binary can drive one,
+// else the CPU, so that selftest with no flags works on every build.
+func defaultSelftestDevice() string {
+	if cudaBuilt {
+		return "cuda:0"
+	}
+	return "cpu"
 }
 
 // parseDevice splits a --device value into "cpu" or "cuda" and an ordinal.

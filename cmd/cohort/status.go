@@ -81,7 +81,7 @@ func jobStatus(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSO
 		return err
 	})
 	if errors.Is(err, rpcerr.ErrNotFound) {
-		return fmt.Errorf("status: job %q not found; cohort status (no id) lists the jobs: %w", id, err)
+		return &quietError{err: err, msg: fmt.Sprintf("status: job %q not found; cohort status (no id) lists the jobs", id)}
 	}
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func writeJobTable(w io.Writer, jobs []*cohortv1.Job, now time.Time) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", j.GetId(), dash(j.GetSpec().GetName()),
 			stateName(j.GetState()), j.GetWorkers(), j.GetGeneration(), j.GetEpoch(), j.GetStep(),
-			fmtLoss(j.GetLoss(), j.GetStep() > 0), fmtLoss(j.GetValLoss(), true), age(j.GetCreatedAt(), now), gini)
+			fmtLoss(j.GetLoss(), trained(j)), fmtLoss(j.GetValLoss(), trained(j)), age(j.GetCreatedAt(), now), gini)
 	}
 	return tw.Flush()
 }
@@ -159,6 +159,9 @@ func writeJob(w io.Writer, j *cohortv1.Job, now time.Time) error {
 		state += ", coordinator " + c
 	}
 	row("state", "%s", state)
+	if m := j.GetMessage(); m != "" {
+		row("message", "%s", m)
+	}
 	if e := j.GetError(); e != "" {
 		row("error", "%s", e)
 	}
@@ -180,7 +183,7 @@ func writeJob(w io.Writer, j *cohortv1.Job, now time.Time) error {
 	row("workers", "min %d, max %s", max(s.GetMinWorkers(), 1), maxW)
 	row("generation", "%d (%d workers)", j.GetGeneration(), j.GetWorkers())
 	progress := fmt.Sprintf("epoch %d, step %d, loss %s, val loss %s", j.GetEpoch(), j.GetStep(),
-		fmtLoss(j.GetLoss(), j.GetStep() > 0), fmtLoss(j.GetValLoss(), true))
+		fmtLoss(j.GetLoss(), trained(j)), fmtLoss(j.GetValLoss(), trained(j)))
 	if r := j.GetSamplesPerSecond(); r > 0 {
 		progress += fmt.Sprintf(", %s samples/s", fmtRate(r))
 	}

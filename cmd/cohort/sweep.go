@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -162,23 +164,29 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 		return err
 	}
 	defer closeEtcd()
-	w := cmd.ErrOrStderr()
-	opts := sweeprun.Options{Out: f.sweepDir(id)}
+	so, err := newSweepOutput(cmd)
+	if err != nil {
+		return err
+	}
+	opts := sweeprun.Options{Out: f.sweepDir(id), Logger: so.log}
 	if !f.quiet {
-		opts.Progress = func(p sweeprun.Progress) { fmt.Fprintln(w, sweepProgressLine(p)) }
+		opts.Progress = so.progress
 	}
 	var res *sweeprun.Result
 	if spec != nil {
-		fmt.Fprintf(w, "sweep %s: %d trials, %d in parallel, sampler %s, early stopping %s\n",
-			id, spec.Trials, spec.Parallel, spec.Sampler.Algorithm, spec.EarlyStopping.Rule)
+		so.say(fmt.Sprintf("sweep %s: %d trials, %d in parallel, sampler %s, early stopping %s",
+			id, spec.Trials, spec.Parallel, spec.Sampler.Algorithm, spec.EarlyStopping.Rule),
+			"sweep started", "sweep", id, "trials", spec.Trials, "parallel", spec.Parallel,
+			"sampler", spec.Sampler.Algorithm, "early_stopping", spec.EarlyStopping.Rule)
 		res, err = sweeprun.Start(ctx, cli, id, spec, opts)
 	} else {
-		fmt.Fprintf(w, "resuming sweep %s\n", id)
+		so.say("resuming sweep "+id, "sweep resumed", "sweep", id)
 		res, err = sweeprun.Resume(ctx, cli, id, opts)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(w, "stopped; continue with: cohort sweep --resume %s --dir %s\n", id, f.dir)
+			resume := fmt.Sprintf("cohort sweep --resume %s --dir %s", id, f.dir)
+			so.say("stopped; continue with: "+resume, "sweep stopped", "sweep", id, "continue_with", resume)
 		}
 		return err
 	}
@@ -205,7 +213,10 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 		return err
 	}
 	defer closeEtcd()
-	w := cmd.ErrOrStderr()
+	so, err := newSweepOutput(cmd)
+	if err != nil {
+		return err
+	}
 	if spec != nil {
 		out, err := filepath.Abs(f.sweepDir(id))
 		if err != nil {
@@ -214,8 +225,10 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 		if err := sweeprun.Submit(ctx, cli, id, spec, out); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "sweep %s submitted to the cluster: %d trials, %d in parallel on %d worker(s) each, sampler %s, early stopping %s\n",
-			id, spec.Trials, spec.Parallel, spec.WorkersPerTrial, spec.Sampler.Algorithm, spec.EarlyStopping.Rule)
+		so.say(fmt.Sprintf("sweep %s submitted to the cluster: %d trials, %d in parallel on %d worker(s) each, sampler %s, early stopping %s",
+			id, spec.Trials, spec.Parallel, spec.WorkersPerTrial, spec.Sampler.Algorithm, spec.EarlyStopping.Rule),
+			"sweep submitted", "sweep", id, "trials", spec.Trials, "parallel", spec.Parallel, "workers_per_trial", spec.WorkersPerTrial,
+			"sampler", spec.Sampler.Algorithm, "early_stopping", spec.EarlyStopping.Rule)
 	}
 	last := ""
 	for {
@@ -227,8 +240,9 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 		if err != nil {
 			return err
 		}
-		if line := sweepProgressLine(sweeprun.ProgressOf(sp.Trials, trials)); line != last && !f.quiet {
-			fmt.Fprintln(w, line)
+		p := sweeprun.ProgressOf(sp.Trials, trials)
+		if line := sweepProgressLine(p); line != last && !f.quiet {
+			so.progress(p)
 			last = line
 		}
 		if sum != nil {
@@ -243,11 +257,77 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(w, "stopped following; the sweep goes on in the cluster: cohort sweep --resume %s --cluster --etcd %s\n", id, f.etcd.endpoints)
+			follow := fmt.Sprintf("cohort sweep --resume %s --cluster --etcd %s", id, f.etcd.endpoints)
+			so.say("stopped following; the sweep goes on in the cluster: "+follow, "stopped following the sweep; it goes on in the cluster",
+				"sweep", id, "follow_with", follow)
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// sweepOutput writes a sweep's progress and the trial events on stderr in
+// one format, never two interleaved. With --log-format json everything is
+// a JSON log record: progress too. Otherwise (text, or auto, whatever
+// stderr is) progress is a human line per change and the trial events are
+// text log lines, as cohort train prints a human line per epoch when
+// stderr is not a terminal: auto alone would make the trial events JSON
+// among human progress lines in a CI log.
+type sweepOutput struct {
+	w      io.Writer
+	log    *slog.Logger // the trial events (sweeprun.Options.Logger) and, asJSON, the rest
+	asJSON bool
+}
+
+func newSweepOutput(cmd *cobra.Command) (*sweepOutput, error) {
+	// Trials log from their own goroutines while the loop prints progress.
+	w := &lockedWriter{w: cmd.ErrOrStderr()}
+	format, level := "auto", "info"
+	if fl := cmd.Flag("log-format"); fl != nil {
+		format = fl.Value.String()
+	}
+	if fl := cmd.Flag("log-level"); fl != nil {
+		level = fl.Value.String()
+	}
+	if strings.EqualFold(format, "json") {
+		return &sweepOutput{w: w, log: slog.Default(), asJSON: true}, nil
+	}
+	lg, err := newLogger(w, level, "text")
+	if err != nil {
+		return nil, err
+	}
+	return &sweepOutput{w: w, log: lg}, nil
+}
+
+// lockedWriter serialises writes, so lines from several goroutines never
+// mix within a line.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// say writes line for people, or a record msg with attrs for machines.
+func (o *sweepOutput) say(line, msg string, attrs ...any) {
+	if o.asJSON {
+		o.log.Info(msg, attrs...)
+		return
+	}
+	fmt.Fprintln(o.w, line)
+}
+
+// progress is sweeprun.Options.Progress.
+func (o *sweepOutput) progress(p sweeprun.Progress) {
+	attrs := []any{"done", p.Done, "budget", p.Budget, "pruned", p.Pruned, "failed", p.Failed, "running", p.Running}
+	if p.Best != nil {
+		attrs = append(attrs, "best_value", p.Best.Value, "best_trial", p.Best.ID)
+	}
+	o.say(sweepProgressLine(p), "sweep progress", attrs...)
 }
 
 func sweepProgressLine(p sweeprun.Progress) string {

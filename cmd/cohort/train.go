@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/cohort-clv/cohort/coordinator"
 	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/model"
 )
 
@@ -30,18 +35,58 @@ type modelFlags struct {
 func (m *modelFlags) bind(fs *pflag.FlagSet) {
 	d := job.DefaultSpec()
 	m.cfg = d.Model
-	fs.IntSliceVar(&m.cfg.Hidden, "hidden", d.Model.Hidden, "hidden layer widths of the MLP, e.g. --hidden 128,64")
-	fs.Float32Var(&m.cfg.LR, "lr", d.Model.LR, "Adam learning rate")
-	fs.Float32Var(&m.cfg.WeightDecay, "weight-decay", d.Model.WeightDecay, "decoupled weight decay (AdamW)")
-	fs.IntVar(&m.cfg.Batch, "batch", d.Model.Batch, "minibatch size")
-	fs.IntVar(&m.cfg.MaxEpochs, "epochs", d.Model.MaxEpochs, "maximum training epochs")
-	fs.IntVar(&m.cfg.Patience, "patience", d.Model.Patience, "stop after this many epochs without a better validation loss")
+	fs.IntSliceVar(&m.cfg.Hidden, "hidden", d.Model.Hidden, "hidden layer widths of the MLP, each >= 1, e.g. --hidden 128,64")
+	fs.Float32Var(&m.cfg.LR, "lr", d.Model.LR, "Adam learning rate (> 0)")
+	fs.Float32Var(&m.cfg.WeightDecay, "weight-decay", d.Model.WeightDecay, "decoupled weight decay (AdamW; >= 0, 0: none)")
+	fs.IntVar(&m.cfg.Batch, "batch", d.Model.Batch, "minibatch size (>= 1)")
+	fs.IntVar(&m.cfg.MaxEpochs, "epochs", d.Model.MaxEpochs, "maximum training epochs (>= 1)")
+	fs.IntVar(&m.cfg.Patience, "patience", d.Model.Patience, "stop after this many epochs (>= 1) without a better validation loss; -1: no early stopping")
 	fs.Uint64Var(&m.cfg.Seed, "seed", d.Model.Seed, "random seed: the same seed and data give the same model")
-	fs.IntVar(&m.cfg.Ensemble, "ensemble", d.Model.Ensemble, "networks trained side by side from different initialisations and averaged (1..32; training costs grow with it)")
-	fs.IntVar(&m.threads, "threads", 0, "CPU threads for the compute kernels (default: all cores)")
+	fs.IntVar(&m.cfg.Ensemble, "ensemble", d.Model.Ensemble, fmt.Sprintf("networks trained side by side from different initialisations and averaged (1..%d; training costs grow with it)", model.MaxEnsemble))
+	fs.IntVar(&m.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
 	fs.StringVar(&m.device, "device", "cpu", deviceHelp)
-	fs.IntVar(&m.importance, "importance-repeats", d.ImportanceRepeats, "shuffles per feature for the report's permutation importance (0: off)")
+	fs.IntVar(&m.importance, "importance-repeats", d.ImportanceRepeats, "shuffles per feature for the report's permutation importance (>= 0; 0: off)")
 	fs.StringVar(&m.calibration, "calibration", "factor", `expected-spend calibration: "factor" (one factor fitted on the training and validation customers) or "isotonic" (a monotone map fitted on the validation customers; keeps the ranking; on CDNOW it did worse on the test customers, see BENCHMARKS.md)`)
+}
+
+// check refuses values outside each flag's range, naming the flag. The
+// defaults are the real values, so a zero here was typed: model.Config
+// would read it as "the default" (--epochs 0 would train 100 epochs).
+func (m *modelFlags) check() error {
+	c := m.cfg
+	finite := func(x float32) bool { return !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) }
+	for _, r := range []struct {
+		ok         bool
+		flag, want string
+		got        any
+	}{
+		{c.LR > 0 && finite(c.LR), "lr", "a finite number > 0", c.LR},
+		{c.WeightDecay >= 0 && finite(c.WeightDecay), "weight-decay", "a finite number >= 0", c.WeightDecay},
+		{c.Batch >= 1, "batch", ">= 1", c.Batch},
+		{c.MaxEpochs >= 1, "epochs", ">= 1", c.MaxEpochs},
+		{c.Patience != 0, "patience", ">= 1, or -1 for no early stopping", c.Patience},
+		{c.Ensemble >= 1 && c.Ensemble <= model.MaxEnsemble, "ensemble", fmt.Sprintf("1..%d", model.MaxEnsemble), c.Ensemble},
+		{m.threads >= 0, "threads", ">= 0 (0: all cores)", m.threads},
+		{m.importance >= 0, "importance-repeats", ">= 0 (0: off)", m.importance},
+	} {
+		if !r.ok {
+			return fmt.Errorf("--%s must be %s, got %v", r.flag, r.want, r.got)
+		}
+	}
+	for i, h := range c.Hidden {
+		if h < 1 {
+			return fmt.Errorf("--hidden %s: hidden[%d] must be >= 1, got %d", joinInts(c.Hidden), i, h)
+		}
+	}
+	return nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 type trainFlags struct {
@@ -92,19 +137,52 @@ Example (the CDNOW record-store data, the standard split of the literature):
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
 	}
 	fs := cmd.Flags()
-	f.data.bind(fs)
+	f.data.bind(fs, forTrain)
 	f.model.bind(fs)
 	f.dist.bind(fs)
+	// The etcd and lease flags are shared with the cluster commands; here
+	// they mean something only with --workers (checkDist refuses them
+	// without it).
+	for _, name := range []string{"etcd", "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user", "etcd-password", "lease-ttl"} {
+		if fl := fs.Lookup(name); fl != nil {
+			fl.Usage = "with --workers: " + fl.Usage
+		}
+	}
 	fs.StringVar(&f.out, "out", "", "run directory to write model/, metrics.json and report.html into (required)")
-	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "optimizer steps between checkpoints in DIR/checkpoints (0: none)")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "optimizer steps between checkpoints in DIR/checkpoints (>= 0; 0: none)")
 	fs.BoolVar(&f.resume, "resume", false, "continue training from the newest checkpoint in DIR/checkpoints (same data and flags as the run that wrote it)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }
 
+// checkDist refuses distributed settings that would be ignored or
+// misread: cluster flags without --workers, and a lease TTL that etcd
+// would round (it counts leases in whole seconds).
+func checkDist(fs *pflag.FlagSet, d distFlags) error {
+	if d.workers == 0 {
+		// The flags that only the distributed path reads.
+		for _, name := range []string{"min-workers", "etcd", "etcd-cacert", "etcd-cert", "etcd-key", "etcd-user", "etcd-password", "lease-ttl"} {
+			if fs.Changed(name) {
+				return fmt.Errorf("--%s applies only with --workers N (training on N worker processes); add --workers or leave --%s out", name, name)
+			}
+		}
+		return nil
+	}
+	if d.workers < 1 || d.workers > 1024 {
+		return fmt.Errorf("--workers %d: want 1..1024 worker processes (0: train in this process)", d.workers)
+	}
+	if d.minWorkers < 1 || d.minWorkers > d.workers {
+		return fmt.Errorf("--min-workers %d: want 1..%d (--workers)", d.minWorkers, d.workers)
+	}
+	if d.etcd.ttl < time.Second || d.etcd.ttl%time.Second != 0 {
+		return fmt.Errorf("--lease-ttl %s: want whole seconds, at least 1s (etcd counts leases in seconds)", d.etcd.ttl)
+	}
+	return nil
+}
+
 func runTrain(cmd *cobra.Command, f *trainFlags) error {
-	read, err := f.data.options()
+	read, err := f.data.options(cmd.Flags())
 	if err != nil {
 		return err
 	}
@@ -114,8 +192,14 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon is required for training: the holdout whose spend is learned, e.g. 39w, 26w or 180d")
 	}
-	if f.model.threads < 0 {
-		return fmt.Errorf("--threads must be >= 0, got %d", f.model.threads)
+	if err := f.model.check(); err != nil {
+		return err
+	}
+	if f.checkpointEvery < 0 {
+		return fmt.Errorf("--checkpoint-every must be >= 0 (0: no checkpoints), got %d", f.checkpointEvery)
+	}
+	if err := checkDist(cmd.Flags(), f.dist); err != nil {
+		return err
 	}
 	spec := job.Spec{Data: f.data.path, Read: read, Model: f.model.cfg, Out: f.out,
 		Threads: f.model.threads, ImportanceRepeats: f.model.importance, CheckpointEvery: f.checkpointEvery,
@@ -140,25 +224,17 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	defer release()
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
-	var p *progress
-	if !f.quiet {
-		p = newProgress(cmd.ErrOrStderr(), spec.Model.WithDefaults().MaxEpochs)
-	}
-	var res *job.Result
-	if f.dist.workers != 0 {
-		res, err = trainDistributed(cmd.Context(), cmd.ErrOrStderr(), f.dist, spec, be, p)
-	} else {
-		var ev job.Events
-		if p != nil {
-			ev = p.events()
-		}
-		res, err = job.Train(cmd.Context(), be, spec, ev)
-	}
+	undo, err := makeDirs(f.out)
 	if err != nil {
 		return err
+	}
+	res, err := trainRun(cmd, f, spec, be)
+	if err != nil {
+		// Reading the data fails before anything is written: the run
+		// directory this command created goes again. One that holds
+		// checkpoints stays, for --resume.
+		undo()
+		return resumeHint(err, f.out)
 	}
 	if f.json {
 		enc := json.NewEncoder(cmd.OutOrStdout())
@@ -167,6 +243,37 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	}
 	printResult(cmd.OutOrStdout(), res)
 	return nil
+}
+
+// trainRun trains spec in this process or on --workers processes, with
+// progress on stderr unless --quiet.
+func trainRun(cmd *cobra.Command, f *trainFlags, spec job.Spec, be kernels.Backend) (*job.Result, error) {
+	var p *progress
+	if !f.quiet {
+		p = newProgress(cmd.ErrOrStderr(), spec.Model.WithDefaults().MaxEpochs)
+	}
+	if f.dist.workers != 0 {
+		return trainDistributed(cmd.Context(), cmd.ErrOrStderr(), f.dist, spec, be, p)
+	}
+	var ev job.Events
+	if p != nil {
+		ev = p.events()
+	}
+	return job.Train(cmd.Context(), be, spec, ev)
+}
+
+// resumeHint adds to an interrupted training's error that --resume goes on
+// from the checkpoint it wrote, when there is one.
+func resumeHint(err error, out string) error {
+	if !errors.Is(err, context.Canceled) {
+		return err
+	}
+	path, st, cerr := job.LatestCheckpoint(job.CheckpointDir(out))
+	if cerr != nil {
+		return err
+	}
+	return &hintError{err: err, hint: fmt.Sprintf("the same command with --resume continues from the checkpoint at epoch %d, step %d (%s)",
+		st.Epoch, st.Adam.Step, path)}
 }
 
 // printResult shows the test metrics of both models and where the files are.

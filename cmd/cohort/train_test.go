@@ -113,6 +113,7 @@ func TestTrainPredictEval(t *testing.T) {
 	t.Run("predict", func(t *testing.T) { testPredict(t, r) })
 	t.Run("predict overrides", func(t *testing.T) { testPredictOverrides(t, r) })
 	t.Run("predict refuses", func(t *testing.T) { testPredictRefuses(t, r) })
+	t.Run("predict extra quantity", func(t *testing.T) { testPredictExtraQuantity(t, r) })
 	t.Run("eval", func(t *testing.T) { testEval(t, r, model, base, test) })
 	t.Run("eval refuses", func(t *testing.T) { testEvalRefuses(t, r) })
 }
@@ -256,9 +257,9 @@ func TestTrainFlagErrors(t *testing.T) {
 		{name: "hidden not a number", args: []string{"--data", data, "--horizon", "39w", "--hidden", "64,x"},
 			want: `invalid argument "64,x" for "--hidden" flag`},
 		{name: "hidden zero", args: []string{"--data", data, "--horizon", "39w", "--hidden", "8,0"},
-			want: "hidden[1] must be >= 1, got 0"},
+			want: "--hidden 8,0: hidden[1] must be >= 1, got 0"},
 		{name: "negative threads", args: []string{"--data", data, "--horizon", "39w", "--threads", "-1"},
-			want: "--threads must be >= 0, got -1"},
+			want: "--threads must be >= 0 (0: all cores), got -1"},
 		{name: "bad negative policy", args: []string{"--data", data, "--horizon", "39w", "--negative", "keep"},
 			want: `--negative "keep": want net, drop or error`},
 		{name: "unknown flag", args: []string{"--data", data, "--horizon", "39w", "--epoch", "3"},

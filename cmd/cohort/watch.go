@@ -101,7 +101,7 @@ func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSO
 		}
 	})
 	if errors.Is(err, rpcerr.ErrNotFound) {
-		return fmt.Errorf("watch: job %q not found; cohort status lists the jobs: %w", id, err)
+		return &quietError{err: err, msg: fmt.Sprintf("watch: job %q not found; cohort status lists the jobs", id)}
 	}
 	if err != nil {
 		return err
@@ -146,12 +146,18 @@ func eventLine(ev *cohortv1.JobEvent) string {
 	kind := strings.TrimPrefix(ev.GetKind().String(), "KIND_")
 	line := fmt.Sprintf("%s  %-10s %-9s gen %-3d epoch %-4d step %-7d loss %-7s val %-7s %8s samples/s",
 		t.Local().Format("15:04:05"), kind, stateName(j.GetState()), j.GetGeneration(), j.GetEpoch(), j.GetStep(),
-		fmtLoss(j.GetLoss(), j.GetStep() > 0), fmtLoss(j.GetValLoss(), true), fmtRate(j.GetSamplesPerSecond()))
+		fmtLoss(j.GetLoss(), trained(j)), fmtLoss(j.GetValLoss(), trained(j)), fmtRate(j.GetSamplesPerSecond()))
 	if m := ev.GetMessage(); m != "" {
 		line += "  " + m
 	}
 	return line
 }
+
+// trained says whether a job's record holds losses: the coordinator
+// records both at the end of each epoch (epochs count from 1), so before
+// the first their zeros mean "none yet", not a loss of 0. The step is no
+// sign: a checkpoint moves it within the first epoch.
+func trained(j *cohortv1.Job) bool { return j.GetEpoch() > 0 }
 
 // fmtLoss prints a loss, or "-" where there is none yet.
 func fmtLoss(v float64, known bool) string {

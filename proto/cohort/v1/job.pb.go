@@ -97,7 +97,8 @@ const (
 	JobEvent_KIND_SNAPSHOT JobEvent_Kind = 1
 	// STATE: the job's state changed.
 	JobEvent_KIND_STATE JobEvent_Kind = 2
-	// PROGRESS: step, loss or throughput moved.
+	// PROGRESS: step, loss or throughput moved, or the job's message
+	// changed (what a waiting job waits for).
 	JobEvent_KIND_PROGRESS JobEvent_Kind = 3
 	// GENERATION: a new generation of workers formed (a worker died,
 	// was cut off, or joined).
@@ -733,7 +734,11 @@ type Job struct {
 	// metrics are the test-set results, set once the job has SUCCEEDED.
 	Metrics *MetricsSummary `protobuf:"bytes,18,opt,name=metrics,proto3" json:"metrics,omitempty"`
 	// coordinator names the coordinator that runs (or last ran) the job.
-	Coordinator   string `protobuf:"bytes,19,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	Coordinator string `protobuf:"bytes,19,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	// message says what a job that is not training waits for, while it
+	// waits ("waiting for workers: 2 live, needs 5"), so a user can tell a
+	// queued job from a stuck one; empty otherwise. At most 1024 bytes.
+	Message       string `protobuf:"bytes,20,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +902,13 @@ func (x *Job) GetMetrics() *MetricsSummary {
 func (x *Job) GetCoordinator() string {
 	if x != nil {
 		return x.Coordinator
+	}
+	return ""
+}
+
+func (x *Job) GetMessage() string {
+	if x != nil {
+		return x.Message
 	}
 	return ""
 }
@@ -1601,7 +1613,7 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\fwarmup_steps\x18\f \x01(\rR\vwarmupSteps\x12\x16\n" +
 	"\x06cosine\x18\r \x01(\bR\x06cosine\x12\x12\n" +
 	"\x04seed\x18\x0e \x01(\x04R\x04seed\x12\x1a\n" +
-	"\bensemble\x18\x0f \x01(\rR\bensemble\"\xd4\x05\n" +
+	"\bensemble\x18\x0f \x01(\rR\bensemble\"\xee\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x04spec\x18\x02 \x01(\v2\x12.cohort.v1.JobSpecR\x04spec\x12)\n" +
@@ -1628,7 +1640,8 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"finishedAt\x12\x14\n" +
 	"\x05error\x18\x11 \x01(\tR\x05error\x123\n" +
 	"\ametrics\x18\x12 \x01(\v2\x19.cohort.v1.MetricsSummaryR\ametrics\x12 \n" +
-	"\vcoordinator\x18\x13 \x01(\tR\vcoordinator\"\xa7\x02\n" +
+	"\vcoordinator\x18\x13 \x01(\tR\vcoordinator\x12\x18\n" +
+	"\amessage\x18\x14 \x01(\tR\amessage\"\xa7\x02\n" +
 	"\x0eMetricsSummary\x12\x1c\n" +
 	"\tcustomers\x18\x01 \x01(\x04R\tcustomers\x12'\n" +
 	"\x0fnormalized_gini\x18\x02 \x01(\x01R\x0enormalizedGini\x12\x1a\n" +

@@ -1,0 +1,148 @@
+package clv
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHoldoutPastTheData ensures a holdout that runs past the last
+// transaction is refused at read time with the dates, how much of the
+// horizon the labels would cover and the latest calibration end that fits,
+// while one that ends on the last date, or up to a week (a tenth of the
+// horizon for short ones) after it, loads.
+func TestHoldoutPastTheData(t *testing.T) {
+	// A CDNOW-like log: 1997-01-01 to 1998-06-30.
+	const log = "customer_id,date,amount\n" +
+		"A,1997-01-01,10\nA,1997-06-01,20\n" +
+		"B,1997-03-01,5\nB,1998-06-30,7\n" +
+		"C,1997-09-01,3\nC,1998-01-15,4\n"
+	const prefix = "clv: read transactions: log.csv: "
+	// The hint every "ends after the last transaction" message ends with.
+	const hint = " (or, if the log runs later than its last sale, say until when with --data-end)"
+	tests := []struct {
+		name    string
+		calEnd  string // empty: none (the holdout is the data's last horizon)
+		horizon Horizon
+		want    string // error after prefix (and hint); empty: loads
+	}{
+		{"holdout ends on the last date", "1997-09-30", Horizon{Days: 273}, ""},
+		{"one day past", "1997-10-01", Horizon{Days: 273}, ""},
+		{"a week past", "1997-10-07", Horizon{Days: 273}, ""},
+		{"eight days past", "1997-10-08", Horizon{Days: 273},
+			"holdout 1997-10-09 to 1998-07-08 (39w) ends after the last transaction in the file (1998-06-30): labels would cover 37.9 of 39 weeks; choose a calibration end on or before 1997-09-30 or a shorter --horizon"},
+		{"audit: a month before the end", "1998-06-01", Horizon{Days: 273},
+			"holdout 1998-06-02 to 1999-03-01 (39w) ends after the last transaction in the file (1998-06-30): labels would cover 4.1 of 39 weeks; choose a calibration end on or before 1997-09-30 or a shorter --horizon"},
+		{"longer than the data", "1998-06-01", Horizon{Months: 24},
+			"holdout 1998-06-02 to 2000-06-01 (2y) ends after the last transaction in the file (1998-06-30): labels would cover 4.1 of 104.4 weeks; the data (1997-01-01 to 1998-06-30) is too short for a 2y holdout after any calibration window: choose a shorter --horizon"},
+		{"calibration end after the data", "1999-01-01", Horizon{Days: 273},
+			"no transactions after the calibration end 1999-01-01: the last is 1998-06-30, so the 39w holdout (1999-01-02 to 1999-10-01) would have no labels; choose a calibration end on or before 1997-09-30 or a shorter --horizon"},
+		{"calibration end on the last date", "1998-06-30", Horizon{Days: 182},
+			"no transactions after the calibration end 1998-06-30: the last is 1998-06-30, so the 26w holdout (1998-07-01 to 1998-12-29) would have no labels; choose a calibration end on or before 1997-12-30 or a shorter --horizon"},
+		// Short horizons get a tenth of their length: none for a week.
+		{"1w on the last date", "1998-06-23", Horizon{Days: 7}, ""},
+		{"1w one day past", "1998-06-24", Horizon{Days: 7},
+			"holdout 1998-06-25 to 1998-07-01 (1w) ends after the last transaction in the file (1998-06-30): labels would cover 0.9 of 1 weeks; choose a calibration end on or before 1998-06-23 or a shorter --horizon"},
+		{"4w two days past", "1998-06-04", Horizon{Days: 28}, ""},
+		{"4w three days past", "1998-06-05", Horizon{Days: 28},
+			"holdout 1998-06-06 to 1998-07-03 (4w) ends after the last transaction in the file (1998-06-30): labels would cover 3.6 of 4 weeks; choose a calibration end on or before 1998-06-02 or a shorter --horizon"},
+		// Calendar months: 1997-12-31 plus 6m is 1998-06-31, i.e. 07-01.
+		{"6m one day past", "1997-12-31", Horizon{Months: 6}, ""},
+		{"6m two weeks past", "1998-01-15", Horizon{Months: 6},
+			"holdout 1998-01-16 to 1998-07-15 (6m) ends after the last transaction in the file (1998-06-30): labels would cover 23.7 of 25.9 weeks; choose a calibration end on or before 1997-12-30 or a shorter --horizon"},
+		// Rows after the holdout end show the data covers it.
+		{"rows after the holdout", "1997-12-31", Horizon{Days: 28}, ""},
+		// Without a calibration end the holdout is the last horizon.
+		{"no calibration end", "", Horizon{Days: 273}, ""},
+		{"no calibration end, months", "", Horizon{Months: 1}, ""},
+		// No holdout: nothing to cover.
+		{"prediction after the data", "1999-01-01", Horizon{}, ""},
+		// A calibration end before the data is the plainer mistake (the rows
+		// after its holdout are not read, so the data "runs" to 1997-09-01).
+		{"calibration end before the data", "1996-12-31", Horizon{Days: 273},
+			"no customer bought on or before the calibration end 1996-12-31 (the data runs 1997-01-01 to 1997-09-01)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Horizon: tc.horizon}
+			if tc.calEnd != "" {
+				o.CalibrationEnd = mustDate(tc.calEnd)
+			}
+			want := tc.want
+			if strings.Contains(want, "after the last transaction in the file") {
+				want += hint
+			}
+			ds, err := loadString(log, o)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.want == "":
+				if len(ds.Customers) == 0 {
+					t.Errorf("no customers")
+				}
+			case err == nil:
+				t.Fatalf("no error, want %q", tc.want)
+			case err.Error() != prefix+want:
+				t.Errorf("error\n got %q\nwant %q", err, prefix+want)
+			}
+		})
+	}
+}
+
+// TestHoldoutDataEnd ensures a stated end of the data (Options.DataEnd)
+// stands for the last transaction where it is later, so a shop that was
+// quiet on its last days can still be held to a holdout that ends then.
+func TestHoldoutDataEnd(t *testing.T) {
+	const log = "customer_id,date,amount\n" +
+		"A,1997-01-01,10\nA,1997-06-01,20\n" +
+		"B,1997-03-01,5\nB,1998-06-30,7\n"
+	tests := []struct {
+		name, calEnd, dataEnd string
+		want                  string // error suffix; empty: loads
+	}{
+		{"covers a holdout past the last sale", "1997-10-08", "1998-07-08", ""},
+		{"earlier than the last sale changes nothing", "1997-09-30", "1998-01-01", ""},
+		{"short of the holdout", "1998-01-15", "1998-07-31",
+			"holdout 1998-01-16 to 1998-10-15 (39w) ends after the end of the data (1998-07-31): labels would cover 28.1 of 39 weeks; choose a calibration end on or before 1997-10-31 or a shorter --horizon"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Horizon: Horizon{Days: 273}, CalibrationEnd: mustDate(tc.calEnd), DataEnd: mustDate(tc.dataEnd)}
+			_, err := loadString(log, o)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.want != "" && (err == nil || !strings.HasSuffix(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one ending %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLatestCalibrationEnd ensures the suggested calibration end is the
+// last day whose holdout ends on or before the last date, also where
+// calendar months normalise past a month's end.
+func TestLatestCalibrationEnd(t *testing.T) {
+	tests := []struct {
+		h          Horizon
+		last, want string
+	}{
+		{Horizon{Days: 273}, "1998-06-30", "1997-09-30"},
+		{Horizon{Days: 1}, "1998-06-30", "1998-06-29"},
+		{Horizon{Months: 6}, "1998-06-30", "1997-12-30"},
+		{Horizon{Months: 1}, "2020-03-02", "2020-02-02"},  // 01-31 + 1m is 03-02 too, but earlier
+		{Horizon{Months: 1}, "2020-02-29", "2020-01-29"},  // 01-30 + 1m is 03-01
+		{Horizon{Months: 1}, "2021-03-01", "2021-02-01"},  // 01-29..31 + 1m spill into March
+		{Horizon{Months: 12}, "2021-02-28", "2020-02-28"}, // 02-29 + 1y is 2021-03-01
+		{Horizon{Months: 1, Days: 3}, "2020-03-31", "2020-02-28"},
+	}
+	for _, tc := range tests {
+		got := dayTime(latestCalibrationEnd(tc.h, dayOf(mustDate(tc.last)))).Format(time.DateOnly)
+		if got != tc.want {
+			t.Errorf("%s before %s: latest calibration end %s, want %s", tc.h, tc.last, got, tc.want)
+		}
+		if end := tc.h.End(mustDate(got)); end.After(mustDate(tc.last)) {
+			t.Errorf("%s after %s ends %s, past %s", tc.h, got, end.Format(time.DateOnly), tc.last)
+		}
+	}
+}

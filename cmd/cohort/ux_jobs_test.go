@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cohort-clv/cohort/internal/freeport"
+	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
+)
+
+// TestJobsCLIFailsFastWhenNothingListens ensures the job commands give up
+// within about refuseGrace, not the whole --timeout, when nothing listens
+// at --coordinator, with the hint to start a cluster.
+func TestJobsCLIFailsFastWhenNothingListens(t *testing.T) {
+	addr := freeport.Addr(t) // free: nothing listens there
+	for _, args := range [][]string{
+		{"status"},
+		{"status", "j1"},
+		{"watch", "j1"},
+		{"cancel", "j1"},
+		{"submit", writeJobYAML(t, jobYAML)},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel() // each waits out the grace
+			began := time.Now()
+			_, _, err := runCohort(t, append(args, "--coordinator", addr)...)
+			took := time.Since(began)
+			if err == nil || !strings.Contains(err.Error(), "no coordinator listens at --coordinator "+addr) ||
+				!strings.Contains(err.Error(), "is `cohort up` running?") {
+				t.Errorf("%v: error %v, want one saying nothing listens, with the hint", args, err)
+			}
+			if took > refuseGrace+4*time.Second {
+				t.Errorf("%v gave up after %v, want about %v (--timeout is 30s)", args, took, refuseGrace)
+			}
+			if !errors.Is(err, rpcerr.ErrUnavailable) {
+				t.Errorf("%v: error %v does not wrap UNAVAILABLE", args, err)
+			}
+		})
+	}
+}
+
+// TestJobsCLIWaitsForAStartingCoordinator ensures a coordinator that starts
+// listening within the grace is found: refusals at first are not fatal.
+func TestJobsCLIWaitsForAStartingCoordinator(t *testing.T) {
+	addr := freeport.Addr(t)
+	f := &fakeJobs{jobs: []*cohortv1.Job{{Id: "j1", State: sRunning, Spec: &cohortv1.JobSpec{Name: "late"}}}}
+	go func() {
+		time.Sleep(time.Second)
+		lis, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen on %s: %v", addr, err)
+			return
+		}
+		gs := grpc.NewServer(grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()))
+		cohortv1.RegisterJobsServer(gs, f)
+		t.Cleanup(gs.Stop)
+		_ = gs.Serve(lis)
+	}()
+	out, _, err := runCohort(t, "status", "--coordinator", addr)
+	if err != nil || !strings.Contains(out, "late") {
+		t.Fatalf("status against a coordinator that starts late: %v\n%s", err, out)
+	}
+}
+
+// TestJobsCLIRefusedButStandbyAnswers ensures the fast failure applies only
+// when nothing answers at all: with a standby answering NOT_LEADER next to
+// a refused address (a failover in progress), the CLI keeps trying for the
+// whole --timeout.
+func TestJobsCLIRefusedButStandbyAnswers(t *testing.T) {
+	dead := freeport.Addr(t)
+	standby := serveJobs(t, &fakeJobs{standby: true})
+	timeout := refuseGrace + 2*time.Second
+	began := time.Now()
+	_, _, err := runCohort(t, "status", "--coordinator", dead+","+standby, "--timeout", timeout.String())
+	if took := time.Since(began); took < timeout {
+		t.Errorf("gave up after %v, want the whole --timeout %v while a standby answers", took, timeout)
+	}
+	if err == nil || !strings.Contains(err.Error(), "no leading coordinator answered") {
+		t.Errorf("error %v, want the --timeout one", err)
+	}
+}
+
+// TestCancelFinishedJobOneLine ensures cancelling a finished job says so in
+// one line naming how it ended, without the layers of the coordinator's
+// error, and still fails (the job was not stopped by this command).
+func TestCancelFinishedJobOneLine(t *testing.T) {
+	for _, st := range []cohortv1.JobState{sDone, sFailed} {
+		f := &fakeJobs{jobs: []*cohortv1.Job{{Id: "job-x", State: st}}}
+		_, _, err := runCohort(t, "cancel", "job-x", "--coordinator", serveJobs(t, f))
+		want := fmt.Sprintf("cancel job-x: the job already finished (%s), nothing to stop; cohort status job-x shows how it ended", stateName(st))
+		if err == nil || err.Error() != want {
+			t.Errorf("cancel of a %s job: error %q, want %q", stateName(st), err, want)
+		}
+		if !errors.Is(err, rpcerr.ErrFinished) {
+			t.Errorf("error %v does not wrap ErrFinished", err)
+		}
+	}
+	_, _, err := runCohort(t, "cancel", "job-y", "--coordinator", serveJobs(t, &fakeJobs{}))
+	if want := `cancel job-y: job "job-y" not found; cohort status lists the jobs`; err == nil || err.Error() != want {
+		t.Errorf("cancel of a missing job: error %q, want %q", err, want)
+	}
+}
+
+// TestJobViewsBeforeValidation ensures watch and status show "-" for both
+// losses before the first epoch reported any (the record holds zeros), and
+// the message of a waiting job.
+func TestJobViewsBeforeValidation(t *testing.T) {
+	const msg = "waiting for workers: 2 live, needs 5"
+	waiting := &cohortv1.Job{Id: "job-w", State: sPending, CreatedAt: timestamppb.Now(), Message: msg,
+		Spec: &cohortv1.JobSpec{Name: "wait", MinWorkers: 5}}
+	line := eventLine(&cohortv1.JobEvent{Kind: kProgress, Job: waiting, Message: msg})
+	if !strings.Contains(line, "loss -") || !strings.Contains(line, "val -") || strings.Contains(line, "0.0000") {
+		t.Errorf("event line before any epoch: %q, want - for both losses", line)
+	}
+	if !strings.HasSuffix(line, msg) {
+		t.Errorf("event line %q lacks the message %q", line, msg)
+	}
+	// Checkpoints move the step within the first epoch: still no losses.
+	ckpt := &cohortv1.Job{Id: "job-c", State: sRunning, Step: 10, CheckpointStep: 10, CreatedAt: timestamppb.Now()}
+	if line := eventLine(&cohortv1.JobEvent{Kind: cohortv1.JobEvent_KIND_CHECKPOINT, Job: ckpt}); strings.Contains(line, "0.0000") {
+		t.Errorf("event line after a checkpoint in epoch 1: %q, want - for both losses", line)
+	}
+	trainedJob := &cohortv1.Job{Id: "job-t", State: sRunning, Epoch: 1, Step: 33, Loss: 1.5, ValLoss: 1.25}
+	if line := eventLine(&cohortv1.JobEvent{Kind: kProgress, Job: trainedJob}); !strings.Contains(line, "loss 1.5000") ||
+		!strings.Contains(line, "val 1.2500") {
+		t.Errorf("event line after an epoch: %q, want both losses", line)
+	}
+
+	var b strings.Builder
+	if err := writeJob(&b, waiting, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "message") || !strings.Contains(b.String(), msg) || !strings.Contains(b.String(), "val loss -") {
+		t.Errorf("status detail of a waiting job lacks the message or shows a loss:\n%s", b.String())
+	}
+	b.Reset()
+	if err := writeJobTable(&b, []*cohortv1.Job{waiting}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "0.0000") {
+		t.Errorf("status table shows a loss before any epoch:\n%s", b.String())
+	}
+}
+
+// TestSweepStderrOneFormat ensures cohort sweep's stderr, not a terminal,
+// holds one format: with --log-format auto human progress lines and text
+// trial events (as cohort train prints), with json only JSON records.
+func TestSweepStderrOneFormat(t *testing.T) {
+	dir := t.TempDir()
+	data := writeShop(t, dir, "shop.csv", "customer_id,date,amount")
+	spec := filepath.Join(dir, "spec.yaml")
+	yaml := fmt.Sprintf(`
+data: %s
+calibration_end: "%s"
+horizon: 39w
+model: {max_epochs: 1, batch: 512}
+space:
+  parameters:
+    - {name: lr, type: float, min: 0.0005, max: 0.01, log: true}
+sampler: {algorithm: random}
+trials: 2
+parallel: 2
+threads: 2
+early_stopping: {rule: none}
+`, data, calibrationEnd)
+	if err := os.WriteFile(spec, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sweeps := filepath.Join(dir, "sweeps")
+
+	_, stderr, err := runCohort(t, "sweep", spec, "--id", "auto1", "--dir", sweeps)
+	if err != nil {
+		t.Fatalf("sweep: %v\n%s", err, stderr)
+	}
+	if strings.Contains(stderr, `"msg"`) || !strings.Contains(stderr, `msg="trial started"`) || !strings.Contains(stderr, "trials 2/2 done") {
+		t.Errorf("--log-format auto, stderr not a terminal: want text trial events and human progress, no JSON:\n%s", stderr)
+	}
+
+	_, stderr, err = runCohort(t, "--log-format", "json", "sweep", spec, "--id", "json1", "--dir", sweeps)
+	if err != nil {
+		t.Fatalf("sweep: %v\n%s", err, stderr)
+	}
+	var msgs []string
+	sc := bufio.NewScanner(strings.NewReader(stderr))
+	for sc.Scan() {
+		var rec struct {
+			Msg  string  `json:"msg"`
+			Done float64 `json:"done"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Errorf("--log-format json: line %q is not a JSON record", sc.Text())
+			continue
+		}
+		msgs = append(msgs, rec.Msg)
+		if rec.Msg == "sweep progress" && math.IsNaN(rec.Done) {
+			t.Errorf("progress record %q lacks done", sc.Text())
+		}
+	}
+	joined := strings.Join(msgs, "|")
+	for _, want := range []string{"sweep started", "trial started", "sweep progress"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("--log-format json: no %q record in %q", want, joined)
+		}
+	}
+}

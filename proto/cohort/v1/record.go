@@ -1,0 +1,15 @@
+package cohortv1
+
+import (
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// UnmarshalRecord decodes a record that a cohort process stored in etcd
+// (protojson), ignoring fields this binary does not know. During a rolling
+// upgrade a newer coordinator may write fields (a job's message, say) that
+// older workers and coordinators still read; strict decoding would make them
+// fail on every such record. User input (job.yaml) stays strict.
+func UnmarshalRecord(b []byte, m proto.Message) error {
+	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)
+}
