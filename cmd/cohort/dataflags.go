@@ -66,7 +66,7 @@ func windowHelp(use dataUse) (calibrationEnd, horizon string) {
 			"not for predict: the model predicts over the horizon it was trained for"
 	case forEval:
 		return "last day (inclusive) whose purchases make the features; the holdout follows it, e.g. 1997-09-30\n(default: the last date in the data minus --horizon)",
-			"holdout after --calibration-end whose actual spend is compared with the predictions: " + units + "\n(required; usually the horizon the model was trained for)"
+			"holdout after --calibration-end whose actual spend is compared with the predictions: " + units + "\n(default: the horizon the model was trained for, the only one it accepts)"
 	}
 	return "last day (inclusive) whose purchases make the features, e.g. 1997-09-30\n(default: the last date in the data, minus --horizon when there is one)",
 		"holdout after --calibration-end whose spend and purchase days become the label columns: " + units + "\n(default: none; features only)"

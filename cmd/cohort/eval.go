@@ -38,8 +38,14 @@ of new customers or a later period.
 The log is read with the column mapping used in training (flags given here
 override it); the recent periods of the features come from the model.
 
-Example (a later calibration end on the same shop):
-  cohort eval --model runs/cdnow/model --data CDNOW_master.txt --calibration-end 1997-12-31 --horizon 26w --out runs/eval
+--horizon defaults to the one the model was trained for, the only one it
+predicts over; --calibration-end to the last date of the data minus it.
+
+Examples:
+  # the test customers of the training data again (the report of cohort train)
+  cohort eval --model runs/cdnow/model --data CDNOW_master.txt --calibration-end 1997-09-30 --out runs/eval
+  # everyone, on the latest 39 weeks of a newer log of the same shop
+  cohort eval --model runs/cdnow/model --data shop-2026.csv --split all --out runs/eval-2026
 ` + dataHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runEval(cmd, f) },
@@ -77,6 +83,11 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	read, err := f.data.overlay(cmd.Flags(), t.Meta.Read)
 	if err != nil {
 		return err
+	}
+	if read.Horizon.IsZero() {
+		// The model predicts over one horizon only (job.Trained.Evaluate
+		// refuses another), so it is the default.
+		read.Horizon = t.Meta.Read.Horizon
 	}
 	if read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon is required: the holdout whose spend is compared with the predictions (the model was trained for %.1f weeks)", t.Meta.HorizonWeeks)

@@ -30,12 +30,13 @@ func sameMetrics(t *testing.T, what string, got, want eval.Metrics) {
 }
 
 // testEval ensures eval --split test on the training log and windows, with
-// the column mapping inherited from training, reproduces the training run's
-// test metrics exactly and writes its own metrics.json and report.html.
+// the column mapping and the horizon inherited from training, reproduces the
+// training run's test metrics exactly and writes its own metrics.json and
+// report.html.
 func testEval(t *testing.T, r mappedRun, model, base eval.Metrics, test int) {
 	out := filepath.Join(r.dir, "eval")
 	stdout, _, err := runCohort(t, "eval", "--model", filepath.Join(r.out, "model"), "--data", r.data,
-		"--calibration-end", calibrationEnd, "--horizon", "39w", "--split", "test", "--out", out, "--json")
+		"--calibration-end", calibrationEnd, "--split", "test", "--out", out, "--json")
 	if err != nil {
 		t.Fatalf("eval: %v", err)
 	}
@@ -62,13 +63,13 @@ func testEval(t *testing.T, r mappedRun, model, base eval.Metrics, test int) {
 	}
 }
 
-// testEvalRefuses ensures eval needs a horizon, naming the trained one, and
-// writes nothing without it.
+// testEvalRefuses ensures eval refuses a horizon other than the model's,
+// naming both, and writes nothing then.
 func testEvalRefuses(t *testing.T, r mappedRun) {
 	out := filepath.Join(t.TempDir(), "eval")
-	_, _, err := runCohort(t, "eval", "--model", filepath.Join(r.out, "model"), "--data", r.data, "--out", out)
-	if err == nil || !strings.HasPrefix(err.Error(), "--horizon is required") || !strings.Contains(err.Error(), "39.0 weeks") {
-		t.Errorf("no horizon: got %v", err)
+	_, _, err := runCohort(t, "eval", "--model", filepath.Join(r.out, "model"), "--data", r.data, "--horizon", "26w", "--out", out)
+	if err == nil || !strings.Contains(err.Error(), "--horizon 26w (26.0 weeks) differs from the 39.0 weeks") {
+		t.Errorf("another horizon: got %v", err)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("refused run created %s (%v)", out, err)
