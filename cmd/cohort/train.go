@@ -211,7 +211,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		}
 		spec.Resume = path
 		if !f.quiet {
-			fmt.Fprintf(cmd.ErrOrStderr(), "resuming from %s (epoch %d, step %d)\n", path, st.Epoch, st.Adam.Step)
+			fmt.Fprintf(cmd.ErrOrStderr(), "resuming from %s (epoch %d, step %d), once the data and settings are checked against it\n", path, st.Epoch, st.Adam.Step)
 		}
 	}
 	// Model flags (--hidden, --lr, ...) are checked before --out is created,
