@@ -39,6 +39,8 @@ type generation struct {
 	plan    *Plan
 	members []membership.Member
 	prep    *job.Prepared
+	// fingerprint goes into every plan (planFingerprint).
+	fingerprint []byte
 	// train and val hold, by rank, the global row numbers (indices into
 	// prep.Train and prep.Val) of the rank's shard, in increasing order.
 	train, val [][]int
@@ -67,11 +69,15 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 	// discovery's error from disc.
 	defer func() { cancel(); <-discDone }()
 
+	fp, err := j.planFingerprint(p)
+	if err != nil {
+		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
+	}
 	members, err := j.awaitWorkers(ctx, up, disc)
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
-	g, err := j.startGeneration(ctx, j.cfg.FirstGeneration, members, p)
+	g, err := j.startGeneration(ctx, j.cfg.FirstGeneration, members, p, fp)
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
@@ -203,9 +209,28 @@ func (j *Job) take(cands []membership.Member, n int) []membership.Member {
 	return slices.DeleteFunc(slices.Clone(cands), func(m membership.Member) bool { return !slices.Contains(got, m.Name) })
 }
 
+// planFingerprint is p's fingerprint for the plans (GenerationPlan.fingerprint),
+// computed once per job: it hashes the training and validation matrices.
+// One over the plan's bound (long feature names or paths) is left out with
+// a warning: the job trains as before fingerprints, its checkpoints
+// checked on resume by what their state shows.
+func (j *Job) planFingerprint(p *job.Prepared) ([]byte, error) {
+	fp, err := p.Fingerprint()
+	if err != nil {
+		return nil, err
+	}
+	if len(fp) > cohortv1.MaxFingerprintLen {
+		j.cfg.Logger.Warn("coordinator: the run's fingerprint exceeds a plan's bound; the workers' checkpoints carry none",
+			"job", j.cfg.JobID, "bytes", len(fp), "max", cohortv1.MaxFingerprintLen)
+		return nil, nil
+	}
+	return fp, nil
+}
+
 // startGeneration plans generation gen over members and writes the plan
-// and the RUNNING job to etcd in one transaction.
-func (j *Job) startGeneration(ctx context.Context, gen uint64, members []membership.Member, p *job.Prepared) (*generation, error) {
+// and the RUNNING job to etcd in one transaction. fp is the run's
+// fingerprint (planFingerprint), which rank 0 saves in its checkpoints.
+func (j *Job) startGeneration(ctx context.Context, gen uint64, members []membership.Member, p *job.Prepared, fp []byte) (*generation, error) {
 	names := make([]string, len(members))
 	for i, m := range members {
 		names[i] = m.Name
@@ -214,12 +239,12 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	if err != nil {
 		return nil, err
 	}
-	g := &generation{plan: plan, members: members, prep: p, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
+	g := &generation{plan: plan, members: members, prep: p, fingerprint: fp, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
 		reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
 	gp := &cohortv1.GenerationPlan{JobId: j.cfg.JobID, Generation: gen, CoordinatorAddr: j.Addr(),
 		Model: cohortv1.ModelConfigOf(p.Spec.Model.WithDefaults()), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds()),
 		CheckpointEvery: uint32(j.cfg.CheckpointEvery), CheckpointDir: j.cfg.CheckpointDir, ChecksumEvery: uint32(j.cfg.ChecksumEvery),
-		ResumeFrom: j.lastCheckpoint()}
+		ResumeFrom: j.lastCheckpoint(), Fingerprint: fp}
 	for _, m := range members { // sorted by name, so index = rank
 		st := &cohortv1.WorkerStatus{}
 		if err := cohortv1.UnmarshalRecord(m.Status, st); err != nil || st.GetRingAddr() == "" {

@@ -200,10 +200,9 @@ func (p *Prepared) fingerprint() *fingerprint {
 // features, a SHA-256 of the training and validation matrices, and the
 // data file and read options they came from. It hashes both matrices, a
 // fraction of a second for a million customers. Local saves it in every
-// checkpoint; a distributed worker, which holds only its shard, saves
-// none today (model.SaveCheckpoint): the coordinator would have to send
-// this value in the generation plan for rank 0 to save it with
-// model.SaveCheckpointWith.
+// checkpoint; a distributed worker, which holds only its shard, gets it
+// from the coordinator in the generation plan (GenerationPlan.fingerprint)
+// and rank 0 saves it with model.SaveCheckpointWith.
 func (p *Prepared) Fingerprint() (json.RawMessage, error) {
 	raw, err := json.Marshal(p.fingerprint())
 	if err != nil {
@@ -238,7 +237,7 @@ func (e *ResumeMismatchError) Error() string {
 	parts = append(parts, e.Data...)
 	var note string
 	if e.Unfingerprinted {
-		note = " (the checkpoint has no fingerprint: it was written by a distributed worker or an older cohort, so only its features, steps per epoch and learning rates could be compared)"
+		note = " (the checkpoint has no fingerprint: it was written by an older cohort (or by workers whose plan carried none), so only its features, steps per epoch and learning rates could be compared)"
 	}
 	return fmt.Sprintf("job: resume from %s: %s%s: resume with the checkpoint's data and settings, or train without --resume to start over",
 		e.Path, strings.Join(parts, "; "), note)
@@ -258,15 +257,14 @@ func andList(s []string) string {
 // has Resume, on one process or many.
 //
 // A checkpoint without a fingerprint (written before fingerprints
-// existed, or by a distributed worker, which does not know the job's
-// data: see Fingerprint) is compared on what its state shows: the
+// existed, or by distributed workers before the generation plan carried
+// one: see Fingerprint) is compared on what its state shows: the
 // feature columns and their standardisation (which a changed data file or
 // calibration end moves), the optimizer steps per epoch (batch and
 // training rows) and the learning rate of every finished epoch. When
 // those agree it is accepted with a warning through slog, since neither
 // its seed nor its labels (the horizon) can be checked: refusing it would
-// throw away every run interrupted across the upgrade, and every
-// distributed run's checkpoints, to guard against the mistakes these
+// throw away every run interrupted across the upgrade, to guard against the mistakes these
 // comparisons already catch most of.
 func (p *Prepared) CheckResume(ctx context.Context, path string) error {
 	st, raw, err := model.LoadCheckpointWith(path)
@@ -438,7 +436,7 @@ func (p *Prepared) checkUnfingerprinted(ctx context.Context, path string, st *mo
 	if len(e.Settings) > 0 || len(e.Data) > 0 {
 		return e
 	}
-	slog.WarnContext(ctx, "resuming from a checkpoint without a fingerprint (written by a distributed worker or an older cohort): "+
+	slog.WarnContext(ctx, "resuming from a checkpoint without a fingerprint (written by an older cohort, or by workers whose plan carried none): "+
 		"its features, steps per epoch and learning rates match this run, its seed and labels (--horizon) could not be checked",
 		"checkpoint", path)
 	return nil

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,8 +21,11 @@ import (
 type checkpointer struct {
 	dir, job string
 	gen      uint64
-	report   func(context.Context, *cohortv1.CheckpointPointer) error
-	log      interface {
+	// fingerprint is the plan's (GenerationPlan.fingerprint), saved in
+	// every checkpoint; nil: none.
+	fingerprint []byte
+	report      func(context.Context, *cohortv1.CheckpointPointer) error
+	log         interface {
 		Warn(string, ...any)
 		Debug(string, ...any)
 	}
@@ -39,7 +43,11 @@ func (c *checkpointer) save(ctx context.Context, st *model.TrainState) error {
 		c.log.Warn("worker: checkpoint", "err", err)
 		return nil
 	}
-	if err := model.SaveCheckpoint(path, st); err != nil {
+	var fp json.RawMessage
+	if len(c.fingerprint) > 0 {
+		fp = c.fingerprint
+	}
+	if err := model.SaveCheckpointWith(path, st, fp); err != nil {
 		c.log.Warn("worker: checkpoint", "step", step, "err", err)
 		return nil
 	}

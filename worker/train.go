@@ -102,6 +102,10 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 // train fetches the shard, builds the ring and runs TrainShard; rank 0
 // reports epochs and the final model.
 func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, data cohortv1.DataClient, r reporter, newer <-chan struct{}) error {
+	// The plan comes from etcd: refuse one out of bounds before using it.
+	if err := plan.Validate(); err != nil {
+		return fmt.Errorf("worker: refuse the plan of job %s, generation %d: %w", plan.GetJobId(), plan.GetGeneration(), err)
+	}
 	cfg := plan.GetModel().Config()
 	sh, names, log1p, err := fetchShard(ctx, data, plan, rank)
 	if err != nil {
@@ -162,7 +166,8 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 		OnDone: func(st *model.TrainState) { done = st }}
 	if every := int(plan.GetCheckpointEvery()); rank == 0 && every > 0 && plan.GetCheckpointDir() != "" {
 		c := &checkpointer{dir: plan.GetCheckpointDir(), job: plan.GetJobId(), gen: plan.GetGeneration(), log: w.log,
-			written: w.status.checkpointed,
+			fingerprint: plan.GetFingerprint(),
+			written:     w.status.checkpointed,
 			report: func(ctx context.Context, p *cohortv1.CheckpointPointer) error {
 				return r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Checkpoint{Checkpoint: p}})
 			}}

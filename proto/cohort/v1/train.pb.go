@@ -129,6 +129,12 @@ type GenerationPlan struct {
 	// checksum_every: every this many steps the ranks exchange a checksum of
 	// their weights; a mismatch fails the job (0: never).
 	ChecksumEvery uint32 `protobuf:"varint,11,opt,name=checksum_every,json=checksumEvery,proto3" json:"checksum_every,omitempty"`
+	// fingerprint is the run's job.Prepared.Fingerprint (a JSON value, at
+	// most 64 KiB) that rank 0 saves in its checkpoints
+	// (model.SaveCheckpointWith), so that `--resume` can refuse a checkpoint
+	// of another run's data or settings. Empty: none (the checkpoints carry
+	// no fingerprint).
+	Fingerprint   []byte `protobuf:"bytes,12,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +244,13 @@ func (x *GenerationPlan) GetChecksumEvery() uint32 {
 		return x.ChecksumEvery
 	}
 	return 0
+}
+
+func (x *GenerationPlan) GetFingerprint() []byte {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return nil
 }
 
 // CheckpointPointer is a complete checkpoint of a job, stored (protojson)
@@ -810,7 +823,7 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\vhealth_addr\x18\x02 \x01(\tR\n" +
 	"healthAddr\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x03R\x03pid\x12)\n" +
-	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\xc2\x03\n" +
+	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\xe4\x03\n" +
 	"\x0eGenerationPlan\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -827,7 +840,8 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\vresume_from\x18\n" +
 	" \x01(\v2\x1c.cohort.v1.CheckpointPointerR\n" +
 	"resumeFrom\x12%\n" +
-	"\x0echecksum_every\x18\v \x01(\rR\rchecksumEvery\"\xe7\x01\n" +
+	"\x0echecksum_every\x18\v \x01(\rR\rchecksumEvery\x12 \n" +
+	"\vfingerprint\x18\f \x01(\fR\vfingerprint\"\xe7\x01\n" +
 	"\x11CheckpointPointer\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x04R\x04step\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x12\n" +

@@ -11,6 +11,7 @@
 package cohortv1
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -53,6 +54,7 @@ const (
 	MaxCustomerIDLen  = 256
 	MaxChunkBytes     = 4 << 20 // a ShardChunk's serialized size
 	MaxShardTotalRows = math.MaxInt32
+	MaxFingerprintLen = 64 << 10 // GenerationPlan.fingerprint
 )
 
 // problems collects field errors and reports them all at once.
@@ -301,6 +303,21 @@ func (r *ShardRequest) Validate() error {
 		p.add("split: %v, want train, validation or test", r.GetSplit())
 	}
 	return p.err("shard request")
+}
+
+// Validate checks the bounds of a GenerationPlan a worker read from etcd
+// before it trains it: for now its fingerprint, which rank 0 writes into
+// every checkpoint, must be at most MaxFingerprintLen bytes of valid JSON
+// (or empty: none). The fields the worker only looks up (its rank, the
+// ring's addresses) are checked where they are used.
+func (g *GenerationPlan) Validate() error {
+	var p problems
+	if fp := g.GetFingerprint(); len(fp) > MaxFingerprintLen {
+		p.add("fingerprint: %d bytes, want at most %d", len(fp), MaxFingerprintLen)
+	} else if len(fp) > 0 && !json.Valid(fp) {
+		p.add("fingerprint: not valid JSON")
+	}
+	return p.err("generation plan")
 }
 
 // Validate checks a received ShardChunk against its bounds and against the

@@ -275,3 +275,20 @@ func TestJobRoundTrip(t *testing.T) {
 		t.Errorf("job changed in transit: %v", g)
 	}
 }
+
+// TestGenerationPlanValidate ensures a plan's fingerprint is bounded and
+// must be JSON, and that a plan without one is valid.
+func TestGenerationPlanValidate(t *testing.T) {
+	ok := []*cohortv1.GenerationPlan{
+		{JobId: "job-1", Generation: 1},
+		{JobId: "job-1", Generation: 1, Fingerprint: []byte(`{"format":"cohort.job.fingerprint/v1"}`)},
+		{JobId: "job-1", Generation: 1, Fingerprint: []byte(`"` + strings.Repeat("x", cohortv1.MaxFingerprintLen-2) + `"`)},
+	}
+	for i, g := range ok {
+		if err := g.Validate(); err != nil {
+			t.Errorf("plan %d: %v", i, err)
+		}
+	}
+	checkInvalid(t, (&cohortv1.GenerationPlan{Fingerprint: []byte(`"` + strings.Repeat("x", cohortv1.MaxFingerprintLen-1) + `"`)}).Validate(), "fingerprint")
+	checkInvalid(t, (&cohortv1.GenerationPlan{Fingerprint: []byte(`{"seed":`)}).Validate(), "fingerprint")
+}
