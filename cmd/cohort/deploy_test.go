@@ -118,6 +118,7 @@ type k8sContainer struct {
 	} `json:"ports"`
 	ReadinessProbe *k8sProbe `json:"readinessProbe"`
 	LivenessProbe  *k8sProbe `json:"livenessProbe"`
+	StartupProbe   *k8sProbe `json:"startupProbe"`
 }
 
 type k8sProbe struct {
@@ -188,7 +189,12 @@ func TestKubernetesManifest(t *testing.T) {
 				}
 			}
 			health := flagPort(c.Args, "health-addr")
-			for name, p := range map[string]*k8sProbe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+			if c.LivenessProbe != nil && c.StartupProbe == nil {
+				// /healthz fails until the lease is held: without a startup
+				// probe, a slow etcd at start gets the process restarted.
+				t.Errorf("%s: a liveness probe without a startup probe", cat)
+			}
+			for name, p := range map[string]*k8sProbe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
 				if p == nil || p.HTTPGet == nil || health == "" {
 					continue
 				}
