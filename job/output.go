@@ -19,7 +19,7 @@ const predictionHeader = "customer_id,p_return,expected_spend,decile," +
 // CSV otherwise. The file appears whole or not at all: it is written to a
 // temporary file in the same directory, synced, then renamed.
 func WritePredictions(path string, ps []Prediction) error {
-	write := writePredictionsCSV
+	write := WritePredictionsCSV
 	if strings.HasSuffix(strings.ToLower(path), ".parquet") {
 		write = writePredictionsParquet
 	}
@@ -29,7 +29,10 @@ func WritePredictions(path string, ps []Prediction) error {
 	return nil
 }
 
-func writePredictionsCSV(w io.Writer, ps []Prediction) error {
+// WritePredictionsCSV writes ps as CSV, the header first, to w: the
+// format WritePredictions gives a file, for callers that stream it (cohort
+// predict --out -).
+func WritePredictionsCSV(w io.Writer, ps []Prediction) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	bw.WriteString(predictionHeader)
 	bw.WriteByte('\n')

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -144,23 +143,7 @@ func writePredictions(stdout io.Writer, out string, ps []job.Prediction) error {
 		}
 		return nil
 	}
-	// job writes predictions to files only; a temporary file keeps its
-	// format the one definition of the CSV.
-	dir, err := os.MkdirTemp("", "cohort-predict-")
-	if err != nil {
-		return fmt.Errorf("predict: write to stdout: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	tmp := filepath.Join(dir, "predictions.csv")
-	if err := job.WritePredictions(tmp, ps); err != nil {
-		return err
-	}
-	src, err := os.Open(tmp)
-	if err != nil {
-		return fmt.Errorf("predict: write to stdout: %w", err)
-	}
-	defer src.Close()
-	if _, err := io.Copy(stdout, src); err != nil {
+	if err := job.WritePredictionsCSV(stdout, ps); err != nil {
 		return fmt.Errorf("predict: write to stdout: %w", err)
 	}
 	return nil
