@@ -31,6 +31,9 @@ type Bootstrap struct {
 	// ModelBetter is the share of draws in which the model scores better
 	// (Metric.Better: a spend ratio nearer 1, lower errors).
 	ModelBetter map[Metric]Float `json:"model_better_share,omitempty"`
+	// Verdict reads the above in words: which predictor ranks better, and
+	// whether the model's total spend is right.
+	Verdict Verdict `json:"verdict"`
 }
 
 // bootstrapMetrics are the scores a Bootstrap covers, every one that
@@ -117,6 +120,7 @@ func PairedBootstrap(ctx context.Context, actual, model, baseline []float64, dra
 			out.ModelBetter[k] = Float(float64(better[k]) / float64(draws))
 		}
 	}
+	out.Verdict = newVerdict(&out)
 	return out, nil
 }
 

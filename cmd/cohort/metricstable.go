@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/cohort-clv/cohort/eval"
@@ -81,6 +82,32 @@ func printBootstrap(w io.Writer, b *eval.Bootstrap, customers int) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%%\t\n", k, fmtBand(m), fmtBand(b.Baseline[k]), fmtBand(b.Difference[k]), 100*b.ModelBetter[k])
 	}
 	tw.Flush()
+	if len(b.Verdict.Text) > 0 {
+		fmt.Fprintln(w)
+		for _, line := range b.Verdict.Text {
+			fmt.Fprintln(w, wrap("verdict: ", line, 100))
+		}
+	}
+}
+
+// wrap prefixes text with lead and breaks it at spaces into lines of at
+// most width characters, indenting the continuations under the text.
+func wrap(lead, text string, width int) string {
+	indent := strings.Repeat(" ", len(lead))
+	var lines []string
+	line, empty := lead, true
+	for _, word := range strings.Fields(text) {
+		if !empty && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line, empty = indent, true
+		}
+		if !empty {
+			line += " "
+		}
+		line += word
+		empty = false
+	}
+	return strings.Join(append(lines, line), "\n")
 }
 
 // fmtBand is a band's 90% interval, "lo..hi".

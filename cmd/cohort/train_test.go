@@ -335,3 +335,35 @@ func TestPrintBootstrap(t *testing.T) {
 		})
 	}
 }
+
+// TestPrintVerdict ensures the verdict follows the bootstrap table, each
+// sentence wrapped to 100 columns under its "verdict:" label, with no word
+// lost or split.
+func TestPrintVerdict(t *testing.T) {
+	long := strings.Repeat("word ", 40) + "end."
+	b := &eval.Bootstrap{Draws: 10, Verdict: eval.Verdict{Text: []string{"Short one.", long}}}
+	var buf bytes.Buffer
+	printBootstrap(&buf, b, 5)
+	out := buf.String()
+	i := strings.Index(out, "verdict: Short one.\n")
+	if i < 0 {
+		t.Fatalf("no first verdict line in\n%s", out)
+	}
+	lines := strings.Split(strings.TrimRight(out[i:], "\n"), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], "verdict: word") {
+		t.Fatalf("verdict lines\n%s", out[i:])
+	}
+	var words []string
+	for j, line := range lines[1:] {
+		if len(line) > 100 {
+			t.Errorf("line %q is %d long, want <= 100", line, len(line))
+		}
+		if j > 0 && !strings.HasPrefix(line, strings.Repeat(" ", len("verdict: "))+"w") && !strings.HasSuffix(line, "end.") {
+			t.Errorf("continuation %q not indented under the text", line)
+		}
+		words = append(words, strings.Fields(strings.TrimPrefix(line, "verdict:"))...)
+	}
+	if got := strings.Join(words, " "); got != strings.TrimSpace(long) {
+		t.Errorf("wrapped text %q, want %q", got, long)
+	}
+}

@@ -31,6 +31,7 @@ type page struct {
 	Metrics                 []metricRow
 	HasBootstrap            bool
 	BootstrapNote           string
+	Verdict                 []string
 	Gain                    *figure
 	GainNote                string
 	Deciles                 []figure
@@ -94,6 +95,9 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 		Summary: r.summaryRows(), Notes: append(slices.Clip(d.Summary.Notes), noiseNotes(d)...),
 		ModelName: d.Model.Name, BaselineName: d.Baseline.Name, HasBaseline: r.hasBaseline,
 		Metrics: r.metricRows(), HasBootstrap: d.Bootstrap != nil, BootstrapNote: bootstrapNote(d),
+	}
+	if d.Bootstrap != nil {
+		pg.Verdict = d.Bootstrap.Verdict.Text
 	}
 
 	// render draws one plot, unless ctx has ended.

@@ -288,6 +288,15 @@ func TestHTMLRendersEverySection(t *testing.T) {
 	if !strings.Contains(p.text, "90% intervals over 50 resamples of the 600 test customers") {
 		t.Error("page does not explain the intervals")
 	}
+	// The verdict opens the metrics, each sentence once.
+	if len(b.Verdict.Text) == 0 {
+		t.Fatal("the fixture's bootstrap has no verdict")
+	}
+	for _, line := range b.Verdict.Text {
+		if n := strings.Count(p.text, line); n != 1 {
+			t.Errorf("verdict %q appears %d times, want once", line, n)
+		}
+	}
 }
 
 // TestHTMLOptionalParts ensures a run without baseline, history or
@@ -404,6 +413,11 @@ func TestMetricsJSONKeys(t *testing.T) {
 	for k, want := range boot {
 		if v, ok := lookup(k); !ok || v != want {
 			t.Errorf("%s = %v, want %v", k, v, want)
+		}
+	}
+	for k, want := range map[string]string{"bootstrap.verdict.ranking": d.Bootstrap.Verdict.Ranking, "bootstrap.verdict.level": d.Bootstrap.Verdict.Level} {
+		if v, ok := lookup(k); !ok || v != want || want == "" {
+			t.Errorf("%s = %v, want %q (not empty)", k, v, want)
 		}
 	}
 

@@ -1,0 +1,86 @@
+package eval
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestVerdict(t *testing.T) {
+	ratio := func(lo, hi float64) map[Metric]Band {
+		return map[Metric]Band{MetricSpendRatio: {Median: Float((lo + hi) / 2), P5: Float(lo), P95: Float(hi)}}
+	}
+	gini := func(share float64) map[Metric]Float { return map[Metric]Float{MetricNormalizedGini: Float(share)} }
+	tests := []struct {
+		name          string
+		b             Bootstrap
+		ranking       string
+		level         string
+		wantTextParts []string
+	}{
+		{"model wins, total right", Bootstrap{Model: ratio(0.95, 1.05), Baseline: ratio(0.8, 0.9), ModelBetter: gini(1)},
+			VerdictModel, LevelOK, []string{"deep model ranks customers better", "in 100% of", "0.95-1.05", "within the test set's noise"}},
+		{"model wins at the threshold", Bootstrap{Model: ratio(1.04, 1.17), Baseline: ratio(0.8, 0.9), ModelBetter: gini(0.95)},
+			VerdictModel, LevelHigh, []string{"in 95% of", "over-predicts", "1.04-1.17"}},
+		{"baseline wins", Bootstrap{Model: ratio(0.4, 1.8), Baseline: ratio(0.6, 1.9), ModelBetter: gini(0.02)},
+			VerdictBaseline, LevelOK, []string{"baseline ranks these customers better", "only 2% of", "baseline_*", "too small to check", "0.40 to 1.80"}},
+		{"baseline wins at the threshold", Bootstrap{Model: ratio(0.5, 0.9), Baseline: ratio(0.6, 1.9), ModelBetter: gini(0.05)},
+			VerdictBaseline, LevelLow, []string{"only 5% of", "under-predicts", "0.50-0.90"}},
+		{"unclear", Bootstrap{Model: ratio(0.9, 1.1), Baseline: ratio(0.9, 1.1), ModelBetter: gini(0.6)},
+			VerdictUnclear, LevelOK, []string{"Neither ranks customers clearly better", "in 60% of", "needs 95%"}},
+		{"nearly unanimous is not rounded to all", Bootstrap{Model: ratio(0.9, 1.1), Baseline: ratio(0.9, 1.1), ModelBetter: gini(0.998)},
+			VerdictModel, LevelOK, []string{"in 99% of"}},
+		{"nearly none is not rounded to none", Bootstrap{Model: ratio(0.9, 1.1), Baseline: ratio(0.9, 1.1), ModelBetter: gini(0.004)},
+			VerdictBaseline, LevelOK, []string{"only 1% of"}},
+		{"no baseline", Bootstrap{Model: ratio(0.9, 1.1)}, "", LevelOK, []string{"within the test set's noise"}},
+		{"undefined ratio", Bootstrap{Model: ratio(math.NaN(), math.NaN()), Baseline: ratio(1, 1), ModelBetter: gini(1)},
+			VerdictModel, "", []string{"ranks customers better"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVerdict(&tc.b)
+			if v.Ranking != tc.ranking || v.Level != tc.level {
+				t.Errorf("ranking %q level %q, want %q %q", v.Ranking, v.Level, tc.ranking, tc.level)
+			}
+			text := strings.Join(v.Text, " ")
+			for _, part := range tc.wantTextParts {
+				if !strings.Contains(text, part) {
+					t.Errorf("text %q lacks %q", text, part)
+				}
+			}
+			want := 0
+			for _, s := range []string{tc.ranking, tc.level} {
+				if s != "" {
+					want++
+				}
+			}
+			if len(v.Text) != want {
+				t.Errorf("%d sentences, want %d: %q", len(v.Text), want, v.Text)
+			}
+		})
+	}
+}
+
+// TestPairedBootstrapVerdict checks PairedBootstrap fills the verdict from
+// its own draws: a model that ranks perfectly beats a constant baseline.
+func TestPairedBootstrapVerdict(t *testing.T) {
+	actual := make([]float64, 200)
+	model := make([]float64, 200)
+	baseline := make([]float64, 200)
+	for i := range actual {
+		actual[i] = float64(i % 17)
+		model[i] = actual[i] + 0.5
+		baseline[i] = 8.5
+	}
+	b, err := PairedBootstrap(context.Background(), actual, model, baseline, 50, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Verdict.Ranking != VerdictModel {
+		t.Errorf("ranking %q, want %q (model better share %v)", b.Verdict.Ranking, VerdictModel, b.ModelBetter[MetricNormalizedGini])
+	}
+	if b.Verdict.Level != LevelHigh {
+		t.Errorf("level %q, want %q for a model that adds 0.5 to every customer", b.Verdict.Level, LevelHigh)
+	}
+}
