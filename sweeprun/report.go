@@ -22,14 +22,15 @@ import (
 // WriteResults writes one CSV row per trial: id, status, value, epochs,
 // attempts, every parameter of space (empty when inactive), reason.
 func WriteResults(path string, space *sweep.Space, trials []Trial) error {
-	err := atomicfile.Write(path, func(w io.Writer) error { return writeCSV(w, space, trials) })
+	err := atomicfile.Write(path, func(w io.Writer) error { return WriteResultsCSV(w, space, trials) })
 	if err != nil {
 		return fmt.Errorf("sweeprun: write results: %w", err)
 	}
 	return nil
 }
 
-func writeCSV(w io.Writer, space *sweep.Space, trials []Trial) error {
+// WriteResultsCSV writes the rows WriteResults writes to w.
+func WriteResultsCSV(w io.Writer, space *sweep.Space, trials []Trial) error {
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw)
 	head := []string{"trial", "status", "value", "epochs", "attempts"}

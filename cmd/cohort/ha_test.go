@@ -305,6 +305,26 @@ seed: 2
 	if len(trials) != 8 || completed != 8 || after != 8 || before < 2 {
 		t.Errorf("%d trials, %d completed, observations %d -> %d; want 8, 8, >= 2 -> 8", len(trials), completed, before, after)
 	}
+
+	// Following the finished sweep again with --json prints its summary
+	// for machines.
+	out, errOut, err := runCohort(t, "sweep", "--resume", id, "--cluster", "--etcd", hc.eps, "--dir", dir, "--json", "-q")
+	if err != nil {
+		t.Fatalf("sweep --resume --cluster --json: %v\n%s", err, errOut)
+	}
+	var doc struct {
+		Sweep     string `json:"sweep"`
+		BestTrial int    `json:"best_trial"`
+		Completed int    `json:"completed"`
+		Model     string `json:"model"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("sweep --cluster --json: %v\n%s", err, out)
+	}
+	best, _ := sweeprun.BestTrial(trials)
+	if doc.Sweep != id || doc.BestTrial != best.ID || doc.Completed != 8 || !strings.HasSuffix(doc.Model, filepath.Join(sweeprun.BestDir, "model")) {
+		t.Errorf("sweep --cluster --json printed %+v, want sweep %s, best trial %d, 8 completed, the best model's path", doc, id, best.ID)
+	}
 }
 
 // TestCoordinatorCommand ensures `cohort coordinator` serves /healthz and

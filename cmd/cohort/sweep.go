@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/membership"
 	"github.com/cohort-clv/cohort/sweeprun"
 )
@@ -126,6 +127,7 @@ path on the coordinators: use shared storage.
 	fs.StringVar(&f.id, "id", "", "sweep id (default: sweep-YYYYMMDD-HHMMSS)")
 	fs.StringVar(&f.resume, "resume", "", "continue sweep ID from its state in etcd")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	fs.BoolVar(&f.json, "json", false, "print the outcome as JSON on stdout: the best trial and its run (test metrics, files)")
 	fs.BoolVar(&f.cluster, "cluster", false, "run the trials on the cluster's workers: the leading coordinator runs the sweep (needs --etcd); with --resume, follow a cluster sweep")
 	cmd.AddCommand(newSweepStatusCmd(f), newSweepResultsCmd(f))
 	return cmd
@@ -192,6 +194,10 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 	}
 	out := cmd.OutOrStdout()
 	b := res.Best
+	if f.json {
+		return writeJSON(out, sweepResultDoc{Sweep: id, Best: b, Epochs: res.Epochs, Out: opts.Out,
+			Results: filepath.Join(opts.Out, "results.csv"), BestRun: res.BestRun})
+	}
 	fmt.Fprintf(out, "best trial %d: validation loss %.6g, config %s\n", b.ID, b.Value, configText(b.Config))
 	fmt.Fprintf(out, "epochs trained over all trials: %d\n\nholdout metrics of the best model on the %d test customers:\n",
 		res.Epochs, res.BestRun.Split.Test)
@@ -250,6 +256,10 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 				return fmt.Errorf("sweep %s failed: %s", id, sum.Error)
 			}
 			out := cmd.OutOrStdout()
+			if f.json {
+				return writeJSON(out, clusterSweepDoc{Sweep: id, Summary: sum,
+					Model: filepath.Join(sum.Out, sweeprun.BestDir, "model"), Results: filepath.Join(sum.Out, "results.csv")})
+			}
 			fmt.Fprintf(out, "best trial %d: validation loss %.6g; test normalized gini %.4f; %d of %d trials completed, %d epochs in all\n",
 				sum.BestTrial, sum.BestValue, sum.NormalizedGini, sum.Completed, sum.Trials, sum.Epochs)
 			fmt.Fprintf(out, "model    %s\nresults  %s\n", filepath.Join(sum.Out, sweeprun.BestDir, "model"), filepath.Join(sum.Out, "results.csv"))
@@ -368,9 +378,7 @@ func newSweepStatusCmd(f *sweepFlags) *cobra.Command {
 				return err
 			}
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(trials)
+				return writeJSON(cmd.OutOrStdout(), trials)
 			}
 			printTrials(cmd.OutOrStdout(), trials)
 			return nil
@@ -402,12 +410,15 @@ func printTrials(w io.Writer, trials []sweeprun.Trial) {
 
 func newSweepResultsCmd(f *sweepFlags) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "results ID --out results.csv",
+		Use:   "results ID --out results.csv|-",
 		Short: "Write one CSV row per trial of a sweep",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.out == "" {
-				return errors.New("--out is required: the CSV file to write")
+				return errors.New("--out is required: the CSV file to write, or - for stdout")
+			}
+			if err := checkOutFile(f.out, "results.csv"); err != nil {
+				return err
 			}
 			cli, closeEtcd, err := f.connect(cmd.Context(), args[0], false)
 			if err != nil {
@@ -422,9 +433,39 @@ func newSweepResultsCmd(f *sweepFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if f.out == "-" {
+				return sweeprun.WriteResultsCSV(cmd.OutOrStdout(), space, trials)
+			}
 			return sweeprun.WriteResults(f.out, space, trials)
 		},
 	}
-	cmd.Flags().StringVar(&f.out, "out", "", "CSV file to write (required)")
+	cmd.Flags().StringVar(&f.out, "out", "", "CSV file to write (required; - writes to stdout)")
 	return cmd
+}
+
+// sweepResultDoc is what sweep --json prints when a local sweep ends.
+type sweepResultDoc struct {
+	Sweep   string         `json:"sweep"`
+	Best    sweeprun.Trial `json:"best_trial"`
+	Epochs  int            `json:"epochs"`
+	Out     string         `json:"out"`
+	Results string         `json:"results"`
+	// BestRun is the best trial's run, as cohort train --json prints it.
+	BestRun *job.Result `json:"best_run"`
+}
+
+// clusterSweepDoc is what sweep --cluster --json prints when the cluster's
+// sweep ends: the coordinator's summary and where its files are.
+type clusterSweepDoc struct {
+	Sweep string `json:"sweep"`
+	*sweeprun.Summary
+	Model   string `json:"model"`
+	Results string `json:"results"`
+}
+
+// writeJSON prints v indented, as every --json of cohort does.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -75,6 +75,37 @@ early_stopping: {rule: median}
 	if len(rows) != 5 || rows[0][0] != "trial" {
 		t.Errorf("results.csv has %d rows starting %v, want a header and 4 trials", len(rows), rows[0])
 	}
+	stdout, stderr, err = runCohort(t, "sweep", "results", "c1", "--dir", sweeps, "--out", "-")
+	if err != nil {
+		t.Fatalf("results --out -: %v\n%s", err, stderr)
+	}
+	if want, _ := os.ReadFile(out); stdout != string(want) {
+		t.Errorf("results --out - printed\n%s\nwant the file's\n%s", stdout, want)
+	}
+
+	// A finished sweep resumed with --json prints its outcome for machines.
+	stdout, stderr, err = runCohort(t, "sweep", "--resume", "c1", "--dir", sweeps, "--json", "-q")
+	if err != nil {
+		t.Fatalf("sweep --resume --json: %v\n%s", err, stderr)
+	}
+	var doc struct {
+		Sweep string         `json:"sweep"`
+		Best  sweeprun.Trial `json:"best_trial"`
+		Run   struct {
+			ModelDir string         `json:"model_dir"`
+			Model    map[string]any `json:"model_metrics"`
+		} `json:"best_run"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("sweep --json: %v\n%s", err, stdout)
+	}
+	best, _ := sweeprun.BestTrial(trials)
+	if doc.Sweep != "c1" || doc.Best.ID != best.ID || doc.Best.Value != best.Value {
+		t.Errorf("sweep --json names sweep %q best trial %d (%v), want c1 and trial %d (%v)", doc.Sweep, doc.Best.ID, doc.Best.Value, best.ID, best.Value)
+	}
+	if _, ok := doc.Run.Model["normalized_gini"]; !ok || doc.Run.ModelDir == "" {
+		t.Errorf("sweep --json best_run lacks the test Gini or the model directory:\n%s", stdout)
+	}
 }
 
 // TestSweepFlagErrors ensures sweep refuses contradictory or missing input
