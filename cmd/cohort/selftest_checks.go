@@ -232,27 +232,63 @@ func (p pair) colSum(rows, cols int, beta float32) checkResult {
 }
 
 func (p pair) scaleAxpy(n int) checkResult {
-	dx, rx := p.both(p.random(n))
-	dy, ry := p.both(p.random(n))
+	x, y := p.random(n), p.random(n)
+	dx, rx := p.both(x)
+	dy, ry := p.both(y)
 	p.dev.Axpy(-1.5, dx, dy)
 	p.ref.Axpy(-1.5, rx, ry)
 	p.dev.Scale(dx, 0.75)
 	p.ref.Scale(rx, 0.75)
-	return result("scale_axpy", fmt.Sprint(n), errOf(fetch(p.dev, dx), fetch(p.ref, rx), nil), errOf(fetch(p.dev, dy), fetch(p.ref, ry), nil))
+	// y - 1.5x cancels where the two are close, and a fused multiply-add
+	// rounds once where the reference rounds twice: judge the error
+	// against the terms' magnitudes, as for GEMM.
+	mag := make([]float32, n)
+	for i := range mag {
+		mag[i] = float32(math.Abs(float64(y[i])) + 1.5*math.Abs(float64(x[i])))
+	}
+	return result("scale_axpy", fmt.Sprint(n), errOf(fetch(p.dev, dx), fetch(p.ref, rx), nil), errOf(fetch(p.dev, dy), fetch(p.ref, ry), mag))
 }
 
 func (p pair) adam(n int) checkResult {
 	h := kernels.AdamParams{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1}
-	dp, rp := p.both(p.random(n))
+	params := p.random(n)
+	dp, rp := p.both(params)
 	dm, rm := p.dev.Alloc(n), p.ref.Alloc(n)
 	dv, rv := p.dev.Alloc(n), p.ref.Alloc(n)
+	// The moment m and the parameters are differences of terms (beta1*m
+	// against (1-beta1)*g, decayed p against the step), which cancel, and a
+	// fused multiply-add rounds them differently: each output is judged
+	// against the magnitudes of its terms, carried through the steps in
+	// float64. v sums squares, so it is judged against itself.
+	magP, magM, v := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, x := range params {
+		magP[i] = math.Abs(float64(x))
+	}
+	b1, b2 := float64(h.Beta1), float64(h.Beta2)
 	for step := 1; step <= 3; step++ {
-		dg, rg := p.both(p.random(n))
+		g := p.random(n)
+		dg, rg := p.both(g)
 		p.dev.Adam(dp, dg, dm, dv, step, h)
 		p.ref.Adam(rp, rg, rm, rv, step, h)
+		bc1 := 1 - math.Pow(b1, float64(step))
+		bc2 := 1 - math.Pow(b2, float64(step))
+		for i, gi := range g {
+			gf := float64(gi)
+			magM[i] = b1*magM[i] + (1-b1)*math.Abs(gf)
+			v[i] = b2*v[i] + (1-b2)*gf*gf
+			den := math.Sqrt(v[i]/bc2) + float64(h.Eps)
+			magP[i] = magP[i]*(1-float64(h.LR)*float64(h.WeightDecay)) + float64(h.LR)/bc1*magM[i]/den
+		}
 	}
-	return result("adamw", fmt.Sprintf("%d x3 steps", n), errOf(fetch(p.dev, dp), fetch(p.ref, rp), nil),
-		errOf(fetch(p.dev, dm), fetch(p.ref, rm), nil), errOf(fetch(p.dev, dv), fetch(p.ref, rv), nil))
+	narrow := func(x []float64) []float32 {
+		out := make([]float32, len(x))
+		for i, v := range x {
+			out[i] = float32(v)
+		}
+		return out
+	}
+	return result("adamw", fmt.Sprintf("%d x3 steps", n), errOf(fetch(p.dev, dp), fetch(p.ref, rp), narrow(magP)),
+		errOf(fetch(p.dev, dm), fetch(p.ref, rm), narrow(magM)), errOf(fetch(p.dev, dv), fetch(p.ref, rv), nil))
 }
 
 // zilnInputs draws logits and labels that reach every branch of the loss:

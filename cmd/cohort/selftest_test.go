@@ -50,6 +50,17 @@ func TestSelftestCPUJSON(t *testing.T) {
 	if !rep.OK || rep.Seed != 42 || rep.Device != "cpu" {
 		t.Errorf("report ok=%v seed=%d device=%q, want true, 42, cpu", rep.OK, rep.Seed, rep.Device)
 	}
+	// The CPU backend is checked against its portable kernels, not itself.
+	be := cpu.New(cpu.Options{})
+	defer be.Close()
+	portable := cpu.New(cpu.Options{Portable: true})
+	defer portable.Close()
+	if !strings.Contains(rep.Reference, portable.Kernel()) {
+		t.Errorf("reference %q, want the portable kernel %s", rep.Reference, portable.Kernel())
+	}
+	if be.Kernel() != portable.Kernel() && rep.Reference == rep.Detail {
+		t.Errorf("the %s backend was checked against itself (%q)", be.Kernel(), rep.Reference)
+	}
 	ops := map[string]bool{}
 	for _, c := range rep.Checks {
 		ops[c.Op] = true

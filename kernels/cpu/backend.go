@@ -27,6 +27,10 @@ type Options struct {
 	// Threads is the number of goroutines that share the work of one
 	// operation; 0 means runtime.GOMAXPROCS(0).
 	Threads int
+	// Portable uses the portable Go micro-kernel and elementwise loops even
+	// where the assembly ones run: the independent reference that
+	// cohort selftest checks the assembly against.
+	Portable bool
 }
 
 // Backend is the CPU implementation of kernels.Backend. Like every Backend
@@ -60,6 +64,9 @@ func New(opts Options) *Backend {
 		vec:     bestVecOps(),
 		ws:      make([]workspace, t),
 		packMax: packMax,
+	}
+	if opts.Portable {
+		b.kern, b.vec = goKernel, goVecOps
 	}
 	runtime.AddCleanup(b, func(p *pool) { p.close() }, b.pool)
 	return b
