@@ -28,6 +28,14 @@
 // over the CPUs in fixed chunks whose partial sums are added in order, so a
 // fit gives the same digits on any machine and for any order of the input.
 //
+// Constant spend, every repeat purchase worth the same (a count-only log,
+// where each purchase day is worth 1, or a single price), has no Gamma-Gamma
+// maximum: the likelihood grows as both shapes go to infinity. FitGammaGamma
+// recognises it and returns the constant model instead of fitting, P =
+// ConstantShape (2^40, standing for infinity), Q = P+1 and V the constant,
+// so that p·v/(q-1) = V and ExpectedSpend is V for every customer; the
+// baseline's expected holdout spend is then V times expected purchases.
+//
 // The forecasts (ExpectedPurchases, PAlive, UnconditionalPurchases,
 // ExpectedSpend) are pure functions of the parameters; ExpectedHoldoutSpend
 // and CLV combine a purchase model with Gamma-Gamma.

@@ -11,7 +11,28 @@ import (
 // GammaGamma holds the Gamma-Gamma spend parameters (Fader, Hardie & Lee 2005,
 // "RFM and CLV"): each transaction's value z ~ Gamma(shape P, rate ν) around
 // a customer's ν ~ Gamma(shape Q, rate V). V is the paper's γ.
+//
+// P = ConstantShape with Q = P+1 is the model of constant spend that
+// FitGammaGamma returns when every repeat purchase has the same value, V
+// (see Constant): the shapes stand for the infinite ones of a point mass.
 type GammaGamma struct{ P, Q, V float64 }
+
+// ConstantShape is P (and Q-1) of a constant-spend GammaGamma, 2^40: large
+// enough to stand for infinity (a transaction's coefficient of variation
+// 1/√P is below 1e-6), a power of two so that p·v/(q-1) = V exactly, and
+// finite so that the parameters encode as JSON numbers.
+const ConstantShape = 1 << 40
+
+// constantSpendTol is how far apart, relative to their largest, the mean
+// repeat spends may lie and still count as one constant: rounding in sums of
+// one price (3 × 9.99 / 3), not real variation.
+const constantSpendTol = 1e-9
+
+// Constant reports whether g is the constant-spend model, and its value V:
+// every transaction of every customer is worth exactly V.
+func (g GammaGamma) Constant() (float64, bool) {
+	return g.V, g.P == ConstantShape && g.Q == ConstantShape+1
+}
 
 // spendRow is one customer's repeat count and mean repeat spend, with money
 // rescaled internally during a fit.
@@ -23,6 +44,17 @@ type spendRow struct{ x, m, w float64 }
 // learn from. It fails when x and mbar differ in length, when an x is not a
 // whole number >= 0, when an mbar of a customer with x > 0 is not finite and
 // > 0, or when no customer has x > 0.
+//
+// When every mbar of a customer with x > 0 is the same value c (to a relative
+// 1e-9), as in a count-only log where every purchase is worth 1, the
+// likelihood grows without bound as P and Q go to infinity: there is no
+// maximum to find, and an optimizer stops wherever its steps give out (in
+// trials P landed anywhere from 1e8 to 1e14, no fit counted as converged,
+// and the expected spend missed c by up to 7e-6, differently for each x).
+// FitGammaGamma then fits nothing and returns the constant
+// model {ConstantShape, ConstantShape+1, c} (see GammaGamma.Constant), whose
+// expected spend is c for every customer, with FitInfo.LogLikelihood +Inf
+// (a point mass) and Converged true.
 func FitGammaGamma(ctx context.Context, x, mbar []float64, opts ...FitOption) (GammaGamma, FitInfo, error) {
 	fail := func(err error) (GammaGamma, FitInfo, error) {
 		return GammaGamma{}, FitInfo{}, fmt.Errorf("baseline: fit Gamma-Gamma: %w", err)
@@ -34,6 +66,12 @@ func FitGammaGamma(ctx context.Context, x, mbar []float64, opts ...FitOption) (G
 	rows, err := prepareSpend(x, mbar)
 	if err != nil {
 		return fail(err)
+	}
+	if c, ok := constantSpend(rows); ok {
+		return GammaGamma{P: ConstantShape, Q: ConstantShape + 1, V: c}, FitInfo{
+			LogLikelihood: math.Inf(1), Customers: len(rows), Converged: true,
+			Status: fmt.Sprintf("every mean spend is %g: the constant model, no fit", c),
+		}, nil
 	}
 	// Money is rescaled so that the mean of mbar is 1, which suits the
 	// starts below whatever the currency: mean spend ≈ p·v/(q-1) ≈ 1.
@@ -80,6 +118,20 @@ func prepareSpend(x, mbar []float64) ([]spendRow, error) {
 	return rows, nil
 }
 
+// constantSpend reports whether every row's mean spend is one value, to
+// constantSpendTol, and returns their mean.
+func constantSpend(rows []spendRow) (float64, bool) {
+	lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
+	for _, r := range rows {
+		lo, hi, sum = min(lo, r.m), max(hi, r.m), sum+r.m
+	}
+	if hi-lo > constantSpendTol*hi {
+		return 0, false
+	}
+	// The mean can round outside [lo, hi]; a constant model must not.
+	return min(max(sum/float64(len(rows)), lo), hi), true
+}
+
 // spendTerm is the log-likelihood of a customer's mean spend m over x
 // transactions:
 //
@@ -110,11 +162,20 @@ func spendTerm(p []float64, grad bool) func(spendRow, []float64) {
 
 // LogLikelihood returns the total log-likelihood of the customers with
 // x > 0, in the data's money unit; NaN when the inputs are invalid (see
-// FitGammaGamma).
+// FitGammaGamma). For the constant model, a point mass at V, it is +Inf
+// when every mbar is V (to a relative 1e-9) and -Inf otherwise.
 func (g GammaGamma) LogLikelihood(x, mbar []float64) float64 {
 	rows, err := prepareSpend(x, mbar)
 	if err != nil {
 		return math.NaN()
+	}
+	if v, ok := g.Constant(); ok {
+		for _, r := range rows {
+			if math.Abs(r.m-v) > constantSpendTol*max(r.m, v) {
+				return math.Inf(-1)
+			}
+		}
+		return math.Inf(1)
 	}
 	return logLikelihood(rows, []float64{g.P, g.Q, g.V}, spendTerm)
 }
@@ -126,13 +187,17 @@ func (g GammaGamma) LogLikelihood(x, mbar []float64) float64 {
 //
 // a weighted average of the population mean p·v/(q-1), which is what a
 // customer with x = 0 gets, and the customer's own mean. NaN when px+q <= 1
-// (no finite mean) or the inputs are invalid.
+// (no finite mean) or the inputs are invalid. The constant model gives V,
+// whatever mbar: every transaction is worth V.
 func (g GammaGamma) ExpectedSpend(x, mbar float64) float64 {
 	if math.IsNaN(x) || x < 0 || math.IsInf(x, 0) {
 		return math.NaN()
 	}
 	if x == 0 {
 		mbar = 0
+	}
+	if v, ok := g.Constant(); ok && !math.IsNaN(mbar) {
+		return v
 	}
 	d := g.P*x + g.Q - 1
 	if !(d > 0) || math.IsNaN(mbar) {

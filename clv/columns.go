@@ -27,6 +27,9 @@ var (
 	quantityNames = []string{"quantity", "qty", "units", "items", "number_of_cds", "cds"}
 )
 
+// countOnlyHint ends the errors of a log that may have no amount column.
+const countOnlyHint = "; a log without spend: --amount none (read.amount: none) counts purchase days instead"
+
 // colMap is the resolved mapping from roles to 0-based field indexes.
 type colMap struct {
 	idx     []int    // by position (colCustomer...); idx[colQuantity] is -1 when unmapped
@@ -77,6 +80,8 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 		idx := -1
 		switch {
 		case pos == colQuantity && spec == "-":
+		case pos == colAmount && o.CountOnly():
+			// A count-only log: no amount column; every row is a purchase.
 		case spec == "" && pos > colQuantity:
 			return colMap{}, fmt.Errorf("extra column %d: empty name", pos-colExtra0+1)
 		case spec == "" && header == nil:
@@ -95,8 +100,12 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 			if idx < 0 && pos != colQuantity {
 				// Name the setting as a user writes it (a flag, or a job
 				// spec's read section), not as Go spells it.
-				return colMap{}, fmt.Errorf("no %s column found (looked for %s); the header has: %s; name it with --%s (read.%s in a job spec)",
-					roleName(pos), strings.Join(defaults[pos], ", "), strings.Join(header, ", "), roleName(pos), roleName(pos))
+				hint := ""
+				if pos == colAmount {
+					hint = countOnlyHint
+				}
+				return colMap{}, fmt.Errorf("no %s column found (looked for %s); the header has: %s; name it with --%s (read.%s in a job spec)%s",
+					roleName(pos), strings.Join(defaults[pos], ", "), strings.Join(header, ", "), roleName(pos), roleName(pos), hint)
 			}
 		case isIndex(spec):
 			i, err := strconv.Atoi(spec)
@@ -117,6 +126,9 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 		}
 		m.idx[pos] = idx
 		if idx < 0 {
+			if pos == colAmount {
+				m.names[pos] = AmountNone // the report says the log was read count-only
+			}
 			continue
 		}
 		if header != nil {
@@ -131,7 +143,13 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 	for a := colCustomer; a <= colAmount; a++ {
 		for b := a + 1; b <= colAmount; b++ {
 			if m.idx[a] == m.idx[b] {
-				return colMap{}, fmt.Errorf("%s and %s are both column %s", roleName(a), roleName(b), m.display[a])
+				hint := ""
+				if b == colAmount && strings.TrimSpace(o.Amount) == "" {
+					// Without a header the amount defaults to the last
+					// column: in a two-column log, the date.
+					hint = countOnlyHint
+				}
+				return colMap{}, fmt.Errorf("%s and %s are both column %s%s", roleName(a), roleName(b), m.display[a], hint)
 			}
 		}
 	}

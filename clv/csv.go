@@ -362,11 +362,16 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout))
 		return
 	}
-	af := f[cols.idx[colAmount]]
-	amount, ok := parseFloat(af)
-	if !ok {
-		b.addBad(ln, ReasonNotANumber, cols.display[colAmount], notNumber(af))
-		return
+	// A count-only log has no amount column: each row is a purchase, and
+	// its day counts once whatever the rows (featureSpec.countOnly).
+	amount := 1.0
+	var af []byte
+	if ai := cols.idx[colAmount]; ai >= 0 {
+		af = f[ai]
+		if amount, ok = parseFloat(af); !ok {
+			b.addBad(ln, ReasonNotANumber, cols.display[colAmount], notNumber(af))
+			return
+		}
 	}
 	var qty float64
 	if qi := cols.idx[colQuantity]; qi >= 0 {

@@ -1,5 +1,6 @@
-// Package clv turns a transaction log (customer, date, amount) into
-// per-customer features and labels for customer-lifetime-value models.
+// Package clv turns a transaction log (customer, date, amount; or customer
+// and date alone, see Count-only logs) into per-customer features and labels
+// for customer-lifetime-value models.
 //
 // # Reading
 //
@@ -53,6 +54,19 @@
 // at zero. A day that has only negative rows is not a purchase day, and its
 // returns are ignored (IngestReport.ReturnOnlyDays counts such days).
 // DropNegative ignores negative rows; ErrorNegative makes them bad rows.
+//
+// # Count-only logs
+//
+// Many BTYD logs have no spend column (BTYDplus's groceryElog: cust, date).
+// Options.Amount AmountNone ("none") reads them: no amount column is looked
+// for, and every purchase day of a customer is worth exactly 1, after the
+// same-day merge, so a day of several line items still counts once. Spend
+// then means purchase days everywhere: the spend features count them
+// (spend_mean and RepeatMeanSpend are 1), the HoldoutSpend label equals
+// HoldoutPurchases, and IngestReport.TotalAmount is PurchaseDays. Without a
+// header the customer and date are columns 1 and 2. There are no negative
+// amounts, so a negative policy other than the default is refused. Quantity
+// and extra columns work as usual.
 //
 // # Windows and BTYD conventions
 //

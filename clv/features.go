@@ -11,6 +11,7 @@ type featureSpec struct {
 	periods, periodDays int
 	hasQty              bool
 	nExtra              int
+	countOnly           bool // every purchase day is worth 1 (Options.CountOnly)
 	names               []string
 	log1p               []bool
 }
@@ -41,7 +42,7 @@ var baseFeatures = []struct {
 }
 
 func newFeatureSpec(o *Options, cols *colMap) featureSpec {
-	fs := featureSpec{hasQty: cols.hasQuantity(), nExtra: cols.extras()}
+	fs := featureSpec{hasQty: cols.hasQuantity(), nExtra: cols.extras(), countOnly: o.CountOnly()}
 	fs.periods, fs.periodDays = o.EffectivePeriods()
 	add := func(name string, log1p bool) {
 		fs.names = append(fs.names, name)
@@ -91,6 +92,9 @@ func (fs *featureSpec) compute(recs []dayRec, ex, sums []float64, calEnd, holdEn
 			continue // a day of returns only is not a purchase day
 		}
 		spend := max(r.spend, 0) // net spend, floored: returns beyond the day's purchases do not count
+		if fs.countOnly {
+			spend = 1 // a purchase day, however many rows (line items) it merged
+		}
 		if r.day > calEnd {
 			if r.day <= holdEnd {
 				c.HoldoutSpend += spend

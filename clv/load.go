@@ -36,7 +36,7 @@ type Customer struct {
 	X, Tx, T         float64   // repeat purchase days, recency and age at calibration end, in weeks
 	RepeatMeanSpend  float64   // mean spend of the repeat purchase days (0 when X == 0): Gamma-Gamma's input
 	Features         []float32 // len(FeatureNames), all finite
-	HoldoutSpend     float64   // label: spend in the holdout window (0 without a horizon)
+	HoldoutSpend     float64   // label: spend in the holdout window (0 without a horizon); purchase days when count-only
 	HoldoutPurchases int       // label: purchase days in the holdout window
 }
 
@@ -44,7 +44,7 @@ type Customer struct {
 type Columns struct {
 	Customer string   `json:"customer"`
 	Date     string   `json:"date"`
-	Amount   string   `json:"amount"`
+	Amount   string   `json:"amount"` // "none" for a count-only log (Options.CountOnly)
 	Quantity string   `json:"quantity,omitempty"`
 	Extra    []string `json:"extra,omitempty"`
 }
@@ -66,7 +66,7 @@ type IngestReport struct {
 	RowsAfterEnd    int64            `json:"rows_after_end"`   // dated after the holdout end (or the calibration end without a horizon): ignored
 	PurchaseDays    int64            `json:"purchase_days"`    // distinct customer-days with a purchase, all windows
 	ReturnOnlyDays  int64            `json:"return_only_days"` // customer-days with only negative rows: not purchase days
-	TotalAmount     float64          `json:"total_amount"`     // sum of accepted amounts, all windows
+	TotalAmount     float64          `json:"total_amount"`     // sum of accepted amounts, all windows; PurchaseDays when count-only
 	TotalQuantity   float64          `json:"total_quantity"`
 
 	Customers         int `json:"customers"`          // with features: first purchase on or before the calibration end
@@ -313,6 +313,9 @@ func finalize(ctx context.Context, st *store, o *Options, fs *featureSpec, rep I
 	for w := range workers {
 		rep.ReturnOnlyDays += returnOnly[w]
 		rep.PurchaseDays += buyDays[w]
+	}
+	if fs.countOnly {
+		rep.TotalAmount = float64(rep.PurchaseDays) // each purchase day is worth 1, not each row
 	}
 	// Compact away the customers who first bought after the calibration end.
 	j := 0

@@ -114,7 +114,7 @@ func TestMalformedFiles(t *testing.T) {
 		{"unknown column", "customer_id,date,amount\nA,2020-01-01,1\n", Options{Amount: "dolar"},
 			`amount column "dolar" is not in the header; the header has: customer_id, date, amount`},
 		{"no default column", "cust,date\n1,2006-01-01\n", Options{},
-			"no amount column found (looked for amount, sales, sale, spend, revenue, dollar_value, dollars, value, price, total, monetary); the header has: cust, date; name it with --amount (read.amount in a job spec)"},
+			"no amount column found (looked for amount, sales, sale, spend, revenue, dollar_value, dollars, value, price, total, monetary); the header has: cust, date; name it with --amount (read.amount in a job spec); a log without spend: --amount none (read.amount: none) counts purchase days instead"},
 		{"index out of range", "A,2020-01-01,1\n", Options{Amount: "9"}, "amount column 9 is out of range: the first row has 3 columns"},
 		{"name without header", "A,2020-01-01,1\n", Options{Header: "no", Customer: "cust"},
 			`customer column "cust" is a name, but the file has no header; give a 1-based index instead`},

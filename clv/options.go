@@ -19,7 +19,8 @@ type Options struct {
 
 	// Customer, Date and Amount name the three required columns, each by
 	// header name (case-insensitive) or by 1-based index ("3"). Empty picks
-	// a default (see the package documentation).
+	// a default (see the package documentation). Amount AmountNone reads a
+	// count-only log: no amount column, and every purchase day is worth 1.
 	Customer, Date, Amount string
 	// Quantity optionally names a column of item counts. Empty maps a column
 	// called quantity, qty, units, items, number_of_cds or cds when the header
@@ -68,6 +69,29 @@ type Options struct {
 	// read (compressed bytes for gzip) of total, about four times a
 	// second and once at the end, from another goroutine. Not stored.
 	Progress func(read, total int64) `json:"-"`
+}
+
+// AmountNone as Options.Amount reads a count-only log, one without a spend
+// column (groceryElog's cust,date): every purchase day of a customer is worth
+// exactly 1, however many rows it has, so spend features, RepeatMeanSpend and
+// the HoldoutSpend label count purchase days. It is matched case-insensitively,
+// so no amount column can be named "none".
+const AmountNone = "none"
+
+// CountOnly reports whether o reads a count-only log (Amount is AmountNone).
+func (o *Options) CountOnly() bool {
+	return strings.EqualFold(strings.TrimSpace(o.Amount), AmountNone)
+}
+
+// Validate checks the options that do not depend on the file, as Load does
+// first: the header mode, format, negative policy, horizon, recent periods
+// and delimiter. A count-only load refuses any negative policy but the
+// default NetNegative: it has no amounts, so none is negative.
+func (o *Options) Validate() error {
+	if _, err := o.validate(); err != nil {
+		return fmt.Errorf("clv: %w", err)
+	}
+	return nil
 }
 
 // NegativePolicy says what a row with a negative amount does.
@@ -255,6 +279,10 @@ func (o *Options) validate() (string, error) {
 	}
 	if o.Negative < NetNegative || o.Negative > ErrorNegative {
 		return "", fmt.Errorf("negative policy %d: want NetNegative, DropNegative or ErrorNegative", int(o.Negative))
+	}
+	if o.CountOnly() && o.Negative != NetNegative {
+		return "", fmt.Errorf("negative policy %s: a count-only log (amount %s) has no amounts, so none is negative; leave the policy at its default",
+			o.Negative, AmountNone)
 	}
 	if o.Horizon.Days < 0 || o.Horizon.Months < 0 {
 		return "", fmt.Errorf("horizon %+v: must not be negative", o.Horizon)

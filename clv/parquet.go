@@ -209,7 +209,7 @@ func readRows(r *parquet.Reader, rows []parquet.Row) (n int, err error) {
 func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 	cols := &s.cols
 	for pos := colCustomer; pos <= colAmount; pos++ {
-		if vals[pos].IsNull() {
+		if s.pq[pos].leaf >= 0 && vals[pos].IsNull() {
 			b.addBad(row, ReasonNull, cols.display[pos], "null value in a required column")
 			return
 		}
@@ -255,6 +255,9 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 		}
 	}
 	amount := num[colAmount]
+	if s.pq[colAmount].leaf < 0 {
+		amount = 1 // count-only: every row is a purchase (featureSpec.countOnly)
+	}
 	if amount < 0 {
 		switch s.negative {
 		case DropNegative:

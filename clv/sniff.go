@@ -137,7 +137,11 @@ func headerNames(line []byte, delim byte) []string {
 // namesColumns reports whether any column spec is a name rather than an
 // index, which makes a header mandatory.
 func namesColumns(o *Options) bool {
-	for _, s := range append([]string{o.Customer, o.Date, o.Amount, o.Quantity}, o.Extra...) {
+	specs := []string{o.Customer, o.Date, o.Quantity}
+	if !o.CountOnly() { // "none" names no column
+		specs = append(specs, o.Amount)
+	}
+	for _, s := range append(specs, o.Extra...) {
 		s = strings.TrimSpace(s)
 		if s != "" && s != "-" && !isIndex(s) {
 			return true

@@ -55,6 +55,12 @@ func (s Spec) Validate() error {
 	if s.Read.Horizon.IsZero() {
 		errs = append(errs, errors.New("horizon: training needs a holdout horizon such as 39w, 26w or 180d"))
 	}
+	// Contradictions within the read options (a count-only read with a
+	// negative policy, say) are refused here too, so that a submitted job
+	// fails at once rather than when its data is read.
+	if err := s.Read.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("read: %w", err))
+	}
 	if s.Threads < 0 {
 		errs = append(errs, fmt.Errorf("threads: %d, want >= 0", s.Threads))
 	}

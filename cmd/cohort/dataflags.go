@@ -50,7 +50,8 @@ customer, cust, id...; date, day, order_date...; amount, sales, price,
 dollar_value, spend...) or given by name or 1-based index:
   --data CDNOW_master.txt                               header " customer_id  date number_of_cds  dollar_value": all detected
   --data CDNOW_sample.txt --customer 2 --date 3 --amount 5   no header: indexes
-  --data orders.csv --customer client --amount total --date-format 01/02/2006`
+  --data orders.csv --customer client --amount total --date-format 01/02/2006
+  --data groceryElog.csv --amount none                   header "cust,date", no spend: counts purchase days`
 
 // windowHelp is the help of --calibration-end and --horizon for one use.
 func windowHelp(use dataUse) (calibrationEnd, horizon string) {
@@ -76,7 +77,9 @@ func (d *dataFlags) bind(fs *pflag.FlagSet, use dataUse) {
 	fs.StringVar(&d.format, "format", "", `"csv" or "parquet"; default: by content (Parquet starts with PAR1)`)
 	fs.StringVar(&d.customer, "customer", "", "customer id column, by header name or 1-based index, e.g. --customer client_id or --customer 2\n(default: customer_id, customer, cust, id... in the header; column 1 without a header)")
 	fs.StringVar(&d.date, "date", "", "date column, by name or index, e.g. --date order_date or --date 3\n(default: date, day, order_date... in the header; column 2 without a header)")
-	fs.StringVar(&d.amount, "amount", "", "spend column, by name or index, e.g. --amount dollar_value or --amount 5\n(default: amount, sales, spend, dollar_value, price... in the header; the last column without a header)")
+	fs.StringVar(&d.amount, "amount", "", "spend column, by name or index, e.g. --amount dollar_value or --amount 5\n"+
+		"--amount none: a log without spend (customer, date); each purchase day counts 1, so spend means purchase days\n"+
+		"(default: amount, sales, spend, dollar_value, price... in the header; the last column without a header)")
 	fs.StringVar(&d.quantity, "quantity", "", `optional item-count column, e.g. --quantity cds; "-" for none
 (default: quantity, qty, units, items, number_of_cds or cds when the header has one)`)
 	fs.StringSliceVar(&d.extra, "extra", nil, "extra numeric columns, summed per customer into features, e.g. --extra visits,coupons")
@@ -148,6 +151,9 @@ func (d *dataFlags) options(fs *pflag.FlagSet) (clv.Options, error) {
 	if o.Negative, err = clv.ParseNegativePolicy(d.negative); err != nil {
 		return clv.Options{}, fmt.Errorf("--negative %q: want net, drop or error", d.negative)
 	}
+	if err := checkCountOnly(o); err != nil {
+		return clv.Options{}, err
+	}
 	if fs.Changed("periods") && (d.periods == 0 || d.periods > 520) {
 		return clv.Options{}, fmt.Errorf("--periods must be 1..520, or -1 for no recent-period features, got %d", d.periods)
 	}
@@ -186,6 +192,9 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 	set("date-format", func() { out.DateFormat = o.DateFormat })
 	set("skip-bad-rows", func() { out.SkipBadRows = o.SkipBadRows })
 	set("negative", func() { out.Negative = o.Negative })
+	if err := checkAmount(base, out); err != nil {
+		return clv.Options{}, err
+	}
 	wantN, wantDays := base.EffectivePeriods()
 	if n, _ := o.EffectivePeriods(); fs.Changed("periods") && n != wantN {
 		return clv.Options{}, fmt.Errorf("--periods %d: the model was trained with %s; leave --periods out, it is taken from the model",
@@ -196,6 +205,35 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 			d.periodDays, describePeriods(wantN, wantDays))
 	}
 	return out, nil
+}
+
+// checkCountOnly refuses a negative policy for a count-only read, naming
+// the flags: there are no amounts to be negative.
+func checkCountOnly(o clv.Options) error {
+	if o.CountOnly() && o.Negative != clv.NetNegative {
+		return fmt.Errorf("--negative %s: with --amount none the log has no amounts, so none is negative; leave --negative out", o.Negative)
+	}
+	return nil
+}
+
+// checkAmount refuses to read a model's data with or without spend when it
+// was trained the other way. The features have the same names either way,
+// so the model could not tell purchase days from money: a count-only model
+// fed spend would score dollars as purchase days, and the reverse.
+func checkAmount(base, out clv.Options) error {
+	switch {
+	case base.CountOnly() && out.CountOnly() && out.Negative != clv.NetNegative:
+		return fmt.Errorf("--negative %s: the model was trained count-only (--amount none), so the log's amounts are not read and none is negative; leave --negative out", out.Negative)
+	case base.CountOnly() && !out.CountOnly():
+		return fmt.Errorf("--amount %s: the model was trained count-only (--amount none), on purchase days, not spend; leave --amount out to read the log as it was", out.Amount)
+	case !base.CountOnly() && out.CountOnly():
+		col := "its amount column"
+		if base.Amount != "" {
+			col = fmt.Sprintf("amount column %q", base.Amount)
+		}
+		return fmt.Errorf("--amount none: the model was trained on spend (%s) and cannot score purchase days; leave --amount out, or train a count-only model with --amount none", col)
+	}
+	return nil
 }
 
 func describePeriods(n, days int) string {
