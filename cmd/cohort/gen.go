@@ -73,6 +73,7 @@ customers streams in constant memory.
 
 Example:
   cohort gen --customers 100000 --weeks 78 --seed 7 --out shop.csv.gz
+  cohort gen --customers 100000 --out shop.parquet     # customer_id, date (DATE), amount
   cohort gen --model pareto --s 1.2 --customers 5000 --out - | head`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,7 +100,7 @@ Example:
 	fl.IntVar(&f.cohortDays, "cohort-days", 84, "days over which customers make their first purchase")
 	fl.IntVar(&f.weeks, "weeks", 78, "weeks of data from --start")
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed; the same seed and flags give the same file")
-	fl.StringVar(&f.out, "out", "", `output file; ".gz" suffix compresses, "-" writes to stdout (required); missing directories are created`)
+	fl.StringVar(&f.out, "out", "", `output file: CSV, gzipped for a ".gz" name, Parquet for a ".parquet" one; "-" writes CSV to stdout (required); missing directories are created`)
 	fl.BoolVar(&f.json, "json", false, "print a JSON summary (customers, transactions, seconds; on stderr with --out -)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
 	_ = cmd.MarkFlagRequired("out")
@@ -131,6 +132,9 @@ func (f *genFlags) config(cmd *cobra.Command) (synth.Config, error) {
 			return synth.Config{}, fmt.Errorf("--%s applies to --model %s only", o.name, o.only)
 		}
 		*o.to = *o.from
+	}
+	if strings.HasSuffix(strings.ToLower(f.out), ".parquet.gz") {
+		return synth.Config{}, fmt.Errorf("--out %s: Parquet compresses its own columns; name it .parquet", f.out)
 	}
 	if err := checkOutFile(f.out, "shop.csv.gz"); err != nil {
 		return synth.Config{}, err
@@ -228,7 +232,8 @@ func progressLine(w io.Writer, began time.Time) func(synth.Counts) {
 	}
 }
 
-// writeSynthLog writes the CSV (gzipped for a .gz name) atomically: path is
+// writeSynthLog writes the log atomically, as Parquet for a .parquet name
+// and CSV otherwise (gzipped for a .gz name): path is
 // either the old file or the complete new one. Missing directories above it
 // are created, and removed again if the write fails.
 func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
@@ -237,6 +242,9 @@ func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
 		return err
 	}
 	err = atomicfile.Write(path, func(w io.Writer) error {
+		if isParquet(path) {
+			return synth.WriteParquet(ctx, w, cfg)
+		}
 		if !strings.HasSuffix(path, ".gz") {
 			return synth.WriteCSV(ctx, w, cfg)
 		}
@@ -252,3 +260,6 @@ func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
 	}
 	return nil
 }
+
+// isParquet reports whether an output path names a Parquet file.
+func isParquet(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".parquet") }

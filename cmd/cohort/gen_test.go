@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/synth"
 )
 
@@ -154,5 +156,41 @@ func TestGenCancelled(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("directory holds %v after a cancelled run", entries)
+	}
+}
+
+// TestGenParquet ensures gen writes Parquet for a .parquet name, holding
+// the transactions of the CSV it writes for the same flags: both read into
+// the same customers and features. A .parquet.gz name is refused.
+func TestGenParquet(t *testing.T) {
+	dir := t.TempDir()
+	flags := []string{"gen", "--customers", "3000", "--seed", "8", "--start", "2024-01-01", "--weeks", "52", "-q"}
+	load := func(name string) *clv.Dataset {
+		path := filepath.Join(dir, name)
+		if _, stderr, err := runCohort(t, append(flags, "--out", path)...); err != nil {
+			t.Fatalf("gen %s: %v\n%s", name, err, stderr)
+		}
+		ds, err := clv.Load(context.Background(), path, clv.Options{})
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		return ds
+	}
+	pq, csv := load("shop.parquet"), load("shop.csv")
+	if pq.Report.Format != "parquet" || csv.Report.Format == "parquet" {
+		t.Errorf("formats read: %q and %q, want parquet and csv", pq.Report.Format, csv.Report.Format)
+	}
+	if len(pq.Customers) != len(csv.Customers) || pq.Report.Transactions != csv.Report.Transactions || len(pq.Customers) == 0 {
+		t.Fatalf("parquet: %d customers, %d transactions; csv: %d, %d", len(pq.Customers), pq.Report.Transactions,
+			len(csv.Customers), csv.Report.Transactions)
+	}
+	for i := range pq.Customers {
+		if !reflect.DeepEqual(pq.Customers[i], csv.Customers[i]) {
+			t.Fatalf("customer %d differs:\nparquet %+v\ncsv     %+v", i, pq.Customers[i], csv.Customers[i])
+		}
+	}
+	out := filepath.Join(dir, "shop.parquet.gz")
+	if _, _, err := runCohort(t, append(flags, "--out", out)...); err == nil || !strings.Contains(err.Error(), "name it .parquet") {
+		t.Errorf("gen --out %s: %v, want a refusal", out, err)
 	}
 }
