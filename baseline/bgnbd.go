@@ -169,6 +169,38 @@ func (m MBGNBD) PAlive(c RFM) float64 {
 	return 1 / (1 + math.Exp(bgLogOdds(m.R, m.Alpha, m.A, m.B, c, 1)))
 }
 
+// PReturn returns the probability that a customer with summary c makes at
+// least one purchase in the next horizon weeks, (T, T+horizon]:
+//
+//	P(X(T, T+t) > 0 | x, tx, T) = P(alive) · [1 - ((α+T)/(α+T+t))^(r+x)]
+//
+// BG/NBD lets a customer drop out only right after a purchase, so one who is
+// alive at T stays alive at least until the next purchase, which comes at
+// the customer's rate λ: the chance of one by T+t is 1 - e^(-λt). Given the
+// history and being alive at T, λ ~ Gamma(r+x, rate α+T) (the likelihood of
+// the history is λ^x e^(-λT) times a factor free of λ), and the mean of
+// e^(-λt) under it is the power above. One minus this is the probability of
+// no purchase in (T, T+t] of Fader & Hardie's step-by-step BG/NBD derivation
+// (2019, sec. 5.3), as pymc-marketing's BetaGeoModel computes it.
+//
+// This, not PAlive, is the score to rank "will the customer buy in the
+// holdout" by: P(alive) is 1 for every customer without a repeat purchase,
+// however long ago the first one was and however slow the customer's rate.
+// PReturn grows with horizon from 0 to PAlive. It returns NaN for an invalid
+// summary or a negative or NaN horizon; a horizon of +Inf gives PAlive.
+func (m BGNBD) PReturn(c RFM, horizon float64) float64 {
+	if c.Validate() != nil || math.IsNaN(horizon) || horizon < 0 {
+		return math.NaN()
+	}
+	// log of the power, by log1p so that a short horizon keeps its digits.
+	logNone := -(m.R + c.X) * math.Log1p(horizon/(m.Alpha+c.T))
+	buys := -math.Expm1(logNone)
+	if c.X == 0 {
+		return buys
+	}
+	return sigmoid(-bgLogOdds(m.R, m.Alpha, m.A, m.B, c, 0)) * buys
+}
+
 // bgLogOdds is log of the odds of being inactive: a/(b+x-1+k) ·
 // ((α+T)/(α+tx))^(r+x).
 func bgLogOdds(r, alpha, a, b float64, c RFM, k float64) float64 {

@@ -36,7 +36,8 @@
 // so that p·v/(q-1) = V and ExpectedSpend is V for every customer; the
 // baseline's expected holdout spend is then V times expected purchases.
 //
-// The forecasts (ExpectedPurchases, PAlive, UnconditionalPurchases,
+// The forecasts (ExpectedPurchases, PAlive, PReturn: BG/NBD's probability
+// of at least one purchase within a horizon, UnconditionalPurchases,
 // ExpectedSpend) are pure functions of the parameters; ExpectedHoldoutSpend
 // and CLV combine a purchase model with Gamma-Gamma.
 //

@@ -69,7 +69,7 @@ type options struct {
 
 // WithReturnScore adds AUCReturn: the AUC of "actual > 0" scored by p, one
 // probability of returning per customer (the ZILN head's p, or the
-// baseline's P(alive)).
+// baseline's probability of a purchase within the horizon).
 func WithReturnScore(p []float64) Option {
 	return func(o *options) { o.pReturn = p }
 }

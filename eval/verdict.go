@@ -14,6 +14,10 @@ type Verdict struct {
 	// normalized Gini is the higher one in at least DecisiveShare of the
 	// resamples, VerdictUnclear otherwise, and "" without a baseline.
 	Ranking string `json:"ranking,omitempty"`
+	// Order is the same reading of Spearman's rank correlation, which
+	// weighs every customer alike where the Gini weighs them by spend; the
+	// text names it only when it decisively contradicts Ranking.
+	Order string `json:"order,omitempty"`
 	// Level is LevelHigh or LevelLow when the model's spend ratio lies
 	// above or below 1 in 95% of the resamples (its 90% interval misses
 	// 1), LevelOK when the interval holds 1, and "" when the ratio is
@@ -44,32 +48,53 @@ const DecisiveShare = 0.95
 // 1 only because it holds nearly everything.
 const wideRatio = 0.3
 
-// newVerdict reads b. The ranking rests on the normalized Gini alone: it is
-// the headline ranking score of the CLV literature, and Spearman and AUC
-// almost always agree with it; the tables show them for the exceptions.
+// newVerdict reads b. The ranking rests on the normalized Gini, the
+// headline ranking score of the CLV literature: how much of the spend the
+// top of the ranking holds. Spearman's verdict is added where it says the
+// opposite, since then the two predictors are good at different things.
 func newVerdict(b *Bootstrap) Verdict {
 	var v Verdict
 	if b.Baseline != nil {
 		share := float64(b.ModelBetter[MetricNormalizedGini])
+		v.Order = winner(float64(b.ModelBetter[MetricSpearman]))
 		switch {
 		case math.IsNaN(share):
 		case share >= DecisiveShare:
 			v.Ranking = VerdictModel
 			v.Text = append(v.Text, fmt.Sprintf(
-				"The deep model ranks customers better than the baseline: its normalized Gini is the higher one in %s of resampled test sets.",
-				percent(share)))
+				"The deep model ranks the customers who spend most better than the baseline: its normalized Gini is the higher one in %s of resampled test sets.",
+				FormatShare(share)))
 		case share <= 1-DecisiveShare:
 			v.Ranking = VerdictBaseline
 			v.Text = append(v.Text, fmt.Sprintf(
-				"The baseline ranks these customers better: the deep model's normalized Gini is the higher one in only %s of resampled test sets. "+
+				"The baseline ranks the customers who spend most better: the deep model's normalized Gini is the higher one in only %s of resampled test sets. "+
 					"Prefer the baseline's predictions (the baseline_* columns of cohort predict), or train on more customers or a longer history.",
-				percent(share)))
+				FormatShare(share)))
 		default:
 			v.Ranking = VerdictUnclear
 			v.Text = append(v.Text, fmt.Sprintf(
-				"Neither ranks customers clearly better: the deep model's normalized Gini is the higher one in %s of resampled test sets "+
+				"Neither ranks the customers who spend most clearly better: the deep model's normalized Gini is the higher one in %s of resampled test sets "+
 					"(a clear win needs %s either way); the test set is too small to tell them apart.",
-				percent(share), percent(DecisiveShare)))
+				FormatShare(share), FormatShare(DecisiveShare)))
+		}
+		// Spearman weighs every customer alike, most of them spending
+		// nothing, where the Gini weighs them by spend: say so when it
+		// reads otherwise.
+		if rho := float64(b.ModelBetter[MetricSpearman]); v.Ranking != "" && v.Order != "" && v.Order != v.Ranking {
+			switch v.Order {
+			case VerdictBaseline:
+				v.Text = append(v.Text, fmt.Sprintf(
+					"Ordered over all customers, by rank correlation, the baseline does better: its Spearman is the higher one in %s of resampled test sets.",
+					FormatShare(1-rho)))
+			case VerdictModel:
+				v.Text = append(v.Text, fmt.Sprintf(
+					"Ordered over all customers, by rank correlation, the deep model does better: its Spearman is the higher one in %s of resampled test sets.",
+					FormatShare(rho)))
+			default:
+				v.Text = append(v.Text, fmt.Sprintf(
+					"Ordered over all customers, by rank correlation, neither is clearly better: the deep model's Spearman is the higher one in %s of resampled test sets.",
+					FormatShare(rho)))
+			}
 		}
 	}
 	r := b.Model[MetricSpendRatio]
@@ -96,10 +121,27 @@ func newVerdict(b *Bootstrap) Verdict {
 	return v
 }
 
-// percent formats a share as a whole percentage, never rounding a share
-// short of all or none up to 100% or down to 0%, so the text cannot claim
-// a unanimity the draws do not have.
-func percent(share float64) string {
+// winner names the predictor that wins at least DecisiveShare of the
+// resamples, given the model's share; VerdictUnclear otherwise, "" for NaN.
+func winner(share float64) string {
+	switch {
+	case math.IsNaN(share):
+		return ""
+	case share >= DecisiveShare:
+		return VerdictModel
+	case share <= 1-DecisiveShare:
+		return VerdictBaseline
+	}
+	return VerdictUnclear
+}
+
+// FormatShare formats a share as a whole percentage, never rounding a share
+// short of all or none up to 100% or down to 0%, so a table or a sentence
+// cannot claim a unanimity the draws do not have.
+func FormatShare(share float64) string {
+	if math.IsNaN(share) {
+		return "n/a"
+	}
 	p := math.Round(100 * share)
 	switch {
 	case p == 100 && share < 1:

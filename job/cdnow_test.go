@@ -63,6 +63,14 @@ func TestCDNOWDeepModelBeatsBaseline(t *testing.T) {
 			t.Errorf("test Gini %.4f outside its bootstrap interval %+v", m.NormalizedGini, g)
 		}
 	}
+	// The baseline's return score is its probability of buying in the
+	// horizon (BGNBD.PReturn); scored by P(alive) it fell to 0.32.
+	if !(b.AUCReturn > 0.7) || !(m.AUCReturn > 0.7) {
+		t.Errorf("AUC of P(return): model %.4f, baseline %.4f, want both above 0.7", m.AUCReturn, b.AUCReturn)
+	}
+	if verdict := res.Bootstrap.Verdict; verdict.Ranking != eval.VerdictModel {
+		t.Errorf("verdict ranking %q, want %q: %q", verdict.Ranking, eval.VerdictModel, verdict.Text)
+	}
 	if m.DecileMAPE > 0.25 {
 		t.Errorf("decile MAPE %.4f, want <= 0.25", m.DecileMAPE)
 	}

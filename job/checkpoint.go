@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -37,8 +38,35 @@ func CheckpointName(run string, step int) string {
 	return fmt.Sprintf("%s-step-%010d.ckpt", run, step)
 }
 
+// checkpointFiles are the checkpoint files in dir (CheckpointName's, of
+// any run), the highest step first. A file whose name holds no step is
+// not one.
+func checkpointFiles(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*-step-*.ckpt"))
+	if err != nil {
+		return nil, fmt.Errorf("job: find checkpoints in %s: %w", dir, err)
+	}
+	files = slices.DeleteFunc(files, func(f string) bool { return stepOf(f) < 0 })
+	slices.SortStableFunc(files, func(a, b string) int { return stepOf(b) - stepOf(a) })
+	return files, nil
+}
+
+// stepOf is the step in a checkpoint file's name, -1 when it holds none.
+func stepOf(path string) int {
+	name := filepath.Base(path)
+	i := strings.LastIndex(name, "-step-")
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(name[i+len("-step-"):], ".ckpt"))
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
 // SaveCheckpoint writes st into dir as run's checkpoint at its step and
-// removes run's older checkpoints but the one before it. It records no
+// prunes run's older checkpoints (see SaveCheckpointWith). It records no
 // fingerprint; Local writes its checkpoints with SaveCheckpointWith.
 func SaveCheckpoint(dir, run string, st *model.TrainState) error {
 	return SaveCheckpointWith(dir, run, st, nil)
@@ -47,19 +75,35 @@ func SaveCheckpoint(dir, run string, st *model.TrainState) error {
 // SaveCheckpointWith is SaveCheckpoint with the run's fingerprint
 // (Prepared.Fingerprint) in the file, which Prepared.CheckResume compares
 // before a run resumes from it.
+//
+// Of run's files it keeps the one just written and the newest before it,
+// and removes those with lower steps. A file with a higher step cannot be
+// this run's, whose steps only grow: it stays, since it is another run's
+// (TrainWith refuses to start a run beside another's checkpoints, see
+// CheckFresh). Pruning by rank among all of run's files once removed each
+// new file of a run that started beside a finished run's higher steps
+// right after writing it.
 func SaveCheckpointWith(dir, run string, st *model.TrainState, fingerprint json.RawMessage) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("job: checkpoint: %w", err)
 	}
-	if err := model.SaveCheckpointWith(filepath.Join(dir, CheckpointName(run, st.Adam.Step)), st, fingerprint); err != nil {
+	step := st.Adam.Step
+	if err := model.SaveCheckpointWith(filepath.Join(dir, CheckpointName(run, step)), st, fingerprint); err != nil {
 		return fmt.Errorf("job: %w", err)
 	}
 	files, err := filepath.Glob(filepath.Join(dir, run+"-step-*.ckpt"))
-	if err == nil && len(files) > keepCheckpoints {
-		slices.Sort(files)
-		for _, f := range files[:len(files)-keepCheckpoints] {
-			os.Remove(f) // best effort: a leftover file costs only disk
+	if err != nil {
+		return nil // the checkpoint is written; a leftover file costs only disk
+	}
+	var older []string
+	for _, f := range files {
+		if s := stepOf(f); s >= 0 && s < step {
+			older = append(older, f)
 		}
+	}
+	slices.SortFunc(older, func(a, b string) int { return stepOf(a) - stepOf(b) })
+	for _, f := range older[:max(len(older)-(keepCheckpoints-1), 0)] {
+		os.Remove(f) // best effort: a leftover file costs only disk
 	}
 	return nil
 }
@@ -70,16 +114,10 @@ var ErrNoCheckpoint = errors.New("no checkpoint")
 // LatestCheckpoint returns the checkpoint in dir with the highest step
 // that reads back whole (its checksum holds), of any run, and its state.
 func LatestCheckpoint(dir string) (string, *model.TrainState, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*-step-*.ckpt"))
+	files, err := checkpointFiles(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("job: find checkpoints in %s: %w", dir, err)
+		return "", nil, err
 	}
-	step := func(f string) int {
-		i := strings.LastIndex(f, "-step-")
-		n, _ := strconv.Atoi(strings.TrimSuffix(f[i+len("-step-"):], ".ckpt"))
-		return n
-	}
-	slices.SortFunc(files, func(a, b string) int { return step(b) - step(a) })
 	var errs []error
 	for _, f := range files {
 		st, err := model.LoadCheckpoint(f)
@@ -89,6 +127,83 @@ func LatestCheckpoint(dir string) (string, *model.TrainState, error) {
 		errs = append(errs, err)
 	}
 	return "", nil, fmt.Errorf("job: %s: %w", dir, errors.Join(append([]error{ErrNoCheckpoint}, errs...)...))
+}
+
+// CheckpointsExistError is CheckFresh's refusal: Dir already holds Files
+// checkpoint files, which a run that did not finish (or an older cohort,
+// which kept a finished run's) left there. A new run beside them would
+// mix its checkpoints with theirs: LatestCheckpoint, and so a resume,
+// would take whichever has the higher step.
+type CheckpointsExistError struct {
+	Dir   string
+	Files int
+	// Latest is the newest of them that reads back whole, at Epoch and
+	// Step; "" when none does.
+	Latest      string
+	Epoch, Step int
+}
+
+func (e *CheckpointsExistError) Error() string {
+	newest := fmt.Sprintf("%d files, none of which reads back whole", e.Files)
+	switch {
+	case e.Latest != "":
+		newest = fmt.Sprintf("the newest at epoch %d, step %d: %s", e.Epoch, e.Step, e.Latest)
+	case e.Files == 1:
+		newest = "1 file, which does not read back whole"
+	}
+	return fmt.Sprintf("job: %s holds the checkpoints of an earlier run (%s)", e.Dir, newest)
+}
+
+// CheckFresh returns a *CheckpointsExistError when dir holds checkpoint
+// files, and nil when it holds none or does not exist: a run that starts
+// over (without Spec.Resume) checks its checkpoint directory with it
+// before it trains.
+func CheckFresh(dir string) error {
+	files, err := checkpointFiles(dir)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	e := &CheckpointsExistError{Dir: dir, Files: len(files)}
+	if path, st, err := LatestCheckpoint(dir); err == nil {
+		e.Latest, e.Epoch, e.Step = path, st.Epoch, st.Adam.Step
+	}
+	return e
+}
+
+// RemoveCheckpoints removes the checkpoint files in dir, every run's, with
+// the temporary files of checkpoints whose writing was cut short, and then
+// dir itself when nothing else is left in it. It returns how many
+// checkpoints it removed; a dir that does not exist holds none.
+func RemoveCheckpoints(dir string) (int, error) {
+	files, err := checkpointFiles(dir)
+	if err != nil {
+		return 0, err
+	}
+	// atomicfile's temporary files: "." + name + ".tmp-" + random.
+	temps, err := filepath.Glob(filepath.Join(dir, ".*-step-*.ckpt.tmp-*"))
+	if err != nil {
+		return 0, fmt.Errorf("job: find checkpoints in %s: %w", dir, err)
+	}
+	var n int
+	var errs []error
+	for _, f := range append(files, temps...) {
+		switch err := os.Remove(f); {
+		case err == nil:
+			if stepOf(f) >= 0 { // not a temporary file
+				n++
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("job: remove checkpoints in %s: %w", dir, err)
+	}
+	os.Remove(dir) // only when empty: anything else in it is not ours
+	return n, nil
 }
 
 // FileSHA256 returns the hex SHA-256 and the size of a file: what a
@@ -239,7 +354,7 @@ func (e *ResumeMismatchError) Error() string {
 	if e.Unfingerprinted {
 		note = " (the checkpoint has no fingerprint: it was written by an older cohort (or by workers whose plan carried none), so only its features, steps per epoch and learning rates could be compared)"
 	}
-	return fmt.Sprintf("job: resume from %s: %s%s: resume with the checkpoint's data and settings, or train without --resume to start over",
+	return fmt.Sprintf("job: resume from %s: %s%s: resume with the checkpoint's data and settings, or train with --overwrite instead of --resume to start over",
 		e.Path, strings.Join(parts, "; "), note)
 }
 
@@ -280,7 +395,7 @@ func (p *Prepared) CheckResume(ctx context.Context, path string) error {
 		return fmt.Errorf("job: resume from %s: read its fingerprint: %w", path, err)
 	}
 	if ck.Format != fingerprintFormat {
-		return fmt.Errorf("job: resume from %s: its fingerprint is %q, this cohort reads %q: resume with the cohort that wrote it, or train without --resume to start over",
+		return fmt.Errorf("job: resume from %s: its fingerprint is %q, this cohort reads %q: resume with the cohort that wrote it, or train with --overwrite instead of --resume to start over",
 			path, ck.Format, fingerprintFormat)
 	}
 	e := &ResumeMismatchError{Path: path, Settings: model.ResumeMismatches(ck.Model, run.Model)}

@@ -18,6 +18,7 @@ type Evaluation struct {
 	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
 	ModelNoise      *eval.Noise      `json:"model_noise"`
 	Bootstrap       *eval.Bootstrap  `json:"bootstrap"`
+	Warnings        []string         `json:"warnings,omitempty"` // as Result.Warnings
 	MetricsPath     string           `json:"metrics_path"`
 	ReportPath      string           `json:"report_path"`
 }
@@ -64,6 +65,12 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	}
 	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Model: rep.ModelMetrics(), ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap()}
 	res.BaselineMetrics, _ = rep.BaselineMetrics()
+	who := "test customers"
+	if !testOnly {
+		who = "customers"
+	}
+	res.Warnings = warningsOf(censoredLog(ds.Report, "the metrics are computed"), outlierFirstDate(ds), smallTestSet(len(cs), who))
+	annotate(rep, ds.Report, res.Warnings)
 	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, out); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}

@@ -71,6 +71,7 @@ type Scored struct {
 	Predictions  []Prediction
 	Ingest       clv.IngestReport
 	HorizonWeeks float64
+	Warnings     []string // as Result.Warnings
 }
 
 // Score reads data with read (its Horizon must be zero: features come from
@@ -93,7 +94,8 @@ func (t *Trained) Score(ctx context.Context, be kernels.Backend, data string, re
 	}
 	d := matrix(cs, len(ds.FeatureNames))
 	p, spend := t.predict(be, d.X, d.Rows)
-	out := &Scored{Predictions: make([]Prediction, len(cs)), Ingest: ds.Report, HorizonWeeks: t.Meta.HorizonWeeks}
+	out := &Scored{Predictions: make([]Prediction, len(cs)), Ingest: ds.Report, HorizonWeeks: t.Meta.HorizonWeeks,
+		Warnings: warningsOf(censoredLog(ds.Report, "the customers are scored"), outlierFirstDate(ds), farAsOf(ds.Report, t.Meta.HorizonWeeks))}
 	dec := deciles(spend)
 	for i, c := range cs {
 		blSpend, alive := t.Meta.Baseline.predict(c, t.Meta.HorizonWeeks)

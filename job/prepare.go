@@ -3,10 +3,12 @@ package job
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
+	"github.com/cohort-clv/cohort/baseline"
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/model"
@@ -62,6 +64,11 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 	}
 	ev.stage("baseline")
 	bl, err := fitBaseline(ctx, p.train)
+	if errors.Is(err, baseline.ErrNoRepeats) {
+		r := ds.Report
+		return nil, fmt.Errorf("%w: none of the %d training customers bought on two days of the calibration window %s to %s (%s), which may be too short; choose a later calibration end",
+			err, len(p.train), r.FirstDate.Format(time.DateOnly), r.CalibrationEnd.Format(time.DateOnly), span(daysBetween(r.FirstDate, r.CalibrationEnd)+1))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +114,8 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	}
 	mm := rep.ModelMetrics()
 	bm, _ := rep.BaselineMetrics()
+	warnings := warningsOf(censoredLog(ds.Report, "the model is trained and scored"), outlierFirstDate(ds), smallTestSet(len(p.Test), "test customers"))
+	annotate(rep, ds.Report, warnings)
 
 	ev.stage("write")
 	meta, err := json.Marshal(t.Meta)
@@ -116,6 +125,7 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	net.Meta = meta
 	res := &Result{
 		Ingest: ds.Report, Baseline: p.Baseline, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap(), History: hist,
+		Warnings: warnings,
 		Split:    SplitCounts{len(p.Train), len(p.Val), len(p.Test)},
 		ModelDir: filepath.Join(spec.Out, ModelDir),
 	}

@@ -45,10 +45,16 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 	X := matrix(test, len(e.ds.FeatureNames))
 	actual := make([]float64, len(test))
 	blSpend := make([]float64, len(test))
-	blAlive := make([]float64, len(test))
+	// The baseline's P(return) is BG/NBD's chance of a purchase within the
+	// horizon, the quantity the ZILN head's p estimates. P(alive) is not:
+	// it is 1 for every customer without a repeat purchase, which ranked
+	// CDNOW's returners below its non-returners (an AUC of 0.32).
+	blReturn := make([]float64, len(test))
+	weeks := e.trained.Meta.HorizonWeeks
 	for i, c := range test {
 		actual[i] = c.HoldoutSpend
-		blSpend[i], blAlive[i] = e.trained.Meta.Baseline.predict(c, e.trained.Meta.HorizonWeeks)
+		blSpend[i], _ = e.trained.Meta.Baseline.predict(c, weeks)
+		blReturn[i] = e.trained.Meta.Baseline.BGNBD.PReturn(rfmOf(c), weeks)
 	}
 	pReturn, spend := e.trained.predict(e.be, X.X, X.Rows)
 
@@ -107,7 +113,7 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 		},
 		Actual:   actual,
 		Model:    report.Predictor{Name: "deep ZILN model", Spend: spend, PReturn: pReturn},
-		Baseline: report.Predictor{Name: "BG/NBD + Gamma-Gamma", Spend: blSpend, PReturn: blAlive},
+		Baseline: report.Predictor{Name: "BG/NBD + Gamma-Gamma", Spend: blSpend, PReturn: blReturn},
 		BaselineParams: report.BaselineParams{
 			BGNBD:      report.BGNBD{R: b.BGNBD.R, Alpha: b.BGNBD.Alpha, A: b.BGNBD.A, B: b.BGNBD.B},
 			GammaGamma: report.GammaGamma{P: b.GammaGamma.P, Q: b.GammaGamma.Q, V: b.GammaGamma.V},

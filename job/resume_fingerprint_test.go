@@ -56,8 +56,9 @@ func captureWarnings(t *testing.T) *bytes.Buffer {
 	return &buf
 }
 
-// wholeAndCut trains a shop for 4 epochs in dir/whole and for 2 in
-// dir/cut, whose checkpoints the resume tests start from.
+// wholeAndCut trains a shop for 4 epochs in dir/whole, and in dir/cut
+// the same run cut short after 2 epochs, whose checkpoints the resume
+// tests start from (a run that finishes removes its checkpoints).
 func wholeAndCut(t *testing.T) (dir, data string, whole *job.Result, cut string) {
 	t.Helper()
 	dir = t.TempDir()
@@ -67,10 +68,26 @@ func wholeAndCut(t *testing.T) (dir, data string, whole *job.Result, cut string)
 		t.Fatal(err)
 	}
 	cut = filepath.Join(dir, "cut")
-	if _, err := trainSpec(t, resumeSpec(t, data, cut, 2)); err != nil {
-		t.Fatal(err)
-	}
+	interrupt(t, resumeSpec(t, data, cut, 4), 2)
 	return dir, data, whole, cut
+}
+
+// interrupt trains spec and cancels it as epoch ends, as Ctrl-C would:
+// the run fails with context.Canceled and leaves its checkpoints.
+func interrupt(t *testing.T, spec job.Spec, epoch int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	be := cpu.New(cpu.Options{Threads: 2})
+	defer be.Close()
+	_, err := job.Train(ctx, be, spec, job.Events{Epoch: func(e model.EpochStats) {
+		if e.Epoch == epoch {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("training cancelled after epoch %d: %v, want context.Canceled", epoch, err)
+	}
 }
 
 // TestResumeFingerprint ensures a run resumes only from a checkpoint of a
@@ -160,7 +177,7 @@ func TestResumeFingerprint(t *testing.T) {
 					t.Errorf("error\n%v\nwant it to say %q", err, w)
 				}
 			}
-			if !strings.Contains(err.Error(), "train without --resume to start over") {
+			if !strings.Contains(err.Error(), "train with --overwrite instead of --resume to start over") {
 				t.Errorf("error %v does not say how to start over", err)
 			}
 		})

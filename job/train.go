@@ -3,7 +3,9 @@ package job
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
+	"path/filepath"
 	"time"
 
 	"github.com/cohort-clv/cohort/baseline"
@@ -84,6 +86,10 @@ type Result struct {
 	MetricsPath string          `json:"metrics_path"`
 	ReportPath  string          `json:"report_path"`
 	Elapsed     time.Duration   `json:"elapsed_ns"`
+	// Warnings are findings about the input that can make the results
+	// meaningless (inputcheck.go); report.html and metrics.json hold them
+	// too.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // parts is the dataset cut by the stable hash split.
@@ -140,8 +146,25 @@ func Local(ctx context.Context, be kernels.Backend, p *Prepared, ev Events) (*mo
 // trains on workers; reading, the baseline, calibration, evaluation and the
 // run directory stay the same code. With spec.Resume, the checkpoint must
 // be this run's (Prepared.CheckResume) before any step starts.
+//
+// A spec with CheckpointEvery > 0 owns CheckpointDir(spec.Out), where its
+// step writes the checkpoints: without Resume it refuses to start while
+// that directory holds checkpoints (CheckFresh: they are another run's,
+// and a resume would take whichever has the higher step), and once the
+// run directory is written it removes them (RemoveCheckpoints), with the
+// one it resumed from, so that the same spec can run again. A run that
+// fails or is cancelled keeps them for a resume. A coordinator's job sets
+// no CheckpointEvery in its spec: its workers' checkpoints are tracked by
+// the pointers in etcd, which a coordinator that takes over resumes from
+// without Resume, so TrainWith leaves its directory alone.
 func TrainWith(ctx context.Context, be kernels.Backend, spec Spec, ev Events, step TrainStep) (*Result, error) {
 	start := time.Now()
+	dir := CheckpointDir(spec.Out)
+	if spec.CheckpointEvery > 0 && spec.Resume == "" {
+		if err := CheckFresh(dir); err != nil {
+			return nil, fmt.Errorf("%w: resume from them, or remove them (or train into another directory) to start over", err)
+		}
+	}
 	p, err := Prepare(ctx, spec, ev)
 	if err != nil {
 		return nil, err
@@ -160,6 +183,15 @@ func TrainWith(ctx context.Context, be kernels.Backend, spec Spec, ev Events, st
 	if err != nil {
 		return nil, err
 	}
+	if spec.CheckpointEvery > 0 || (spec.Resume != "" && filepath.Dir(filepath.Clean(spec.Resume)) == filepath.Clean(dir)) {
+		// The model is written: the checkpoints have served. One left
+		// behind costs disk, and the next run here is refused until it
+		// goes, which the warning says.
+		if _, err := RemoveCheckpoints(dir); err != nil {
+			slog.WarnContext(ctx, "the run finished, but its checkpoints could not all be removed: remove them before training into this directory again",
+				"dir", dir, "err", err)
+		}
+	}
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
@@ -177,13 +209,14 @@ func fitBaseline(ctx context.Context, train []*clv.Customer) (Baseline, error) {
 			m = append(m, c.RepeatMeanSpend)
 		}
 	}
+	// baseline's errors name the fit ("baseline: fit BG/NBD: ...").
 	bg, _, err := baseline.FitBGNBD(ctx, rfm)
 	if err != nil {
-		return Baseline{}, fmt.Errorf("job: fit BG/NBD: %w", err)
+		return Baseline{}, fmt.Errorf("job: %w", err)
 	}
 	gg, _, err := baseline.FitGammaGamma(ctx, x, m)
 	if err != nil {
-		return Baseline{}, fmt.Errorf("job: fit Gamma-Gamma: %w", err)
+		return Baseline{}, fmt.Errorf("job: %w", err)
 	}
 	return Baseline{BGNBD: bg, GammaGamma: gg}, nil
 }

@@ -62,7 +62,7 @@ func TestPredictCLI(t *testing.T) {
 			args       []string
 			wantStderr string // prefix; "" for none
 		}{
-			{nil, fmt.Sprintf("scored %d customers as of ", shopCustomers)},
+			{nil, "read " + data + " (csv"},
 			{[]string{"-q"}, ""},
 			{[]string{"--json"}, `{"out":"-","customers":`},
 			{[]string{"--json", "-q"}, `{"out":"-","customers":`},

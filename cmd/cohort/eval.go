@@ -84,6 +84,9 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseZeroHorizon(cmd.Flags(), read, fmt.Sprintf("leave --horizon out to evaluate over the %.1f weeks the model was trained for", t.Meta.HorizonWeeks)); err != nil {
+		return err
+	}
 	if read.Horizon.IsZero() {
 		// The model predicts over one horizon only (job.Trained.Evaluate
 		// refuses another), so it is the default.
@@ -109,13 +112,19 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 		undo() // as train: no empty --out directory after a failure
 		return err
 	}
+	printWarnings(cmd.ErrOrStderr(), res.Warnings)
+	inherited := skipInherited(cmd.Flags(), t.Meta.Read)
 	if f.json {
+		noteSkipInherited(cmd.ErrOrStderr(), inherited, res.Ingest) // no summary to say it
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "holdout metrics on %d customers (%s):\n", res.Customers, f.split)
+	if err := writeIngest(w, res.Ingest, 0, inherited); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nholdout metrics on %d customers (%s):\n", res.Customers, f.split)
 	printMetrics(w, res.Model, res.BaselineMetrics)
 	printBootstrap(w, res.Bootstrap, res.Customers)
 	printNoise(w, res.ModelNoise)

@@ -64,15 +64,22 @@ func testEval(t *testing.T, r mappedRun, model, base eval.Metrics, test int) {
 }
 
 // testEvalRefuses ensures eval refuses a horizon other than the model's,
-// naming both, and writes nothing then.
+// naming both, and a zero one (it would silently mean the model's), and
+// writes nothing then.
 func testEvalRefuses(t *testing.T, r mappedRun) {
-	out := filepath.Join(t.TempDir(), "eval")
-	_, _, err := runCohort(t, "eval", "--model", filepath.Join(r.out, "model"), "--data", r.data, "--horizon", "26w", "--out", out)
-	if err == nil || !strings.Contains(err.Error(), "--horizon 26w (26.0 weeks) differs from the 39.0 weeks") {
-		t.Errorf("another horizon: got %v", err)
+	tests := []struct{ horizon, want string }{
+		{"26w", "--horizon 26w (26.0 weeks) differs from the 39.0 weeks"},
+		{"0w", `--horizon "0w": a zero horizon is not allowed; leave --horizon out to evaluate over the 39.0 weeks the model was trained for`},
 	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Errorf("refused run created %s (%v)", out, err)
+	for _, tt := range tests {
+		out := filepath.Join(t.TempDir(), "eval")
+		_, _, err := runCohort(t, "eval", "--model", filepath.Join(r.out, "model"), "--data", r.data, "--horizon", tt.horizon, "--out", out)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--horizon %s: got %v, want %q", tt.horizon, err, tt.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("refused run created %s (%v)", out, err)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +70,9 @@ Examples:
 func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 	opts, err := f.data.options(cmd.Flags())
 	if err != nil {
+		return err
+	}
+	if err := refuseZeroHorizon(cmd.Flags(), opts, "leave --horizon out for features without labels"); err != nil {
 		return err
 	}
 	if err := checkOutFile(f.out, "features.csv"); err != nil {
@@ -249,47 +251,9 @@ func appendCSVField(buf []byte, s string) []byte {
 
 // printIngestSummary prints what was read, skipped and written.
 func printIngestSummary(w io.Writer, ds *clv.Dataset, out string, secs float64) error {
-	r := ds.Report
-	var b strings.Builder
-	layout := r.Format
-	if r.Delimiter != "" {
-		layout += ", delimiter " + strconv.Quote(r.Delimiter)
+	if err := writeIngest(w, ds.Report, secs, false); err != nil {
+		return err
 	}
-	if r.Header {
-		layout += ", header"
-	}
-	fmt.Fprintf(&b, "read %s (%s): %d rows in %.2fs (%.0f rows/s), %d transactions\n",
-		r.File, layout, r.Rows, secs, float64(r.Rows)/secs, r.Transactions)
-	fmt.Fprintf(&b, "  columns: customer=%s date=%s amount=%s", r.Columns.Customer, r.Columns.Date, r.Columns.Amount)
-	if r.Columns.Quantity != "" {
-		fmt.Fprintf(&b, " quantity=%s", r.Columns.Quantity)
-	}
-	if len(r.Columns.Extra) > 0 {
-		fmt.Fprintf(&b, " extra=%s", strings.Join(r.Columns.Extra, ","))
-	}
-	b.WriteString("\n")
-	fmt.Fprintf(&b, "  customers: %d with features, %d left out (first purchase after the calibration end)\n",
-		r.Customers, r.ExcludedCustomers)
-	fmt.Fprintf(&b, "  calibration: %s to %s", r.FirstDate.Format(time.DateOnly), r.CalibrationEnd.Format(time.DateOnly))
-	if !r.HoldoutEnd.IsZero() {
-		fmt.Fprintf(&b, "; holdout: %s to %s", r.Horizon, r.HoldoutEnd.Format(time.DateOnly))
-	}
-	b.WriteString("\n")
-	var bad int64
-	reasons := make([]string, 0, len(r.BadRows))
-	for reason, n := range r.BadRows {
-		bad += n
-		reasons = append(reasons, fmt.Sprintf("%s %d", reason, n))
-	}
-	slices.Sort(reasons)
-	if bad == 0 {
-		b.WriteString("  bad rows: none\n")
-	} else {
-		fmt.Fprintf(&b, "  bad rows: %d skipped (%s); first: %s\n", bad, strings.Join(reasons, ", "), r.BadExamples[0].Error)
-	}
-	fmt.Fprintf(&b, "  negative amounts: %d (%d dropped); rows after the holdout end, ignored: %d\n",
-		r.NegativeRows, r.DroppedNegative, r.RowsAfterEnd)
-	fmt.Fprintf(&b, "wrote %s: %d customers x %d features\n", out, len(ds.Customers), len(ds.FeatureNames))
-	_, err := io.WriteString(w, b.String())
+	_, err := fmt.Fprintf(w, "wrote %s: %d customers x %d features\n", out, len(ds.Customers), len(ds.FeatureNames))
 	return err
 }

@@ -92,6 +92,7 @@ func TestFeaturesErrors(t *testing.T) {
 	}{
 		{[]string{"--data", data}, `features: clv: read transactions: ` + data + `:7: column "date": "2020-0x-01" is not a date`},
 		{[]string{"--data", data, "--horizon", "39"}, `--horizon "39": want a whole number and a unit`},
+		{[]string{"--data", data, "--horizon", "0w"}, `--horizon "0w": a zero horizon is not allowed; leave --horizon out for features without labels`},
 		{[]string{"--data", data, "--calibration-end", "30/09/1997"}, `--calibration-end "30/09/1997": want a date like 1997-09-30`},
 		{[]string{"--data", data, "--negative", "keep"}, `--negative "keep": want net, drop or error`},
 		{[]string{"--data", data, "--format", "xlsx"}, `--format "xlsx": want csv or parquet`},

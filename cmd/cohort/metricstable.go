@@ -79,7 +79,7 @@ func printBootstrap(w io.Writer, b *eval.Bootstrap, customers int) {
 			fmt.Fprintf(tw, "%s\t%s\t\n", k, fmtBand(m))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%%\t\n", k, fmtBand(m), fmtBand(b.Baseline[k]), fmtBand(b.Difference[k]), 100*b.ModelBetter[k])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", k, fmtBand(m), fmtBand(b.Baseline[k]), fmtBand(b.Difference[k]), eval.FormatShare(float64(b.ModelBetter[k])))
 	}
 	tw.Flush()
 	if len(b.Verdict.Text) > 0 {

@@ -68,6 +68,7 @@ type predictSummary struct {
 	Customers    int              `json:"customers"`
 	HorizonWeeks float64          `json:"horizon_weeks"`
 	Ingest       clv.IngestReport `json:"ingest"`
+	Warnings     []string         `json:"warnings,omitempty"`
 }
 
 func runPredict(cmd *cobra.Command, f *predictFlags) error {
@@ -91,7 +92,7 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if err != nil {
 		return err
 	}
-	if !read.Horizon.IsZero() {
+	if cmd.Flags().Changed("horizon") || !read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon: the model predicts over the %.1f weeks it was trained for; leave --horizon out", t.Meta.HorizonWeeks)
 	}
 	if !f.quiet {
@@ -109,16 +110,26 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if err := writePredictions(cmd.OutOrStdout(), f.out, scored.Predictions); err != nil {
 		return err
 	}
-	sum := predictSummary{Out: f.out, Customers: len(scored.Predictions), HorizonWeeks: scored.HorizonWeeks, Ingest: scored.Ingest}
+	sum := predictSummary{Out: f.out, Customers: len(scored.Predictions), HorizonWeeks: scored.HorizonWeeks, Ingest: scored.Ingest,
+		Warnings: scored.Warnings}
 	w := cmd.OutOrStdout()
 	if f.out == "-" {
 		w = cmd.ErrOrStderr() // stdout carries the predictions
+	}
+	printWarnings(cmd.ErrOrStderr(), scored.Warnings)
+	inherited := skipInherited(cmd.Flags(), t.Meta.Read)
+	if f.json || f.out == "-" && f.quiet {
+		// No summary to say it: say on stderr why bad rows were skipped.
+		noteSkipInherited(cmd.ErrOrStderr(), inherited, scored.Ingest)
 	}
 	if f.json {
 		return json.NewEncoder(w).Encode(sum)
 	}
 	if f.out == "-" && f.quiet {
 		return nil
+	}
+	if err := writeIngest(w, scored.Ingest, 0, inherited); err != nil {
+		return err
 	}
 	dest := filepath.Clean(f.out)
 	if f.out == "-" {

@@ -46,8 +46,9 @@ func testPredict(t *testing.T, r mappedRun) {
 	if err != nil {
 		t.Fatalf("predict with the training mapping inherited: %v", err)
 	}
-	want := fmt.Sprintf("scored %d customers as of 1998-", shopCustomers)
-	if !strings.HasPrefix(stdout, want) || !strings.HasSuffix(stdout, "over the next 39.0 weeks -> "+out+"\n") {
+	want := fmt.Sprintf("\nscored %d customers as of 1998-", shopCustomers)
+	if !strings.HasPrefix(stdout, "read "+r.data+" (csv") || !strings.Contains(stdout, want) ||
+		!strings.HasSuffix(stdout, "over the next 39.0 weeks -> "+out+"\n") {
 		t.Errorf("stdout %q, want %q...", stdout, want)
 	}
 	rows := readCSV(t, out)
@@ -165,16 +166,18 @@ func testPredictOverrides(t *testing.T, r mappedRun) {
 	}
 }
 
-// testPredictRefuses ensures predict refuses a horizon (the model's own is
-// used) and writes nothing.
+// testPredictRefuses ensures predict refuses any --horizon, a zero one
+// included (the model's own is used), and writes nothing.
 func testPredictRefuses(t *testing.T, r mappedRun) {
-	out := filepath.Join(t.TempDir(), "p.csv")
-	_, _, err := runCohort(t, "predict", "--model", filepath.Join(r.out, "model"), "--data", r.data, "--out", out, "--horizon", "26w")
-	if err == nil || !strings.HasPrefix(err.Error(), "--horizon: ") || !strings.Contains(err.Error(), "39.0 weeks") {
-		t.Errorf("got %v, want a --horizon error naming the trained 39.0 weeks", err)
-	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Errorf("refused run wrote %s (%v)", out, err)
+	for _, h := range []string{"26w", "0w"} {
+		out := filepath.Join(t.TempDir(), "p.csv")
+		_, _, err := runCohort(t, "predict", "--model", filepath.Join(r.out, "model"), "--data", r.data, "--out", out, "--horizon", h)
+		if err == nil || !strings.HasPrefix(err.Error(), "--horizon: ") || !strings.Contains(err.Error(), "39.0 weeks") {
+			t.Errorf("--horizon %s: got %v, want a --horizon error naming the trained 39.0 weeks", h, err)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("refused run wrote %s (%v)", out, err)
+		}
 	}
 }
 

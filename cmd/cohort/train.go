@@ -98,6 +98,7 @@ type trainFlags struct {
 	quiet           bool
 	checkpointEvery int
 	resume          bool
+	overwrite       bool
 }
 
 func newTrainCmd() *cobra.Command {
@@ -126,8 +127,10 @@ dies loses its lease (--lease-ttl) and the others go on from the last step in
 a new generation, down to --min-workers.
 
 Training writes a checkpoint every --checkpoint-every steps into DIR/checkpoints
-(the newest two are kept). After a crash or Ctrl-C, the same command with
---resume continues from the newest one instead of starting over.
+(the newest two are kept) and deletes them when the run finishes. After a crash
+or Ctrl-C, the same command with --resume continues from the newest one instead
+of starting over. Without --resume, train refuses a DIR whose checkpoints/ holds
+an earlier run's checkpoints; --overwrite deletes them and starts over.
 
 Example (the CDNOW record-store data, the standard split of the literature):
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow
@@ -151,6 +154,7 @@ Example (the CDNOW record-store data, the standard split of the literature):
 	fs.StringVar(&f.out, "out", "", "run directory to write model/, metrics.json and report.html into (required)")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "optimizer steps between checkpoints in DIR/checkpoints (>= 0; 0: none)")
 	fs.BoolVar(&f.resume, "resume", false, "continue training from the newest checkpoint in DIR/checkpoints (same data and flags as the run that wrote it)")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "start over: delete the checkpoints an earlier run left in DIR/checkpoints (without it, train refuses to start beside them)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
@@ -189,6 +193,9 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if f.out == "" {
 		return fmt.Errorf("--out is required: the run directory to write the model and report into")
 	}
+	if err := refuseZeroHorizon(cmd.Flags(), read, "training learns the spend over the holdout after --calibration-end: give its length, e.g. 39w, 26w or 180d"); err != nil {
+		return err
+	}
 	if read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon is required for training: the holdout whose spend is learned, e.g. 39w, 26w or 180d")
 	}
@@ -201,17 +208,34 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := checkDist(cmd.Flags(), f.dist); err != nil {
 		return err
 	}
+	if f.resume && f.overwrite {
+		return fmt.Errorf("--resume continues from the checkpoints in %s and --overwrite deletes them: give one of them", job.CheckpointDir(f.out))
+	}
 	spec := job.Spec{Data: f.data.path, Read: read, Model: f.model.cfg, Out: f.out,
 		Threads: f.model.threads, ImportanceRepeats: f.model.importance, CheckpointEvery: f.checkpointEvery,
 		Calibration: f.model.calibration}
-	if f.resume {
-		path, st, err := job.LatestCheckpoint(job.CheckpointDir(f.out))
+	ckdir := job.CheckpointDir(f.out)
+	switch {
+	case f.resume:
+		path, st, err := job.LatestCheckpoint(ckdir)
 		if err != nil {
-			return fmt.Errorf("--resume: %w (train without --resume to start over)", err)
+			how := "train without --resume to start over"
+			if job.CheckFresh(ckdir) != nil { // checkpoint files, none readable
+				how = "train with --overwrite instead of --resume to start over"
+			}
+			return fmt.Errorf("--resume: %w (%s)", err, how)
 		}
 		spec.Resume = path
 		if !f.quiet {
 			fmt.Fprintf(cmd.ErrOrStderr(), "resuming from %s (epoch %d, step %d), once the data and settings are checked against it\n", path, st.Epoch, st.Adam.Step)
+		}
+	case !f.overwrite:
+		// Whether or not this run writes checkpoints: --resume and the
+		// Ctrl-C hint would find the earlier run's. job.TrainWith refuses
+		// them too; here the refusal comes before anything is read, in
+		// the terms of the flags.
+		if err := freshHint(job.CheckFresh(ckdir), f.out); err != nil {
+			return err
 		}
 	}
 	// Model flags (--hidden, --lr, ...) are checked before --out is created,
@@ -224,6 +248,17 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	defer release()
+	if f.overwrite {
+		// After every check that could refuse the run: a typo does not
+		// cost the checkpoints.
+		n, err := job.RemoveCheckpoints(ckdir)
+		if err != nil {
+			return fmt.Errorf("--overwrite: %w", err)
+		}
+		if n > 0 && !f.quiet {
+			fmt.Fprintf(cmd.ErrOrStderr(), "--overwrite: deleted %d checkpoint file(s) of an earlier run in %s\n", n, ckdir)
+		}
+	}
 	undo, err := makeDirs(f.out)
 	if err != nil {
 		return err
@@ -236,6 +271,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		undo()
 		return resumeHint(err, f.out)
 	}
+	printWarnings(cmd.ErrOrStderr(), res.Warnings)
 	if f.json {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
@@ -262,27 +298,44 @@ func trainRun(cmd *cobra.Command, f *trainFlags, spec job.Spec, be kernels.Backe
 	return job.Train(cmd.Context(), be, spec, ev)
 }
 
-// resumeHint adds to an interrupted training's error that --resume goes on
-// from the checkpoint it wrote, when there is one.
+// resumeHint adds to a failed training's error that --resume goes on from
+// the newest checkpoint, when there is one. A fresh run starts only in a
+// checkpoint directory without checkpoints (freshHint) and a finished one
+// removes them, so it is this run's, or the one it resumed from.
 func resumeHint(err error, out string) error {
-	if !errors.Is(err, context.Canceled) {
+	var mismatch *job.ResumeMismatchError
+	var exist *job.CheckpointsExistError
+	if errors.As(err, &mismatch) || errors.As(err, &exist) { // they say how to go on
 		return err
 	}
 	path, st, cerr := job.LatestCheckpoint(job.CheckpointDir(out))
 	if cerr != nil {
 		return err
 	}
-	return &hintError{err: err, hint: fmt.Sprintf("the same command with --resume continues from the checkpoint at epoch %d, step %d (%s)",
+	if errors.Is(err, context.Canceled) {
+		return &hintError{err: err, hint: fmt.Sprintf("the same command with --resume continues from the checkpoint at epoch %d, step %d (%s)",
+			st.Epoch, st.Adam.Step, path)}
+	}
+	return &hintError{err: err, hint: fmt.Sprintf("the checkpoints stay: once the cause is fixed, the same command with --resume continues from the one at epoch %d, step %d (%s), or with --overwrite starts over",
 		st.Epoch, st.Adam.Step, path)}
 }
 
-// printResult shows the test metrics of both models and where the files are.
+// freshHint adds to job.CheckFresh's refusal the flags that go on from
+// it; other errors pass unchanged.
+func freshHint(err error, out string) error {
+	var ce *job.CheckpointsExistError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("--out %s: %w; add --resume to continue that run, or --overwrite to delete them and start over (or choose another --out)", out, err)
+}
+
+// printResult shows what reading the log counted, the test metrics of both
+// models and where the files are. The warnings go to stderr (runTrain).
 func printResult(w io.Writer, r *job.Result) {
+	_ = writeIngest(w, r.Ingest, 0, false)
 	fmt.Fprintf(w, "customers %d (train %d, validation %d, test %d; stable hash split of ids)\n",
 		r.Ingest.Customers, r.Split.Train, r.Split.Validation, r.Split.Test)
-	if r.Ingest.ExcludedCustomers > 0 {
-		fmt.Fprintf(w, "left out %d customers first seen after the calibration end\n", r.Ingest.ExcludedCustomers)
-	}
 	fmt.Fprintf(w, "\nholdout metrics on the %d test customers:\n", r.Split.Test)
 	printMetrics(w, r.Model, r.BaselineMetrics)
 	printBootstrap(w, r.Bootstrap, r.Split.Test)

@@ -91,7 +91,8 @@ func TestTrainPredictEval(t *testing.T) {
 		t.Errorf("-q still printed %q", stderr)
 	}
 	model, base, test := metricsFile(t, filepath.Join(r.out, "metrics.json"))
-	if !strings.HasPrefix(stdout, fmt.Sprintf("customers %d (train ", shopCustomers)) ||
+	if !strings.HasPrefix(stdout, "read "+r.data+" (csv") || !strings.Contains(stdout, "\n  bad rows: none\n") ||
+		!strings.Contains(stdout, fmt.Sprintf("\ncustomers %d (train ", shopCustomers)) ||
 		!strings.Contains(stdout, fmt.Sprintf("holdout metrics on the %d test customers:", test)) {
 		t.Errorf("stdout does not report the split:\n%s", stdout)
 	}
@@ -250,6 +251,8 @@ func TestTrainFlagErrors(t *testing.T) {
 		{name: "no data", args: []string{"--horizon", "39w"}, want: "--data is required"},
 		{name: "no horizon", args: []string{"--data", data, "--calibration-end", calibrationEnd},
 			want: "--horizon is required for training"},
+		{name: "zero horizon", args: []string{"--data", data, "--calibration-end", calibrationEnd, "--horizon", "0w"},
+			want: `--horizon "0w": a zero horizon is not allowed; training learns the spend over the holdout`},
 		{name: "no out", args: []string{"--data", data, "--horizon", "39w"}, noOut: true, want: "--out is required"},
 		{name: "bad calibration end", args: []string{"--data", data, "--horizon", "39w", "--calibration-end", "30/09/1997"},
 			want: `--calibration-end "30/09/1997": want a date like 1997-09-30`},

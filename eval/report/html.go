@@ -25,6 +25,7 @@ var pageSource string
 type page struct {
 	Title, Generated        string
 	Summary                 []row
+	Warnings                []string
 	Notes                   []string
 	ModelName, BaselineName string
 	HasBaseline             bool
@@ -92,7 +93,7 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 	d := r.data
 	pg := &page{
 		Title: d.Summary.Title, Generated: stampHuman(d.Summary.Generated),
-		Summary: r.summaryRows(), Notes: append(slices.Clip(d.Summary.Notes), noiseNotes(d)...),
+		Summary: r.summaryRows(), Warnings: d.Summary.Warnings, Notes: append(slices.Clip(d.Summary.Notes), noiseNotes(d)...),
 		ModelName: d.Model.Name, BaselineName: d.Baseline.Name, HasBaseline: r.hasBaseline,
 		Metrics: r.metricRows(), HasBootstrap: d.Bootstrap != nil, BootstrapNote: bootstrapNote(d),
 	}
@@ -144,9 +145,13 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 		if err != nil {
 			return nil, fmt.Errorf("report: decile plot: %w", err)
 		}
-		f, err := render("decile", p, halfWidth, plotHeight, dc.name+" deciles", fmt.Sprintf(
-			"Customers cut into deciles of %s's prediction; decile MAPE %s over %d deciles.",
-			dc.name, fmtScore(dc.m.DecileMAPE), dc.m.DecileBuckets))
+		caption := fmt.Sprintf("Customers cut into tenths by %s's prediction, highest first: decile 1 is the top tenth, "+
+			"as in cohort predict's decile column. Decile MAPE %s over %d deciles.",
+			dc.name, fmtScore(dc.m.DecileMAPE), dc.m.DecileBuckets)
+		if slices.ContainsFunc(decileBars(dc.ds), func(b decileBar) bool { return strings.Contains(b.label, "–") }) {
+			caption += " Tied predictions merged some tenths into one bar, labelled with the tenths it spans."
+		}
+		f, err := render("decile", p, halfWidth, plotHeight, dc.name+" deciles", caption)
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +201,11 @@ func (r *Report) summaryRows() []row {
 		}
 	}
 	add("Data file", s.DataFile)
+	if in := s.Ingest; in != nil {
+		for _, r := range ingestRows(*in, s.HoldoutEnd.IsZero()) {
+			add(r.Label, r.Value)
+		}
+	}
 	if s.Customers > 0 {
 		add("Customers", fmtInt(s.Customers))
 	}
@@ -230,6 +240,44 @@ func (r *Report) summaryRows() []row {
 	return rows
 }
 
+// ingestRows are the summary's lines on what reading the log counted: every
+// run shows its rows and bad rows (none is worth saying), the rest only when
+// there is something to count.
+func ingestRows(in Ingest, noHoldout bool) []row {
+	rows := []row{{"Rows read", fmt.Sprintf("%s data rows; %s transactions accepted", fmtInt64(in.Rows), fmtInt64(in.Transactions))}}
+	bad := "none"
+	if n := in.Skipped(); n > 0 {
+		reasons := make([]string, 0, len(in.BadRows))
+		for reason, k := range in.BadRows {
+			reasons = append(reasons, reason+" "+fmtInt64(k))
+		}
+		slices.Sort(reasons)
+		bad = fmt.Sprintf("%s skipped (%.1f%% of the data rows): %s", fmtInt64(n), 100*in.SkippedShare(), strings.Join(reasons, ", "))
+		if in.FirstBadRow != "" {
+			bad += ". The first: " + in.FirstBadRow
+		}
+	}
+	rows = append(rows, row{"Bad rows", bad})
+	if in.NegativeRows > 0 || in.ReturnOnlyDays > 0 {
+		v := fmt.Sprintf("%s row%s with a negative amount (%s dropped)", fmtInt64(in.NegativeRows), plural(int(min(in.NegativeRows, 2))), fmtInt64(in.DroppedNegative))
+		if in.ReturnOnlyDays > 0 {
+			v += fmt.Sprintf("; %s return-only day%s ignored (no purchase that day to net against)", fmtInt64(in.ReturnOnlyDays), plural(int(min(in.ReturnOnlyDays, 2))))
+		}
+		rows = append(rows, row{"Returns", v})
+	}
+	if in.RowsAfterEnd > 0 {
+		end := "holdout"
+		if noHoldout {
+			end = "calibration"
+		}
+		rows = append(rows, row{"Rows ignored", fmt.Sprintf("%s dated after the %s end", fmtInt64(in.RowsAfterEnd), end)})
+	}
+	if in.ExcludedCustomers > 0 {
+		rows = append(rows, row{"Customers left out", fmt.Sprintf("%s first seen after the calibration end", fmtInt(in.ExcludedCustomers))})
+	}
+	return rows
+}
+
 // metricRows lays out the metrics table, marking the better predictor.
 func (r *Report) metricRows() []metricRow {
 	type spec struct {
@@ -250,7 +298,7 @@ func (r *Report) metricRows() []metricRow {
 			func(m eval.Metrics) float64 { return m.AUC }, fmtScore, eval.MetricAUC, true},
 	}
 	if r.data.Model.PReturn != nil || r.data.Baseline.PReturn != nil {
-		specs = append(specs, spec{"AUC of P(return)", "↑", "The same AUC, scored by the predicted probability of spending (ZILN p; baseline P(alive)).",
+		specs = append(specs, spec{"AUC of P(return)", "↑", "The same AUC, scored by the predicted probability of spending in the holdout (ZILN p; baseline: BG/NBD P(alive) × P(a purchase within the horizon | alive)).",
 			func(m eval.Metrics) float64 { return m.AUCReturn }, fmtScore, eval.MetricAUC, false})
 	}
 	specs = append(specs,
@@ -278,7 +326,7 @@ func (r *Report) metricRows() []metricRow {
 			rows[i].Model.Interval = fmtInterval(bs.Model[s.better], s.format)
 			if bs.Baseline != nil {
 				rows[i].Baseline.Interval = fmtInterval(bs.Baseline[s.better], s.format)
-				rows[i].ModelBetter = fmt.Sprintf("%.0f%%", 100*float64(bs.ModelBetter[s.better]))
+				rows[i].ModelBetter = eval.FormatShare(float64(bs.ModelBetter[s.better]))
 			}
 		}
 	}
@@ -367,12 +415,14 @@ func fmtMoney(v float64) string {
 	return out
 }
 
-func fmtInt(n int) string {
+func fmtInt64(n int64) string {
 	if n < 0 {
-		return "−" + groupThousands(strconv.Itoa(-n))
+		return "−" + groupThousands(strconv.FormatInt(-n, 10))
 	}
-	return groupThousands(strconv.Itoa(n))
+	return groupThousands(strconv.FormatInt(n, 10))
 }
+
+func fmtInt(n int) string { return fmtInt64(int64(n)) }
 
 func groupThousands(digits string) string {
 	var b strings.Builder

@@ -61,6 +61,41 @@ type runDoc struct {
 	Workers          int    `json:"workers,omitempty"`
 	BestEpoch        int    `json:"best_epoch,omitempty"`
 	Generated        string `json:"generated,omitempty"`
+	// Ingest is what reading the log counted; Warnings the Summary's.
+	Ingest   *ingestDoc `json:"ingest,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+}
+
+// ingestDoc is Ingest in metrics.json: bad_rows is an object ({} when none)
+// and skipped_share the share of data rows skipped, so that a reader need not
+// sum the reasons.
+type ingestDoc struct {
+	Rows              int64            `json:"rows"`
+	Transactions      int64            `json:"transactions"`
+	BadRows           map[string]int64 `json:"bad_rows"`
+	Skipped           int64            `json:"skipped"`
+	SkippedShare      float64          `json:"skipped_share"`
+	FirstBadRow       string           `json:"first_bad_row,omitempty"`
+	NegativeRows      int64            `json:"negative_rows"`
+	DroppedNegative   int64            `json:"dropped_negative"`
+	ReturnOnlyDays    int64            `json:"return_only_days"`
+	RowsAfterEnd      int64            `json:"rows_after_end"`
+	ExcludedCustomers int              `json:"excluded_customers"`
+}
+
+func ingestDocOf(in *Ingest) *ingestDoc {
+	if in == nil {
+		return nil
+	}
+	bad := in.BadRows
+	if bad == nil {
+		bad = map[string]int64{}
+	}
+	return &ingestDoc{
+		Rows: in.Rows, Transactions: in.Transactions, BadRows: bad, Skipped: in.Skipped(), SkippedShare: in.SkippedShare(),
+		FirstBadRow: in.FirstBadRow, NegativeRows: in.NegativeRows, DroppedNegative: in.DroppedNegative,
+		ReturnOnlyDays: in.ReturnOnlyDays, RowsAfterEnd: in.RowsAfterEnd, ExcludedCustomers: in.ExcludedCustomers,
+	}
 }
 
 type epochDoc struct {
@@ -81,6 +116,7 @@ func (r *Report) MetricsJSON() ([]byte, error) {
 			HoldoutStart: day(s.HoldoutStart), HoldoutEnd: day(s.HoldoutEnd),
 			Horizon: s.Horizon, Backend: s.Backend, Workers: s.Workers,
 			BestEpoch: r.data.BestEpoch, Generated: stamp(s.Generated),
+			Ingest: ingestDocOf(s.Ingest), Warnings: s.Warnings,
 		},
 		Importance: r.data.Importance,
 		ModelNoise: r.data.Noise,

@@ -152,16 +152,19 @@ func addGain(p *plot.Plot, gain []float64, label string, hex uint32, dashed bool
 }
 
 // decilePlot draws mean predicted next to mean actual spend per prediction
-// decile for one predictor.
+// decile for one predictor, the highest predictions on the left and
+// numbered as cohort predict numbers its decile column: 1 is the top tenth
+// (decileBars).
 func decilePlot(name string, hex uint32, ds []eval.Decile) (*plot.Plot, error) {
-	p := newPlot(name, "decile of predicted spend (1 = lowest)", "mean holdout spend per customer")
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(4)
-	pred := make(plotter.Values, len(ds))
-	act := make(plotter.Values, len(ds))
-	labels := make([]string, len(ds))
-	for i, d := range ds {
-		pred[i], act[i], labels[i] = d.MeanPredicted, d.MeanActual, strconv.Itoa(d.Index+1)
+	p := newPlot(name, decileAxis, "mean holdout spend per customer")
+	p.Legend.Top, p.Legend.Left = true, false
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(8), -vg.Points(4)
+	bars := decileBars(ds)
+	pred := make(plotter.Values, len(bars))
+	act := make(plotter.Values, len(bars))
+	labels := make([]string, len(bars))
+	for i, b := range bars {
+		pred[i], act[i], labels[i] = b.pred, b.act, b.label
 	}
 	w := vg.Points(11)
 	bp, err := plotter.NewBarChart(pred, w)
@@ -181,6 +184,49 @@ func decilePlot(name string, hex uint32, ds []eval.Decile) (*plot.Plot, error) {
 	p.Y.Min = math.Min(0, p.Y.Min)
 	p.Y.Max += 0.12 * (p.Y.Max - p.Y.Min) // room for the legend above the tallest bar
 	return p, nil
+}
+
+// decileAxis is the decile chart's x-axis label.
+const decileAxis = "decile of predicted spend (1 = top tenth, as in cohort predict)"
+
+// decileBar is one bucket of the decile chart.
+type decileBar struct {
+	// label names the tenths of customers the bucket holds, counted from
+	// the highest predictions as cohort predict's decile column counts
+	// them: "1" is the top tenth, "10" the bottom one, and "5–9" a bucket
+	// that tied predictions made of several tenths.
+	label     string
+	pred, act float64
+}
+
+// decileBars orders ds, which eval.Deciles (and metrics.json, following
+// google/lifetime_value's decile_stats) lists lowest predictions first,
+// highest first, and labels each bucket with the tenths it spans, counting
+// customers from the top. Ten buckets are labelled 1 to 10.
+func decileBars(ds []eval.Decile) []decileBar {
+	n := 0
+	for _, d := range ds {
+		n += d.Count
+	}
+	out := make([]decileBar, 0, len(ds))
+	above := 0 // customers in the buckets already laid out
+	for i := len(ds) - 1; i >= 0; i-- {
+		d := ds[i]
+		label := strconv.Itoa(len(ds) - i)
+		if n > 0 {
+			// A bucket's edges are quantiles, so it holds whole tenths give
+			// or take a customer: round its ends to the nearest tenth.
+			first := int(math.Floor(float64(above)*10/float64(n)+0.5)) + 1
+			last := max(first, int(math.Floor(float64(above+d.Count)*10/float64(n)+0.5)))
+			label = strconv.Itoa(first)
+			if last > first {
+				label += "–" + strconv.Itoa(last)
+			}
+		}
+		out = append(out, decileBar{label: label, pred: d.MeanPredicted, act: d.MeanActual})
+		above += d.Count
+	}
+	return out
 }
 
 // lossPlot draws the training and validation loss per epoch, marking the

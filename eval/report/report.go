@@ -50,6 +50,54 @@ type Summary struct {
 	Generated time.Time
 	// Notes are extra lines for the summary, shown as given.
 	Notes []string
+	// Ingest is what reading the transaction log counted: rows, bad rows
+	// skipped, returns; nil leaves it out.
+	Ingest *Ingest
+	// Warnings are findings about the input that can make the results
+	// meaningless (a log censored by skipped rows, too few test customers,
+	// an outlier date), one sentence each: the page shows them above the
+	// notes, metrics.json under run.warnings.
+	Warnings []string
+}
+
+// Ingest is what reading the transaction log counted. Its fields are plain
+// values so that this package need not import clv.
+type Ingest struct {
+	// Rows is the data rows read, good and bad; Transactions the rows
+	// accepted.
+	Rows, Transactions int64
+	// BadRows counts the malformed rows skipped, by reason; FirstBadRow
+	// quotes the first of them ("FILE:LINE: column ...").
+	BadRows     map[string]int64
+	FirstBadRow string
+	// NegativeRows counts the rows with a negative amount (returns), and
+	// DroppedNegative those of them dropped. ReturnOnlyDays counts the
+	// customer-days with returns only: netting has no purchase to subtract
+	// them from, so they are ignored.
+	NegativeRows, DroppedNegative, ReturnOnlyDays int64
+	// RowsAfterEnd counts the rows dated after the holdout end (after the
+	// calibration end without a holdout), ignored.
+	RowsAfterEnd int64
+	// ExcludedCustomers first bought after the calibration end and were
+	// left out.
+	ExcludedCustomers int
+}
+
+// Skipped is the number of bad rows skipped.
+func (in Ingest) Skipped() int64 {
+	var n int64
+	for _, k := range in.BadRows {
+		n += k
+	}
+	return n
+}
+
+// SkippedShare is the share of the data rows skipped as bad, 0 without rows.
+func (in Ingest) SkippedShare() float64 {
+	if in.Rows <= 0 {
+		return 0
+	}
+	return float64(in.Skipped()) / float64(in.Rows)
 }
 
 // Defaults for the empty fields of Summary.
@@ -66,8 +114,9 @@ type Predictor struct {
 	// Spend is the predicted holdout spend per customer.
 	Spend []float64
 	// PReturn is an optional probability of spending anything in the
-	// holdout (the ZILN head's p, the baseline's P(alive)); nil skips the
-	// AUC that uses it.
+	// holdout (the ZILN head's p; for the baseline, BG/NBD's probability of
+	// a purchase within the horizon, not P(alive)); nil skips the AUC that
+	// uses it.
 	PReturn []float64
 }
 
@@ -194,6 +243,15 @@ func (r *Report) ModelNoise() *eval.Noise { return r.data.Noise }
 
 // Bootstrap is the Data's bootstrap intervals, or nil.
 func (r *Report) Bootstrap() *eval.Bootstrap { return r.data.Bootstrap }
+
+// SetIngest sets Summary.Ingest, for a caller that builds the Data before it
+// has the counts at hand.
+func (r *Report) SetIngest(in Ingest) { r.data.Summary.Ingest = &in }
+
+// Warn adds warnings to Summary.Warnings.
+func (r *Report) Warn(warnings ...string) {
+	r.data.Summary.Warnings = append(r.data.Summary.Warnings, warnings...)
+}
 
 // Write renders report.html and metrics.json into dir (which must exist) and
 // returns their paths.

@@ -2,12 +2,12 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"image/png"
 	"io"
 	"math"
@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,7 +282,7 @@ func TestHTMLRendersEverySection(t *testing.T) {
 			t.Errorf("%s has intervals %q, want none: the bootstrap does not cover it", label, got)
 		}
 	}
-	share := fmt.Sprintf("%.0f%%", 100*float64(b.ModelBetter[eval.MetricNormalizedGini]))
+	share := eval.FormatShare(float64(b.ModelBetter[eval.MetricNormalizedGini]))
 	if got := p.cells["Normalized Gini"]; len(got) != 4 || got[2] != share {
 		t.Errorf("Normalized Gini cells %q, want model, baseline, %q, help", got, share)
 	}
@@ -554,5 +555,149 @@ func TestFormatting(t *testing.T) {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
+	}
+}
+
+// predictDecile is cohort predict's decile column (job.deciles), restated
+// here because job imports this package: customers ranked by prediction,
+// highest first, rank*10/n + 1, so that 1 is the top tenth.
+func predictDecile(pred []float64) []int {
+	idx := make([]int, len(pred))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(pred[b], pred[a]) })
+	out := make([]int, len(pred))
+	for rank, i := range idx {
+		out[i] = rank*10/len(pred) + 1
+	}
+	return out
+}
+
+// TestDecileChartFollowsPredict ensures the report's decile chart numbers
+// and orders its bars as cohort predict numbers deciles: bar "1" on the
+// left, holding exactly the customers predict puts in decile 1 (the top
+// tenth), down to "10"; its axis and the page say so, and say that
+// metrics.json keeps the reference's lowest-first order, which it does.
+func TestDecileChartFollowsPredict(t *testing.T) {
+	const n = 1000
+	rng := rand.New(rand.NewPCG(5, 6))
+	pred, actual := make([]float64, n), make([]float64, n)
+	for i := range pred {
+		pred[i] = math.Exp(rng.NormFloat64())
+		actual[i] = pred[i] * rng.ExpFloat64()
+	}
+	ds, err := eval.Deciles(pred, actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bars := decileBars(ds)
+	if len(bars) != 10 {
+		t.Fatalf("%d bars, want 10", len(bars))
+	}
+	dec := predictDecile(pred)
+	for k, b := range bars {
+		if want := strconv.Itoa(k + 1); b.label != want {
+			t.Errorf("bar %d from the left is labelled %q, want %q", k, b.label, want)
+		}
+		// The customers predict puts in decile k+1 are the bar's customers.
+		var sp, sa float64
+		var m int
+		for i, d := range dec {
+			if d == k+1 {
+				sp, sa, m = sp+pred[i], sa+actual[i], m+1
+			}
+		}
+		if mp, ma := sp/float64(m), sa/float64(m); math.Abs(b.pred-mp) > 1e-9*mp || math.Abs(b.act-ma) > 1e-9*ma {
+			t.Errorf("bar %q: mean predicted %v, actual %v; predict's decile %d has %v, %v", b.label, b.pred, b.act, k+1, mp, ma)
+		}
+	}
+
+	p, err := decilePlot("model", modelRGB, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.X.Label.Text, "1 = top tenth") {
+		t.Errorf("x axis %q does not say that 1 is the top tenth", p.X.Label.Text)
+	}
+	var ticks []string
+	for _, tk := range p.X.Tick.Marker.Ticks(p.X.Min, p.X.Max) {
+		if tk.Label != "" {
+			ticks = append(ticks, tk.Label)
+		}
+	}
+	if want := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}; !slices.Equal(ticks, want) {
+		t.Errorf("x tick labels left to right %q, want %q", ticks, want)
+	}
+
+	// The page, and metrics.json's order, which scripts read.
+	r, doc := render(t, Data{Actual: actual, Model: Predictor{Name: "model", Spend: pred}}, true)
+	text := parseHTML(t, doc).text
+	for _, want := range []string{"decile 1 is the top tenth, as in cohort predict's decile column",
+		"metrics.json lists the same buckets the other way round, lowest predictions first (index 0)"} {
+		if !strings.Contains(strings.Join(strings.Fields(text), " "), want) {
+			t.Errorf("page text lacks %q", want)
+		}
+	}
+	raw, err := r.MetricsJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc2 struct {
+		Deciles map[string][]decileDoc `json:"deciles"`
+	}
+	if err := json.Unmarshal(raw, &doc2); err != nil {
+		t.Fatal(err)
+	}
+	js := doc2.Deciles["model"]
+	if len(js) != 10 || js[0].Index != 0 || js[9].Index != 9 || !(js[0].MeanPredicted < js[9].MeanPredicted) ||
+		js[0].MeanPredicted != bars[9].pred {
+		t.Errorf("metrics.json deciles: want index 0 the lowest predictions (bar \"10\"), 9 the highest; got %+v", js)
+	}
+}
+
+// TestDecileBarsTied ensures that when tied predictions merge tenths, the
+// bars still read from the top, their labels cover 1 to 10 without gaps or
+// overlaps, and the caption explains the ranges.
+func TestDecileBarsTied(t *testing.T) {
+	const n = 1000
+	pred, actual := make([]float64, n), make([]float64, n)
+	for i := range pred {
+		pred[i] = float64(i)
+		if i >= 300 && i < 800 { // half the customers tie: tenths 3-7 from the top merge
+			pred[i] = 300
+		}
+		actual[i] = float64(i % 7)
+	}
+	ds, err := eval.Deciles(pred, actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bars := decileBars(ds)
+	next := 1
+	for i, b := range bars {
+		first, last, _ := strings.Cut(b.label, "–")
+		if last == "" {
+			last = first
+		}
+		f, err1 := strconv.Atoi(first)
+		l, err2 := strconv.Atoi(last)
+		if err1 != nil || err2 != nil || f != next || l < f {
+			t.Fatalf("bar %d label %q: want tenths from %d on (labels %v)", i, b.label, next, bars)
+		}
+		if i > 0 && !(b.pred < bars[i-1].pred) {
+			t.Errorf("bar %q mean prediction %v, not below the bar left of it (%v)", b.label, b.pred, bars[i-1].pred)
+		}
+		next = l + 1
+	}
+	if next != 11 {
+		t.Errorf("labels end at tenth %d, want 10 (bars %v)", next-1, bars)
+	}
+	if !slices.ContainsFunc(bars, func(b decileBar) bool { return strings.Contains(b.label, "–") }) {
+		t.Fatalf("no merged bar among %v: the fixture does not tie enough", bars)
+	}
+	_, doc := render(t, Data{Actual: actual, Model: Predictor{Name: "model", Spend: pred}}, true)
+	if text := parseHTML(t, doc).text; !strings.Contains(text, "Tied predictions merged some tenths into one bar") {
+		t.Error("caption does not explain the merged bars")
 	}
 }
