@@ -10,11 +10,21 @@ import (
 
 // BGNBD holds the BG/NBD parameters: purchase rates λ ~ Gamma(shape R,
 // rate Alpha) per week and dropout probabilities p ~ Beta(A, B).
-type BGNBD struct{ R, Alpha, A, B float64 }
+type BGNBD struct {
+	R     float64 `json:"r"`
+	Alpha float64 `json:"alpha"`
+	A     float64 `json:"a"`
+	B     float64 `json:"b"`
+}
 
 // MBGNBD holds the MBG/NBD parameters, which mean what BG/NBD's do; the model
 // differs in letting a customer drop out at time zero too.
-type MBGNBD struct{ R, Alpha, A, B float64 }
+type MBGNBD struct {
+	R     float64 `json:"r"`
+	Alpha float64 `json:"alpha"`
+	A     float64 `json:"a"`
+	B     float64 `json:"b"`
+}
 
 // FitBGNBD fits BG/NBD by maximum likelihood (Fader, Hardie & Lee 2005,
 // eq. 6). It fails when data is empty (ErrNoData), a summary is invalid (the

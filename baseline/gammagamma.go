@@ -15,7 +15,11 @@ import (
 // P = ConstantShape with Q = P+1 is the model of constant spend that
 // FitGammaGamma returns when every repeat purchase has the same value, V
 // (see Constant): the shapes stand for the infinite ones of a point mass.
-type GammaGamma struct{ P, Q, V float64 }
+type GammaGamma struct {
+	P float64 `json:"p"`
+	Q float64 `json:"q"`
+	V float64 `json:"v"`
+}
 
 // ConstantShape is P (and Q-1) of a constant-spend GammaGamma, 2^40: large
 // enough to stand for infinity (a transaction's coefficient of variation

@@ -8,7 +8,12 @@ import (
 
 // ParetoNBD holds the Pareto/NBD parameters: purchase rates λ ~ Gamma(shape
 // R, rate Alpha) and dropout rates μ ~ Gamma(shape S, rate Beta), per week.
-type ParetoNBD struct{ R, Alpha, S, Beta float64 }
+type ParetoNBD struct {
+	R     float64 `json:"r"`
+	Alpha float64 `json:"alpha"`
+	S     float64 `json:"s"`
+	Beta  float64 `json:"beta"`
+}
 
 // FitParetoNBD fits Pareto/NBD by maximum likelihood (Fader & Hardie's note,
 // eq. 18) with BFGS on central-difference gradients: the likelihood's

@@ -189,3 +189,12 @@ func (c *Calibration) validate() error {
 	}
 	return nil
 }
+
+// calibrationName names the spend calibration m applies, as the job spec
+// and --calibration name it.
+func (m *Meta) calibrationName() string {
+	if m.Calibration != nil {
+		return "isotonic"
+	}
+	return "factor"
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/eval"
 	"github.com/cohort-clv/cohort/eval/report"
+	"github.com/cohort-clv/cohort/internal/buildinfo"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/model"
 )
@@ -109,7 +110,9 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 			CalibrationStart: rep.FirstDate, CalibrationEnd: rep.CalibrationEnd,
 			HoldoutStart: rep.CalibrationEnd.AddDate(0, 0, 1), HoldoutEnd: rep.HoldoutEnd,
 			Horizon: rep.Horizon.String(), Backend: e.be.Name(), Workers: e.workers, Generated: time.Now().UTC(),
-			Model: e.trained.Net.Describe(),
+			Model:    e.trained.Net.Describe(),
+			Settings: e.trained.Net.Config, Calibration: e.trained.Meta.calibrationName(),
+			Version: buildinfo.Read().Short(),
 		},
 		Actual:   actual,
 		Model:    report.Predictor{Name: "deep ZILN model", Spend: spend, PReturn: pReturn},

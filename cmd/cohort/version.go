@@ -3,42 +3,18 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
-	"runtime/debug"
-
 	"github.com/spf13/cobra"
+
+	"github.com/cohort-clv/cohort/internal/buildinfo"
 )
 
 // buildInfo is what `cohort version` reports.
 type buildInfo struct {
-	Version  string `json:"version"`
-	Go       string `json:"go"`
-	OS       string `json:"os"`
-	Arch     string `json:"arch"`
-	Revision string `json:"revision,omitempty"` // VCS commit, when the build recorded it
-	Modified bool   `json:"modified,omitempty"` // the tree had uncommitted changes
-	CUDA     bool   `json:"cuda"`               // built with -tags cuda
+	buildinfo.Info
+	CUDA bool `json:"cuda"` // built with -tags cuda
 }
 
-func readBuildInfo() buildInfo {
-	b := buildInfo{Version: "(devel)", Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CUDA: cudaBuilt}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return b
-	}
-	if bi.Main.Version != "" {
-		b.Version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Revision = s.Value
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
-		}
-	}
-	return b
-}
+func readBuildInfo() buildInfo { return buildInfo{Info: buildinfo.Read(), CUDA: cudaBuilt} }
 
 // String is the one line `cohort version` and `cohort --version` print.
 func (b buildInfo) String() string {

@@ -237,6 +237,8 @@ func (r *Report) summaryRows() []row {
 		}
 		add("Training", v)
 	}
+	add("Spend calibration", s.Calibration)
+	add("cohort version", s.Version)
 	return rows
 }
 

@@ -64,6 +64,10 @@ type runDoc struct {
 	// Ingest is what reading the log counted; Warnings the Summary's.
 	Ingest   *ingestDoc `json:"ingest,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
+	// Settings, Calibration and Version say how to repeat the run.
+	Settings    any    `json:"settings,omitempty"`
+	Calibration string `json:"calibration,omitempty"`
+	Version     string `json:"cohort_version,omitempty"`
 }
 
 // ingestDoc is Ingest in metrics.json: bad_rows is an object ({} when none)
@@ -117,6 +121,7 @@ func (r *Report) MetricsJSON() ([]byte, error) {
 			Horizon: s.Horizon, Backend: s.Backend, Workers: s.Workers,
 			BestEpoch: r.data.BestEpoch, Generated: stamp(s.Generated),
 			Ingest: ingestDocOf(s.Ingest), Warnings: s.Warnings,
+			Settings: s.Settings, Calibration: s.Calibration, Version: s.Version,
 		},
 		Importance: r.data.Importance,
 		ModelNoise: r.data.Noise,

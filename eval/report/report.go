@@ -45,6 +45,14 @@ type Summary struct {
 	// Backend and Workers say where the model trained ("cuda:0", 4).
 	Backend string
 	Workers int
+	// Settings are the training settings (model.Config), written to
+	// metrics.json as run.settings so a run can be repeated; Calibration
+	// names the spend calibration ("factor" or "isotonic"). Either may be
+	// empty.
+	Settings    any
+	Calibration string
+	// Version is the cohort build that made the run (buildinfo.Info.Short).
+	Version string
 	// Generated stamps the page; zero leaves the stamp out, which keeps
 	// reports of identical runs byte-identical.
 	Generated time.Time

@@ -349,6 +349,8 @@ func TestHTMLOptionalParts(t *testing.T) {
 // with the values Compute gives, and null for undefined values.
 func TestMetricsJSONKeys(t *testing.T) {
 	d := sampleData(t, 300)
+	d.Summary.Settings = map[string]any{"seed": 7, "lr": 0.001}
+	d.Summary.Calibration, d.Summary.Version = "factor", "v1.2.3 abcdef"
 	r, err := New(d)
 	if err != nil {
 		t.Fatal(err)
@@ -397,6 +399,11 @@ func TestMetricsJSONKeys(t *testing.T) {
 		"baseline.params.gamma_gamma.v": 15.44,
 	}
 	for k, want := range params {
+		if v, ok := lookup(k); !ok || v != want {
+			t.Errorf("%s = %v, want %v", k, v, want)
+		}
+	}
+	for k, want := range map[string]any{"run.settings.seed": 7.0, "run.settings.lr": 0.001, "run.calibration": "factor", "run.cohort_version": "v1.2.3 abcdef"} {
 		if v, ok := lookup(k); !ok || v != want {
 			t.Errorf("%s = %v, want %v", k, v, want)
 		}
