@@ -3,7 +3,11 @@ package job
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -23,6 +27,13 @@ type Trained struct {
 func LoadTrained(dir string) (*Trained, error) {
 	net, err := model.Load(dir)
 	if err != nil {
+		// A run directory holds the model one level down: say so rather
+		// than report a missing model.json.
+		if inner := filepath.Join(dir, "model"); errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(filepath.Join(inner, model.ManifestFile)); serr == nil {
+				return nil, fmt.Errorf("job: load model: %s is a run directory; the model is %s", dir, inner)
+			}
+		}
 		return nil, fmt.Errorf("job: %w", err)
 	}
 	var meta Meta

@@ -370,3 +370,17 @@ func testEvaluate(t *testing.T, r run) {
 		t.Errorf("no horizon: got %v", err)
 	}
 }
+
+// TestLoadTrainedRunDirectory ensures a run directory given where its model
+// directory belongs is named as such, with the path to use, and that a
+// missing directory still says what is missing.
+func TestLoadTrainedRunDirectory(t *testing.T) {
+	_, err := job.LoadTrained("testdata/model-v1")
+	if err == nil || !strings.Contains(err.Error(), "testdata/model-v1 is a run directory; the model is testdata/model-v1/model") {
+		t.Errorf("run directory: %v", err)
+	}
+	_, err = job.LoadTrained(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "model.json") {
+		t.Errorf("empty directory: %v, want the missing model.json named", err)
+	}
+}

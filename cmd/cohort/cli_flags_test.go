@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -197,7 +198,7 @@ func TestTrainInterruptedHint(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want a cancellation", err)
 	}
-	msg, code := exitMessage(err)
+	msg, code := exitMessage(err, nil)
 	if code != 130 || !strings.HasPrefix(msg, "cohort: interrupted; the same command with --resume continues from the checkpoint at epoch ") ||
 		!strings.Contains(msg, filepath.Join(out, "checkpoints")) {
 		t.Errorf("exit %d %q, want 130 and the --resume hint naming the checkpoint", code, msg)
@@ -217,20 +218,24 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestExitMessage ensures main's message and exit code: 1 and the error,
-// or 130 and "interrupted" with any hint.
+// or "interrupted" with any hint and 128 + the signal's number (130 when
+// the signal is unknown).
 func TestExitMessage(t *testing.T) {
+	cancelled := fmt.Errorf("job: %w", context.Canceled)
 	tests := []struct {
-		err  error
-		msg  string
-		code int
+		err, cause error
+		msg        string
+		code       int
 	}{
-		{errors.New("--data is required"), "cohort: --data is required", 1},
-		{fmt.Errorf("job: %w", context.Canceled), "cohort: interrupted", 130},
-		{&hintError{err: fmt.Errorf("job: %w", context.Canceled), hint: "use --resume"}, "cohort: interrupted; use --resume", 130},
-		{&hintError{err: errors.New("boom"), hint: "try again"}, "cohort: boom; try again", 1},
+		{errors.New("--data is required"), nil, "cohort: --data is required", 1},
+		{cancelled, nil, "cohort: interrupted", 130},
+		{cancelled, signalError{syscall.SIGINT}, "cohort: interrupted", 130},
+		{cancelled, signalError{syscall.SIGTERM}, "cohort: interrupted", 143},
+		{&hintError{err: cancelled, hint: "use --resume"}, signalError{syscall.SIGTERM}, "cohort: interrupted; use --resume", 143},
+		{&hintError{err: errors.New("boom"), hint: "try again"}, nil, "cohort: boom; try again", 1},
 	}
 	for _, tt := range tests {
-		msg, code := exitMessage(tt.err)
+		msg, code := exitMessage(tt.err, tt.cause)
 		if msg != tt.msg || code != tt.code {
 			t.Errorf("exitMessage(%v) = %q, %d; want %q, %d", tt.err, msg, code, tt.msg, tt.code)
 		}

@@ -13,13 +13,43 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		msg, code := exitMessage(err)
+		msg, code := exitMessage(err, context.Cause(ctx))
 		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(code)
+	}
+}
+
+// signalError is the cause of a context ended by a signal, so main exits
+// with the shell's code for it: 128 + the signal's number (130 for Ctrl-C,
+// 143 for SIGTERM, which Kubernetes and systemd send).
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "received " + e.sig.String() }
+
+// signalContext is cancelled, with a signalError cause, by SIGINT or
+// SIGTERM; stop releases the signals. After the first signal the default
+// behaviour returns, so a second Ctrl-C ends a run whose shutdown hangs.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			signal.Stop(sigs)
+			cancel(signalError{s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
 	}
 }
 
@@ -33,15 +63,22 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() + "; " + e.hint }
 func (e *hintError) Unwrap() error { return e.err }
 
-// exitMessage is what main prints for err on stderr and the exit code.
-func exitMessage(err error) (string, int) {
+// exitMessage is what main prints for err on stderr and the exit code;
+// cause is the cause of the command's context.
+func exitMessage(err, cause error) (string, int) {
 	if errors.Is(err, context.Canceled) {
-		msg := "cohort: interrupted"
+		msg, code := "cohort: interrupted", 130
+		var se signalError
+		if errors.As(cause, &se) {
+			if n, ok := se.sig.(syscall.Signal); ok {
+				code = 128 + int(n)
+			}
+		}
 		var h *hintError
 		if errors.As(err, &h) {
 			msg += "; " + h.hint
 		}
-		return msg, 130
+		return msg, code
 	}
 	return "cohort: " + err.Error(), 1
 }

@@ -166,7 +166,7 @@ func TestTrainBesideEarlierCheckpoints(t *testing.T) {
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
-	if msg, _ := exitMessage(err); !strings.Contains(msg, fmt.Sprintf("--resume continues from the checkpoint at epoch %d, step %d (%s)", st.Epoch, st.Adam.Step, path)) {
+	if msg, _ := exitMessage(err, nil); !strings.Contains(msg, fmt.Sprintf("--resume continues from the checkpoint at epoch %d, step %d (%s)", st.Epoch, st.Adam.Step, path)) {
 		t.Errorf("exit message %q, want the hint to name %s", msg, path)
 	}
 	for _, name := range dirNames(t, ckdir) {
