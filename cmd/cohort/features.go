@@ -59,7 +59,7 @@ Examples:
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFeatures(cmd, f) },
 	}
 	f.data.bind(cmd.Flags(), forFeatures)
-	cmd.Flags().StringVar(&f.out, "out", "", `output CSV; "-" writes to stdout (required); missing directories are created`)
+	cmd.Flags().StringVar(&f.out, "out", "", `output file: CSV, or Parquet for a ".parquet" name; "-" writes CSV to stdout (required); missing directories are created`)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON (the full ingest report; on stderr with --out -)")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
 	_ = cmd.MarkFlagRequired("data")
@@ -113,14 +113,19 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 	return printIngestSummary(w, ds, f.out, secs)
 }
 
-// writeFeaturesFile writes the CSV atomically (see internal/atomicfile),
+// writeFeaturesFile writes the CSV, or Parquet for a .parquet name,
+// atomically (see internal/atomicfile),
 // creating the missing directories above it.
 func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) error {
 	undo, err := makeOutFileDir(path)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { return writeFeatures(w, ds, labels) }); err != nil {
+	write := writeFeatures
+	if isParquet(path) {
+		write = writeFeaturesParquet
+	}
+	if err := atomicfile.Write(path, func(w io.Writer) error { return write(w, ds, labels) }); err != nil {
 		undo()
 		return fmt.Errorf("features: %w", err)
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/cohort-clv/cohort/clv"
 )
@@ -145,6 +149,83 @@ func TestAppendFeature(t *testing.T) {
 		}
 		if len(s) > len(strconv.FormatFloat(float64(v), 'g', -1, 32))+4 {
 			t.Errorf("%v written as %q, much longer than the shortest form", v, s)
+		}
+	}
+}
+
+// TestFeaturesParquet ensures features writes Parquet for a .parquet name:
+// the CSV's columns in the CSV's order of customers, with the same values,
+// typed (features float, holdout_purchases int64).
+func TestFeaturesParquet(t *testing.T) {
+	dir := t.TempDir()
+	data := writeSynthShop(t, 500)
+	args := []string{"features", "--data", data, "--calibration-end", calibrationEnd, "--horizon", "26w", "-q"}
+	csvOut, pqOut := filepath.Join(dir, "f.csv"), filepath.Join(dir, "f.parquet")
+	for _, out := range []string{csvOut, pqOut} {
+		if _, stderr, err := runCohort(t, append(args, "--out", out)...); err != nil {
+			t.Fatalf("features --out %s: %v\n%s", out, err, stderr)
+		}
+	}
+	f, err := os.Open(csvOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(pqOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatalf("open %s: %v", pqOut, err)
+	}
+	names := map[int]string{}
+	for i, path := range pf.Schema().Columns() {
+		names[i] = path[0]
+	}
+	got := make([]parquet.Row, pf.NumRows())
+	r := parquet.NewReader(pf)
+	if n, err := r.ReadRows(got); n != len(got) || (err != nil && err != io.EOF) {
+		t.Fatalf("read %d of %d rows: %v", n, len(got), err)
+	}
+	if len(got) != len(want)-1 || len(got) == 0 {
+		t.Fatalf("%d parquet rows, want %d", len(got), len(want)-1)
+	}
+	head := want[0]
+	col := map[string]int{}
+	for j, name := range head {
+		col[name] = j
+	}
+	for i, row := range got {
+		if len(row) != len(head) {
+			t.Fatalf("row %d has %d columns, want %d", i, len(row), len(head))
+		}
+		for _, v := range row {
+			name := names[v.Column()]
+			j, ok := col[name]
+			if !ok {
+				t.Fatalf("parquet column %q is not in the CSV header %v", name, head)
+			}
+			var s string
+			switch v.Kind() {
+			case parquet.ByteArray:
+				s = string(v.ByteArray())
+			case parquet.Float:
+				s = string(appendFeature(nil, v.Float()))
+			case parquet.Double:
+				s = strconv.FormatFloat(v.Double(), 'g', 12, 64)
+			case parquet.Int64:
+				s = strconv.FormatInt(v.Int64(), 10)
+			default:
+				t.Fatalf("row %d column %s: kind %v", i, name, v.Kind())
+			}
+			if s != want[i+1][j] {
+				t.Fatalf("row %d column %s: parquet %s, csv %s", i, name, s, want[i+1][j])
+			}
 		}
 	}
 }
