@@ -45,3 +45,21 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkLoadDecimalComma is BenchmarkLoad on the same log written the
+// European way (";" and decimal commas, Options.Decimal ","), whose
+// numbers take the rewriting parser instead of parseFloat's fast path.
+func BenchmarkLoadDecimalComma(b *testing.B) {
+	const rows = 500_000
+	data := bytes.ReplaceAll(benchLog(rows), []byte(","), []byte(";"))
+	data = bytes.ReplaceAll(data, []byte("."), []byte(","))
+	o := Options{CalibrationEnd: mustDate("2021-06-30"), Horizon: Horizon{Days: 182}, Decimal: ","}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadReader(context.Background(), "bench.csv", bytes.NewReader(data), o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -105,7 +105,7 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 					hint = countOnlyHint
 				}
 				return colMap{}, fmt.Errorf("no %s column found (looked for %s); the header has: %s; name it with --%s (read.%s in a job spec)%s",
-					roleName(pos), strings.Join(defaults[pos], ", "), strings.Join(header, ", "), roleName(pos), roleName(pos), hint)
+					roleName(pos), strings.Join(defaults[pos], ", "), headerList(header), roleName(pos), roleName(pos), hint)
 			}
 		case isIndex(spec):
 			i, err := strconv.Atoi(spec)
@@ -121,7 +121,7 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 		default:
 			idx = findName(norm, []string{normalizeName(spec)})
 			if idx < 0 {
-				return colMap{}, fmt.Errorf("%s column %q is not in the header; the header has: %s", roleName(pos), spec, strings.Join(header, ", "))
+				return colMap{}, fmt.Errorf("%s column %q is not in the header; the header has: %s", roleName(pos), spec, headerList(header))
 			}
 		}
 		m.idx[pos] = idx
@@ -132,7 +132,7 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 			continue
 		}
 		if header != nil {
-			m.display[pos] = strconv.Quote(header[idx])
+			m.display[pos] = quoteField([]byte(header[idx]))
 			m.names[pos] = header[idx]
 		} else {
 			m.display[pos] = fmt.Sprintf("%d (%s)", idx+1, roleName(pos))

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -23,6 +25,8 @@ type parseConfig struct {
 	delim      byte
 	cols       colMap
 	layout     string
+	dec        byte     // decimal separator, '.' or ','
+	header     []string // header names, for messages; nil without a header
 	negative   NegativePolicy
 	hasCutoff  bool
 	cutoff     int32 // rows dated after this day are ignored
@@ -44,14 +48,23 @@ type csvSource struct {
 // openCSV reads the first chunk of r, undoes gzip, and detects the
 // delimiter, the header and the column mapping.
 func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, error) {
+	dec, err := parseDecimal(o.Decimal)
+	if err != nil {
+		return nil, nil, err
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	src := &csvSource{r: br}
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, gzipError(err)
 		}
-		src.r, src.gzipped = zr, true
+		src.r, src.gzipped = gzipReader{zr}, true
+	}
+	if !src.gzipped {
+		if err := notCSV(br); err != nil {
+			return nil, nil, err
+		}
 	}
 	// Small files are common (tests, samples): read 64 KiB first and grow
 	// to a full chunk only when there is more.
@@ -84,18 +97,23 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 		}
 		return nil, nil, errors.New("no text lines at the start of the file (binary data?); is this a CSV file?")
 	}
+	if binaryLines(lines) {
+		return nil, nil, fmt.Errorf("the start of the file is not text (binary data?): %s; is this a CSV file?", quoteField(lines[0]))
+	}
 	delim, given, err := parseDelimiter(o.Delimiter)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !given {
-		if delim, err = detectDelimiter(lines); err != nil {
+		if delim, err = detectDelimiter(lines, dec); err != nil {
 			return nil, nil, err
 		}
+	} else if err := checkDelimiter(lines, delim, dec); err != nil {
+		return nil, nil, err
 	}
 	hasHeader := headerMode == "yes"
 	if headerMode == "auto" {
-		hasHeader = namesColumns(o) || detectHeader(lines, delim, o.DateFormat)
+		hasHeader = namesColumns(o) || detectHeader(lines, delim, o.DateFormat, dec)
 	}
 	var header []string
 	dataLine := lines[0]
@@ -113,6 +131,7 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 		return nil, nil, err
 	}
 	src.cfg.delim, src.cfg.cols, src.cfg.layout, src.cfg.negative = delim, cols, o.DateFormat, o.Negative
+	src.cfg.dec, src.cfg.header = dec, header
 	return src, header, nil
 }
 
@@ -335,13 +354,22 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 	cols := &p.cfg.cols
 	nf, ok := p.sp.split(line)
 	if !ok {
-		b.addBad(ln, ReasonQuote, "", "unterminated or misplaced double quote (quoted fields must end on their line)")
+		if p.sp.open >= 0 {
+			b.addBad(ln, ReasonQuote, p.cfg.fieldName(p.sp.open),
+				"a quoted field spans lines: its closing quote is not on this line (quoted fields must end on their line)")
+		} else {
+			b.addBad(ln, ReasonQuote, "", "misplaced double quote: a quoted field must end at the delimiter")
+		}
 		return
 	}
 	if nf <= cols.maxIdx {
 		for pos, idx := range cols.idx {
 			if idx >= nf {
-				b.addBad(ln, ReasonShortRow, "", fmt.Sprintf("short row: %d fields, but column %s is field %d", nf, cols.display[pos], idx+1))
+				msg := fmt.Sprintf("short row: %d fields, but column %s is field %d", nf, cols.display[pos], idx+1)
+				if bytes.Count(line, []byte{'"'})%2 == 1 {
+					msg += " (an odd number of quotes: the end of a quoted field that began on an earlier line?)"
+				}
+				b.addBad(ln, ReasonShortRow, "", msg)
 				return
 			}
 		}
@@ -357,8 +385,15 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 		return
 	}
 	df := f[cols.idx[colDate]]
-	day, ok := p.dp.parse(df)
-	if !ok {
+	day, st := p.dp.parse(df)
+	switch {
+	case st == dateOutOfRange:
+		b.addBad(ln, ReasonBadDate, cols.display[colDate], outOfRange(quoteField(df)))
+		return
+	case st != dateOK && p.cfg.repeatsHeader(f):
+		b.addBad(ln, ReasonHeader, "", "looks like a repeated header line (files joined together?); remove it, or skip it with --skip-bad-rows")
+		return
+	case st != dateOK:
 		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout))
 		return
 	}
@@ -368,23 +403,23 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 	var af []byte
 	if ai := cols.idx[colAmount]; ai >= 0 {
 		af = f[ai]
-		if amount, ok = parseFloat(af); !ok {
-			b.addBad(ln, ReasonNotANumber, cols.display[colAmount], notNumber(af))
+		if amount, ok = parseNumber(af, p.cfg.dec); !ok {
+			b.addBad(ln, ReasonNotANumber, cols.display[colAmount], notNumber(af, p.cfg.dec))
 			return
 		}
 	}
 	var qty float64
 	if qi := cols.idx[colQuantity]; qi >= 0 {
-		if qty, ok = parseOptional(f[qi]); !ok {
-			b.addBad(ln, ReasonNotANumber, cols.display[colQuantity], notNumber(f[qi]))
+		if qty, ok = parseOptional(f[qi], p.cfg.dec); !ok {
+			b.addBad(ln, ReasonNotANumber, cols.display[colQuantity], notNumber(f[qi], p.cfg.dec))
 			return
 		}
 	}
 	p.vals = p.vals[:0]
 	for k := colExtra0; k < len(cols.idx); k++ {
-		v, ok := parseOptional(f[cols.idx[k]])
+		v, ok := parseOptional(f[cols.idx[k]], p.cfg.dec)
 		if !ok {
-			b.addBad(ln, ReasonNotANumber, cols.display[k], notNumber(f[cols.idx[k]]))
+			b.addBad(ln, ReasonNotANumber, cols.display[k], notNumber(f[cols.idx[k]], p.cfg.dec))
 			return
 		}
 		p.vals = append(p.vals, v)
@@ -417,10 +452,34 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 	b.n++
 }
 
-// parseOptional parses an optional numeric field: empty is 0.
-func parseOptional(b []byte) (float64, bool) {
-	if len(b) == 0 {
-		return 0, true
+// fieldName names field idx (0-based) for a message: as its mapped column,
+// else by its header name or 1-based index.
+func (c *parseConfig) fieldName(idx int) string {
+	for pos, i := range c.cols.idx {
+		if i == idx {
+			return c.cols.display[pos]
+		}
 	}
-	return parseFloat(b)
+	if idx < len(c.header) {
+		return quoteField([]byte(c.header[idx]))
+	}
+	return strconv.Itoa(idx + 1)
+}
+
+// repeatsHeader reports whether the fields f of a bad row repeat the
+// header's customer and date names: a header line in the middle of the
+// file, as two exports joined together have.
+func (c *parseConfig) repeatsHeader(f [][]byte) bool {
+	if c.header == nil {
+		return false
+	}
+	for _, pos := range [...]int{colCustomer, colDate} {
+		idx := c.cols.idx[pos]
+		// A BOM before a quoted name keeps the quotes in the field.
+		got := bytes.Trim(bytes.TrimPrefix(f[idx], []byte("\xef\xbb\xbf")), `"`)
+		if !strings.EqualFold(string(got), c.header[idx]) {
+			return false
+		}
+	}
+	return true
 }

@@ -23,8 +23,22 @@
 //     needs Customer "2" (or "1"), Date "3".
 //
 // Dates are 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339 unless
-// Options.DateFormat gives a Go layout. Only the calendar date as written
-// counts; the time of day and zone are ignored.
+// Options.DateFormat gives a Go layout: the reference date 2006-01-02
+// written the file's way, "02/01/2006" for day/month/year. A pattern such
+// as "dd/mm/yyyy" is refused before reading (CheckDateFormat), naming the
+// layout it meant. Only the calendar date as written counts; the time of
+// day and zone are ignored. Dates must lie in the years MinYear to MaxYear
+// (1900 to 2200), for CSV and Parquet alike: a date outside them is a bad
+// row, since it is nearly always a placeholder for a missing date
+// (0001-01-01, 9999-12-31, a Parquet DATE of INT32_MIN).
+//
+// Numbers are decimals with "." as the decimal separator, or "," with
+// Options.Decimal "," (European exports, usually ";"-separated). The other
+// character may group thousands, in well-formed groups only: one to three
+// digits not starting with 0, then groups of exactly three digits. So with
+// "." both 2754.00 and 2,754.00 read as 2754, and 1,234 as 1234, while
+// 14,92 or 0,125 are errors that suggest --decimal ,; with "," 2.754,00 and
+// 1.234 read as 2754 and 1234, and 14.92 is an error.
 //
 // Reading streams: a reader goroutine cuts the input into chunks of whole
 // lines, parser goroutines split and parse them without allocating per row,
@@ -42,10 +56,16 @@
 //
 // Options.SkipBadRows skips bad rows instead and counts them by Reason in the
 // IngestReport, quoting the first few. Lines longer than MaxLineBytes, NUL
-// bytes, customer ids that are not UTF-8, short rows, bad dates and numbers
-// (amounts beyond ±1e12 included) are bad rows; an empty file, a file
-// without data rows or with only bad ones, and an unknown column name are
-// errors either way (the last lists the header's columns).
+// bytes, customer ids that are not UTF-8, short rows, bad dates (outside
+// the supported years included) and numbers (amounts beyond ±1e12
+// included), quoted fields that do not end on their line (named at the
+// line where they begin, also in a column that is not read), and the
+// header line repeated mid-file (exports joined together) are bad rows; an
+// empty file, a file without data rows or with only bad ones, an unknown
+// column name (the error lists the header's columns), a given delimiter
+// that does not split the first line, a spreadsheet, ZIP archive or other
+// binary file, and a truncated or corrupt gzip stream are errors either
+// way.
 //
 // # Negative amounts
 //

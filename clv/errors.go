@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Reason classifies a bad row; IngestReport.BadRows counts rows by Reason.
@@ -12,7 +15,7 @@ type Reason string
 // The reasons a row can be bad.
 const (
 	ReasonNotANumber Reason = "not_a_number"    // amount, quantity or extra value is not a finite decimal
-	ReasonBadDate    Reason = "bad_date"        // date field does not parse
+	ReasonBadDate    Reason = "bad_date"        // date field does not parse, or is outside MinYear..MaxYear
 	ReasonShortRow   Reason = "short_row"       // fewer fields than a mapped column needs
 	ReasonEmptyID    Reason = "empty_id"        // customer id is empty
 	ReasonBinary     Reason = "binary"          // NUL byte in the line or invalid UTF-8 in a customer id
@@ -20,6 +23,7 @@ const (
 	ReasonQuote      Reason = "bad_quote"       // unterminated or misplaced double quote
 	ReasonNegative   Reason = "negative_amount" // negative amount under ErrorNegative
 	ReasonNull       Reason = "null"            // Parquet null in a required column
+	ReasonHeader     Reason = "repeated_header" // the header line again, mid-file (exports joined together)
 )
 
 // MaxLineBytes is the longest line a CSV file may have; longer lines are bad
@@ -79,12 +83,41 @@ func quoteField(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
-// notNumber and friends build the messages of the common bad rows.
-func notNumber(b []byte) string {
-	if looksDecimal(b) {
-		return fmt.Sprintf("%s is out of range (want a finite number within ±%.0e)", quoteField(b), maxAbsValue)
+// headerList lists header names for a message: plain names as they are,
+// others (control bytes, invalid UTF-8, very long) quoted and cut, and at
+// most 30 of them, so that a binary file read as CSV cannot fill the
+// terminal with raw bytes.
+func headerList(header []string) string {
+	const most = 30
+	var b strings.Builder
+	for i, h := range header {
+		if i == most {
+			fmt.Fprintf(&b, ", ... (%d more)", len(header)-most)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if plainName(h) {
+			b.WriteString(h)
+		} else {
+			b.WriteString(quoteField([]byte(h)))
+		}
 	}
-	return quoteField(b) + " is not a number"
+	return b.String()
+}
+
+// plainName reports whether a header name can go into a message unquoted.
+func plainName(h string) bool {
+	if len(h) > 60 || !utf8.ValidString(h) {
+		return false
+	}
+	for _, r := range h {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func notDate(b []byte, layout string) string {

@@ -9,6 +9,7 @@ type splitter struct {
 	need    int  // stop after this many fields; the rest are not looked at
 	fields  [][]byte
 	scratch []byte
+	open    int // after split fails: the field whose quote does not close on the line, or -1 (a misplaced quote)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
@@ -27,7 +28,8 @@ func trimSpace(b []byte) []byte {
 
 // split fills s.fields with the first s.need fields of line and returns how
 // many it found (fewer than need on a short row). ok is false when a quoted
-// field is unterminated or followed by something other than the delimiter.
+// field is unterminated or followed by something other than the delimiter;
+// s.open then says which field, if unterminated.
 func (s *splitter) split(line []byte) (n int, ok bool) {
 	f := s.fields[:0]
 	switch {
@@ -71,9 +73,14 @@ func (s *splitter) split(line []byte) (n int, ok bool) {
 
 // splitQuoted handles RFC 4180 quoting within one line: "a, b" is one field
 // and "" inside quotes is a quote. A quote inside an unquoted field is kept
-// as is. Quoted fields spanning lines are not supported (no log needs them).
+// as is. Quoted fields spanning lines are not supported (no log needs them,
+// and lines are parsed apart, in parallel): a quote that does not close on
+// its line fails the line, also in a field after the last one needed, so
+// that the error names the line where the field began rather than the
+// next one.
 func (s *splitter) splitQuoted(line []byte) (int, bool) {
 	f := s.fields[:0]
+	s.open = -1
 	if cap(s.scratch) < len(line) {
 		s.scratch = make([]byte, 0, len(line)+len(line)/2)
 	}
@@ -89,7 +96,7 @@ func (s *splitter) splitQuoted(line []byte) (int, bool) {
 			for {
 				j := bytes.IndexByte(line[i:], '"')
 				if j < 0 {
-					s.fields = f
+					s.fields, s.open = f, len(f)
 					return len(f), false
 				}
 				sc = append(sc, line[i:i+j]...)
@@ -118,11 +125,51 @@ func (s *splitter) splitQuoted(line []byte) (int, bool) {
 		j := bytes.IndexByte(line[i:], s.delim)
 		if j < 0 {
 			f = append(f, trimSpace(line[i:]))
+			i = len(line)
 			break
 		}
 		f = append(f, trimSpace(line[i:i+j]))
 		i += j + 1
 	}
 	s.fields, s.scratch = f, sc
+	if i < len(line) {
+		if k := openField(line[i:], s.delim); k >= 0 {
+			s.open = len(f) + k
+			return len(f), false
+		}
+	}
 	return len(f), true
+}
+
+// openField returns the index of the first field of rest (fields that
+// split does not need) whose quote does not close on the line, or -1.
+// Other quoting mistakes in those fields are not looked for: their values
+// are not read.
+func openField(rest []byte, delim byte) int {
+	for k, i := 0, 0; i < len(rest); k++ {
+		for i < len(rest) && rest[i] != delim && isSpace(rest[i]) {
+			i++
+		}
+		if i < len(rest) && rest[i] == '"' {
+			i++
+			for {
+				j := bytes.IndexByte(rest[i:], '"')
+				if j < 0 {
+					return k
+				}
+				i += j + 1
+				if i < len(rest) && rest[i] == '"' {
+					i++
+					continue
+				}
+				break
+			}
+		}
+		j := bytes.IndexByte(rest[i:], delim)
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+	}
+	return -1
 }

@@ -19,6 +19,8 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte("a;b;c\n1;20200101;1,5\n\"x\";\"2020-01-01\";\"3\"\n"), true, uint8(2))
 	f.Add([]byte("1|2020-01-01T10:00:00Z|3e2|7\n2|2020-01-01|x|\x00\n\xff|2020-01-01|1|1\n"), true, uint8(3))
 	f.Add([]byte("id\tdate\tsales\n1\t2020-02-29\t1\n1\t2020-02-30\t2\n"), false, uint8(4))
+	f.Add([]byte("kunde;datum;umsatz\nA;2020-01-01;1.234,50\nB;1899-12-31;14,92\nA;2020-02-01;0,5\n"), true, uint8(16))
+	f.Add([]byte("customer_id,date,amount,note\nA,2020-01-01,\"1,234.50\",\"x\ny\"\ncustomer_id,date,amount,note\n"), true, uint8(5))
 	f.Fuzz(func(t *testing.T, data []byte, skip bool, variant uint8) {
 		o := Options{SkipBadRows: skip, Negative: NegativePolicy(variant % 3)}
 		if variant&4 != 0 {
@@ -26,6 +28,9 @@ func FuzzReadCSV(f *testing.F) {
 		}
 		if variant&8 != 0 {
 			o.Customer, o.Date, o.Amount = "1", "2", "3"
+		}
+		if variant&16 != 0 {
+			o.Decimal = ","
 		}
 		ds, err := LoadReader(context.Background(), "fuzz.csv", bytes.NewReader(data), o)
 		if err != nil {

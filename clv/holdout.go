@@ -48,12 +48,20 @@ func checkHoldout(o *Options, calEnd, holdEnd, firstDay, lastDay int32, rowsAfte
 		return nil
 	}
 	date := func(d int32) string { return dayTime(d).Format(time.DateOnly) }
-	advice := "choose a shorter --horizon"
-	if latest := latestCalibrationEnd(o.Horizon, lastDay); latest >= firstDay {
+	// A fixed horizon (a model's, in evaluation) leaves the calibration end
+	// and the data as the only things to change.
+	var advice string
+	switch latest := latestCalibrationEnd(o.Horizon, lastDay); {
+	case latest >= firstDay && o.FixedHorizon:
+		advice = fmt.Sprintf("choose a calibration end on or before %s: the %s horizon is the model's", date(latest), o.Horizon)
+	case latest >= firstDay:
 		advice = fmt.Sprintf("choose a calibration end on or before %s or a shorter --horizon", date(latest))
-	} else {
-		advice = fmt.Sprintf("the data (%s to %s) is too short for a %s holdout after any calibration window: %s",
-			date(firstDay), date(lastDay), o.Horizon, advice)
+	case o.FixedHorizon:
+		advice = fmt.Sprintf("the data (%s to %s) is too short for the model's %s holdout after any calibration window: evaluate on a longer log",
+			date(firstDay), date(lastDay), o.Horizon)
+	default:
+		advice = fmt.Sprintf("the data (%s to %s) is too short for a %s holdout after any calibration window: choose a shorter --horizon",
+			date(firstDay), date(lastDay), o.Horizon)
 	}
 	if lastDay <= calEnd {
 		return fmt.Errorf("no transactions after the calibration end %s: the last is %s, so the %s holdout (%s to %s) would have no labels; %s",

@@ -179,12 +179,15 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	if c.st.transactions == 0 {
 		if hasCut && c.afterHoldout > 0 {
 			// The commonest cause: a calibration end from another data set.
-			end := o.CalibrationEnd
+			// Without a horizon (predict, features without labels) the
+			// rows are cut at the calibration end itself.
+			after := "the calibration end " + o.CalibrationEnd.Format(time.DateOnly)
 			if !o.Horizon.IsZero() {
-				end = o.Horizon.End(o.CalibrationEnd)
+				after = fmt.Sprintf("%s (the calibration end %s plus the %s horizon)", o.Horizon.End(o.CalibrationEnd).Format(time.DateOnly),
+					o.CalibrationEnd.Format(time.DateOnly), o.Horizon)
 			}
-			return nil, fmt.Errorf("no valid rows: %d of %d data rows are dated after %s (the calibration end %s plus the horizon) and are ignored: is --calibration-end right for this log?",
-				c.afterHoldout, c.rows, end.Format(time.DateOnly), o.CalibrationEnd.Format(time.DateOnly))
+			return nil, fmt.Errorf("no valid rows: %d of %d data rows are dated after %s and are ignored: is --calibration-end right for this log?",
+				c.afterHoldout, c.rows, after)
 		}
 		return nil, fmt.Errorf("no valid rows: all %d data rows were bad or filtered out", c.rows)
 	}

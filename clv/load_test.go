@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,72 @@ func TestDelimitersAndHeaders(t *testing.T) {
 	}
 }
 
+// TestNumberFormats ensures a log with grouped thousands, or with decimal
+// commas under Options.Decimal ",", loads exactly like the plain log, with
+// or without a header, and that decimal commas in every row do not make
+// the comma look like the delimiter.
+func TestNumberFormats(t *testing.T) {
+	txns := sampleTxns()
+	for i := range txns {
+		txns[i].amount = txns[i].amount*1000 + 0.25 // 10002.75: four digits before the point
+	}
+	var plain, us, euro, euroBare strings.Builder
+	plain.WriteString("customer_id,date,amount\n")
+	us.WriteString("customer_id,date,amount\n")
+	euro.WriteString("kunde;datum;umsatz\n")
+	for _, x := range txns {
+		s := strconv.FormatFloat(x.amount, 'f', 2, 64)
+		intPart, frac, _ := strings.Cut(s, ".")
+		var grouped string
+		for len(intPart) > 3 {
+			grouped = "," + intPart[len(intPart)-3:] + grouped
+			intPart = intPart[:len(intPart)-3]
+		}
+		grouped = intPart + grouped
+		day := x.day.Format(time.DateOnly)
+		fmt.Fprintf(&plain, "%s,%s,%s\n", x.id, day, s)
+		fmt.Fprintf(&us, "%s,%s,\"%s.%s\"\n", x.id, day, grouped, frac)
+		eu := strings.ReplaceAll(grouped, ",", ".") + "," + frac
+		fmt.Fprintf(&euro, "%s;%s;%s\n", x.id, x.day.Format("02.01.2006"), eu)
+		fmt.Fprintf(&euroBare, "%s;%s;%s\n", x.id, day, eu)
+	}
+	ref, err := loadString(plain.String(), windowOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(dec, layout string) Options {
+		o := windowOpts
+		o.Decimal, o.DateFormat = dec, layout
+		return o
+	}
+	named := func(o Options) Options {
+		o.Customer, o.Date, o.Amount = "kunde", "datum", "umsatz"
+		return o
+	}
+	tests := []struct {
+		name, content string
+		opts          Options
+		delim         string
+		header        bool
+	}{
+		{"grouped thousands", us.String(), windowOpts, ",", true},
+		{"decimal comma", euro.String(), named(with(",", "02.01.2006")), ";", true},
+		{"decimal comma, no header", euroBare.String(), with(",", ""), ";", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ds, err := loadString(tc.content, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ds.Report.Delimiter != tc.delim || ds.Report.Header != tc.header {
+				t.Errorf("detected delimiter %q header %v, want %q %v", ds.Report.Delimiter, ds.Report.Header, tc.delim, tc.header)
+			}
+			sameCustomers(t, ref, ds)
+		})
+	}
+}
+
 // TestGzipFile ensures a gzip-compressed file is read transparently by its
 // magic bytes, whatever its name.
 func TestGzipFile(t *testing.T) {
@@ -141,8 +209,8 @@ func TestGzipFile(t *testing.T) {
 
 	// A truncated stream is an error, not a silently shorter log.
 	_, err = LoadReader(context.Background(), "cut.gz", bytes.NewReader(zb.Bytes()[:zb.Len()-10]), windowOpts)
-	if err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
-		t.Errorf("truncated gzip: error %v, want unexpected EOF", err)
+	if err == nil || !strings.Contains(err.Error(), "cut.gz: the gzip stream is truncated") || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated gzip: error %v, want a truncated stream wrapping unexpected EOF", err)
 	}
 }
 
@@ -404,9 +472,9 @@ func TestDateFormats(t *testing.T) {
 		{"03/15/2020", "01/02/2006"}, {"15.03.2020", "02.01.2006"},
 	} {
 		p := dateParser{layout: tc.layout}
-		day, ok := p.parse([]byte(tc.field))
-		if !ok || !dayTime(day).Equal(mustDate("2020-03-15")) {
-			t.Errorf("%q (%q) = %v %v", tc.field, tc.layout, dayTime(day), ok)
+		day, st := p.parse([]byte(tc.field))
+		if st != dateOK || !dayTime(day).Equal(mustDate("2020-03-15")) {
+			t.Errorf("%q (%q) = %v %v", tc.field, tc.layout, dayTime(day), st)
 		}
 	}
 	for _, bad := range []string{"2020-3-15", "20201315", "2020-02-30", "2020-03-15 25:00:00", "2020-03-15X", "", "0000-01-01", "2020-03-15T"} {

@@ -1,6 +1,8 @@
 package clv
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -66,7 +68,43 @@ func TestMalformedLogs(t *testing.T) {
 		{"line longer than a read chunk", hdr + "A,2020-01-01,5\nA,2020-01-01," + long + long + long + "\nA,2020-01-02,5\n", Options{},
 			`log.csv:3: line is longer than 1048576 bytes`, ReasonLongLine},
 		{"unterminated quote", hdr + "A,\"2020-01-01,5\n", Options{},
-			`log.csv:2: unterminated or misplaced double quote (quoted fields must end on their line)`, ReasonQuote},
+			`log.csv:2: column "date": a quoted field spans lines: its closing quote is not on this line (quoted fields must end on their line)`, ReasonQuote},
+		{"quoted field spans lines in an unmapped column", "customer_id,date,amount,note\nA,2024-01-01,10,\"line one\nline two\"\nB,2024-01-02,5,plain\n", Options{},
+			`log.csv:2: column "note": a quoted field spans lines: its closing quote is not on this line (quoted fields must end on their line)`, ReasonQuote},
+		{"quoted field spans lines after a closed one", "customer_id,date,amount,a,b\nA,2024-01-01,10,\"x, \"\"y\"\"\", \"z\n", Options{},
+			`log.csv:2: column "b": a quoted field spans lines: its closing quote is not on this line (quoted fields must end on their line)`, ReasonQuote},
+		{"quoted field spans lines without a header", "A,20240101,10,x\nB,20240101,5,\"y\nz\"\n", Options{Amount: "3"},
+			`log.csv:2: column 4: a quoted field spans lines: its closing quote is not on this line (quoted fields must end on their line)`, ReasonQuote},
+		{"misplaced quote", hdr + "A,\"2020-01-01\"x,5\n", Options{},
+			`log.csv:2: misplaced double quote: a quoted field must end at the delimiter`, ReasonQuote},
+		{"end of a quoted field from the line before", hdr + "A,2020-01-01,5\nline two\"\n", Options{},
+			`log.csv:3: short row: 1 fields, but column "date" is field 2 (an odd number of quotes: the end of a quoted field that began on an earlier line?)`, ReasonShortRow},
+		{"repeated header", hdr + "A,2020-01-01,5\n" + hdr + "B,2020-01-02,5\n", Options{},
+			`log.csv:3: looks like a repeated header line (files joined together?); remove it, or skip it with --skip-bad-rows`, ReasonHeader},
+		{"repeated header with a byte order mark", "\xef\xbb\xbf\"Customer\",\"Date\",\"Sales\"\nA,2020-01-01,5\n\xef\xbb\xbf\"Customer\",\"Date\",\"Sales\"\n", Options{},
+			`log.csv:3: looks like a repeated header line (files joined together?); remove it, or skip it with --skip-bad-rows`, ReasonHeader},
+		{"date before 1900", hdr + "A,2020-01-01,5\nA,1899-12-31,5\n", Options{},
+			`log.csv:3: column "date": "1899-12-31" is outside the supported years 1900-2200 (a placeholder for a missing date?)`, ReasonBadDate},
+		{"placeholder date 9999-12-31", hdr + "A,99991231,5\n", Options{},
+			`log.csv:2: column "date": "99991231" is outside the supported years 1900-2200 (a placeholder for a missing date?)`, ReasonBadDate},
+		{"date in a layout before 1900", hdr + "A,01.01.0001,5\n", Options{DateFormat: "02.01.2006"},
+			`log.csv:2: column "date": "01.01.0001" is outside the supported years 1900-2200 (a placeholder for a missing date?)`, ReasonBadDate},
+		{"decimal comma", "customer_id;date;amount\nA;2020-01-01;14,92\n", Options{},
+			`log.csv:2: column "amount": "14,92" is not a number (a decimal comma? use --decimal ,)`, ReasonNotANumber},
+		{"European grouping", "customer_id;date;amount\nA;2020-01-01;2.754,00\n", Options{},
+			`log.csv:2: column "amount": "2.754,00" is not a number (a decimal comma? use --decimal ,)`, ReasonNotANumber},
+		{"decimal comma, leading zero", "customer_id;date;amount\nA;2020-01-01;0,125\n", Options{},
+			`log.csv:2: column "amount": "0,125" is not a number (a decimal comma? use --decimal ,)`, ReasonNotANumber},
+		{"groups of two", hdr + "A,2020-01-01,\"12,34,567\"\n", Options{},
+			`log.csv:2: column "amount": "12,34,567" is not a number (thousands separators must group three digits, as in 1,234.50; for decimal commas use --decimal ,)`, ReasonNotANumber},
+		{"decimal point with --decimal ,", "customer_id;date;amount\nA;2020-01-01;14,5\nA;2020-01-02;14.92\n", Options{Decimal: ","},
+			`log.csv:3: column "amount": "14.92" is not a number (a decimal point? with --decimal , a "." separates thousands; leave --decimal out to read 1234.50)`, ReasonNotANumber},
+		{"bad groups with --decimal ,", "customer_id;date;amount\nA;2020-01-01;1.23.456,5\n", Options{Decimal: ","},
+			`log.csv:2: column "amount": "1.23.456,5" is not a number (with --decimal , thousands are grouped by "." in groups of three digits, as in 1.234,50)`, ReasonNotANumber},
+		{"grouped amount out of range", hdr + "A,2020-01-01,\"9,999,999,999,999.00\"\n", Options{},
+			`log.csv:2: column "amount": "9,999,999,999,999.00" is out of range (want a finite number within ±1e+12)`, ReasonNotANumber},
+		{"quantity with --decimal ,", "customer_id;date;amount;qty\nA;2020-01-01;5,5;1.5\n", Options{Decimal: ","},
+			`log.csv:2: column "qty": "1.5" is not a number (a decimal point? with --decimal , a "." separates thousands; leave --decimal out to read 1234.50)`, ReasonNotANumber},
 		{"negative under ErrorNegative", hdr + "A,2020-01-01,5\nA,2020-01-02,-5\n", Options{Negative: ErrorNegative},
 			`log.csv:3: column "amount": "-5" is negative (negative amounts are errors under this policy; use net or drop)`, ReasonNegative},
 		{"CRLF whitespace log", " customer_id  date number_of_cds  dollar_value\r\n 00001 19970101  1   11.77\r\n 00002 19970112  1   1x.00\r\n", Options{},
@@ -110,7 +148,24 @@ func TestMalformedFiles(t *testing.T) {
 		{"all rows bad", "customer_id,date,amount\nA,x,1\nB,y,2\n", Options{}, "no valid rows: all 2 data rows were bad or filtered out"},
 		{"every row after the holdout", "customer_id,date,amount\nA,2024-01-01,1\nB,2024-02-01,2\n",
 			Options{CalibrationEnd: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC), Horizon: Horizon{Days: 7}},
-			"no valid rows: 2 of 2 data rows are dated after 1997-10-07 (the calibration end 1997-09-30 plus the horizon) and are ignored: is --calibration-end right for this log?"},
+			"no valid rows: 2 of 2 data rows are dated after 1997-10-07 (the calibration end 1997-09-30 plus the 1w horizon) and are ignored: is --calibration-end right for this log?"},
+		{"every row after the calibration end, no horizon (predict)", "customer_id,date,amount\nA,2024-01-01,1\nB,2024-02-01,2\n",
+			Options{CalibrationEnd: time.Date(1996, 1, 1, 0, 0, 0, 0, time.UTC)},
+			"no valid rows: 2 of 2 data rows are dated after the calibration end 1996-01-01 and are ignored: is --calibration-end right for this log?"},
+		{"delimiter that does not split", "customer_id,date,amount\nA,2020-01-01,1\n", Options{Delimiter: ";"},
+			`the delimiter ";" (--delimiter) does not split the first line into columns: "customer_id,date,amount"; the file looks comma-separated: leave --delimiter out to detect it`},
+		{"Excel workbook", "PK\x03\x04\x14\x00\x06\x00[Content_Types].xml\x00\x00xl/workbook.xml", Options{},
+			"this is an Excel workbook (.xlsx), not a CSV file: export the sheet as CSV (Save As, CSV UTF-8) and read that"},
+		{"ZIP archive", "PK\x03\x04\x14\x00\x00\x00log.csv\x00customer_id,date,amount\n", Options{},
+			"this is a ZIP archive, not a CSV file: unzip it and read the file inside (gzip-compressed CSV is read as it is)"},
+		{"Excel 97-2003 workbook", "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", Options{},
+			"this is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file: export the sheet as CSV and read that"},
+		{"binary without NUL bytes", "\x8b\xcf\x15\xbf\x87\xee_\xbe\n\xe3\x8b>In\xb5\xbd\xfe\n\x88>_\xf1\xc9=\xfa\n", Options{},
+			`the start of the file is not text (binary data?): "\x8b\xcf\x15\xbf\x87\xee_\xbe"; is this a CSV file?`},
+		{"control bytes in the header", "cust\x01omer,date,amount\nA,2020-01-01,1\n", Options{},
+			`no customer column found (looked for customer_id, customerid, customer, cust_id, cust, client_id, clientid, client, user_id, userid, user, member_id, id); the header has: "cust\x01omer", date, amount; name it with --customer (read.customer in a job spec)`},
+		{"truncated gzip", truncatedGzip("customer_id,date,amount\nA,2020-01-01,1\n"), Options{},
+			"the gzip stream is truncated (the file ends before its compressed data does; was a download or copy cut short?): unexpected EOF"},
 		{"unknown column", "customer_id,date,amount\nA,2020-01-01,1\n", Options{Amount: "dolar"},
 			`amount column "dolar" is not in the header; the header has: customer_id, date, amount`},
 		{"no default column", "cust,date\n1,2006-01-01\n", Options{},
@@ -152,6 +207,11 @@ func TestOptionErrors(t *testing.T) {
 		{Options{Delimiter: "#"}, `clv: read transactions: log.csv: delimiter "#": want ",", ";", "|", "tab" or "whitespace" (or empty to detect it)`},
 		{Options{Negative: 7}, `clv: read transactions: log.csv: negative policy 7: want NetNegative, DropNegative or ErrorNegative`},
 		{Options{Horizon: Horizon{Days: -1}}, `clv: read transactions: log.csv: horizon -1d: must not be negative`},
+		{Options{Horizon: Horizon{Months: 1212}}, `clv: read transactions: log.csv: horizon 101y: at most 100y`},
+		{Options{Decimal: ";"}, `clv: read transactions: log.csv: decimal separator ";": want "." (1234.50) or "," (1234,50)`},
+		{Options{DateFormat: "dd/mm/yyyy"}, `clv: read transactions: log.csv: date format "dd/mm/yyyy" is not a Go time layout: write the date 2006-01-02 (January 2, 2006) the way the file writes its dates, here 02/01/2006`},
+		{Options{CalibrationEnd: mustDate("1800-01-01")}, `clv: read transactions: log.csv: calibration end 1800-01-01: outside the supported years 1900-2200`},
+		{Options{DataEnd: mustDate("2999-12-31")}, `clv: read transactions: log.csv: data end 2999-12-31: outside the supported years 1900-2200`},
 	}
 	for _, tc := range tests {
 		_, err := loadString("A,2020-01-01,1\n", tc.opts)
@@ -196,4 +256,14 @@ func TestSkipBadRows(t *testing.T) {
 	if len(ds.Customers) != 1 || ds.Customers[0].ID != "A" || ds.Customers[0].X != 1 {
 		t.Errorf("customers %+v, want only A with one repeat day", ds.Customers)
 	}
+}
+
+// truncatedGzip compresses content and cuts the stream short, as an
+// interrupted download leaves it.
+func truncatedGzip(content string) string {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(content))
+	zw.Close()
+	return b.String()[:b.Len()-10]
 }

@@ -36,8 +36,14 @@ type Options struct {
 	// and tabs), or "" to detect it from the first lines.
 	Delimiter string
 	// DateFormat is a Go time layout such as "01/02/2006". Empty accepts
-	// 20060102, 2006-01-02, 2006-01-02 15:04:05 and RFC 3339.
+	// 20060102, 2006-01-02, 2006-01-02 15:04:05 and RFC 3339. A layout
+	// that cannot write and read back a date is refused (CheckDateFormat).
 	DateFormat string
+	// Decimal is the decimal separator of the numbers in text: "." (or
+	// empty) or "," (European exports, "14,92"). Thousands may be grouped
+	// by the other character in groups of three digits: "2,754.00" with
+	// ".", "2.754,00" with ",". See the package documentation.
+	Decimal string
 
 	// CalibrationEnd is the last day (inclusive) of the calibration window;
 	// only its calendar date counts. Zero means the last date in the data,
@@ -46,7 +52,13 @@ type Options struct {
 	CalibrationEnd time.Time
 	// Horizon is the length of the holdout window after CalibrationEnd. Zero
 	// means no holdout: features only, labels stay zero (prediction mode).
+	// At most 100 years.
 	Horizon Horizon
+	// FixedHorizon says the Horizon is not the caller's to choose: it is the
+	// one a model was trained for, and evaluating the model needs it. An
+	// error about a holdout the data does not cover then suggests another
+	// calibration end only, not a shorter horizon. Not stored.
+	FixedHorizon bool `json:"-"`
 	// DataEnd is the last day the log covers, when that is known to be
 	// later than its last transaction (a small or quiet shop where nobody
 	// bought on the last days). Only the check that the data cover the
@@ -84,9 +96,11 @@ func (o *Options) CountOnly() bool {
 }
 
 // Validate checks the options that do not depend on the file, as Load does
-// first: the header mode, format, negative policy, horizon, recent periods
-// and delimiter. A count-only load refuses any negative policy but the
-// default NetNegative: it has no amounts, so none is negative.
+// first: the header mode, format, negative policy, horizon, recent periods,
+// delimiter, decimal separator, date format, and that the calibration and
+// data end lie in the supported years (MinYear to MaxYear). A count-only
+// load refuses any negative policy but the default NetNegative: it has no
+// amounts, so none is negative.
 func (o *Options) Validate() error {
 	if _, err := o.validate(); err != nil {
 		return fmt.Errorf("clv: %w", err)
@@ -218,6 +232,10 @@ func ParseHorizon(s string) (Horizon, error) {
 	return h, nil
 }
 
+// maxHorizonMonths bounds the horizon (100 years), so that every holdout
+// end is a date the report can write.
+const maxHorizonMonths = 1200
+
 // Defaults of the recent-activity features.
 const (
 	defaultPeriods    = 8
@@ -295,6 +313,25 @@ func (o *Options) validate() (string, error) {
 	}
 	if _, _, err := parseDelimiter(o.Delimiter); err != nil {
 		return "", err
+	}
+	if _, err := parseDecimal(o.Decimal); err != nil {
+		return "", err
+	}
+	if o.DateFormat != "" {
+		if err := CheckDateFormat(o.DateFormat); err != nil {
+			return "", fmt.Errorf("date format %w", err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		t    time.Time
+	}{{"calibration end", o.CalibrationEnd}, {"data end", o.DataEnd}} {
+		if !d.t.IsZero() && (d.t.Year() < MinYear || d.t.Year() > MaxYear) {
+			return "", fmt.Errorf("%s %s: outside the supported years %d-%d", d.name, d.t.Format(time.DateOnly), MinYear, MaxYear)
+		}
+	}
+	if o.Horizon.Months > maxHorizonMonths || o.Horizon.Months*31+o.Horizon.Days > maxHorizonMonths*31 {
+		return "", fmt.Errorf("horizon %s: at most 100y", o.Horizon)
 	}
 	return header, nil
 }

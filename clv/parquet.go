@@ -45,6 +45,7 @@ type parquetSource struct {
 	cols     colMap
 	pq       []pqColumn // by mapped position; leaf -1 when unmapped
 	layout   string
+	dec      byte // decimal separator of numbers stored as text
 	negative NegativePolicy
 	cutoff   int32
 	hasCut   bool
@@ -59,6 +60,10 @@ func openParquet(ra io.ReaderAt, size int64, o *Options) (src *parquetSource, he
 			err = fmt.Errorf("corrupt Parquet file: %v", r)
 		}
 	}()
+	dec, err := parseDecimal(o.Decimal)
+	if err != nil {
+		return nil, nil, err
+	}
 	f, err := parquet.OpenFile(ra, size)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parquet: %w", err)
@@ -75,7 +80,7 @@ func openParquet(ra io.ReaderAt, size int64, o *Options) (src *parquetSource, he
 	if err != nil {
 		return nil, nil, err
 	}
-	src = &parquetSource{file: f, cols: cols, pq: make([]pqColumn, len(cols.idx)), layout: o.DateFormat, negative: o.Negative}
+	src = &parquetSource{file: f, cols: cols, pq: make([]pqColumn, len(cols.idx)), layout: o.DateFormat, dec: dec, negative: o.Negative}
 	for pos, idx := range cols.idx {
 		src.pq[pos].leaf = idx
 		if idx < 0 {
@@ -230,10 +235,10 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 		}
 		b.ids = append(b.ids, trimSpace(raw)...)
 	}
-	day, ok := s.day(vals[colDate])
-	if !ok {
+	day, msg := s.day(vals[colDate])
+	if msg != "" {
 		b.ids = b.ids[:start]
-		b.addBad(row, ReasonBadDate, cols.display[colDate], notDate([]byte(vals[colDate].String()), s.layout))
+		b.addBad(row, ReasonBadDate, cols.display[colDate], msg)
 		return
 	}
 	var num [colExtra0]float64
@@ -245,7 +250,7 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 		v, ok := s.number(pos, vals[pos])
 		if !ok {
 			b.ids = b.ids[:start]
-			b.addBad(row, ReasonNotANumber, cols.display[pos], notNumber([]byte(vals[pos].String())))
+			b.addBad(row, ReasonNotANumber, cols.display[pos], notNumber([]byte(vals[pos].String()), s.dec))
 			return
 		}
 		if pos < colExtra0 {
@@ -288,26 +293,54 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 	b.n++
 }
 
-// day converts a date value of any supported type.
-func (s *parquetSource) day(v parquet.Value) (int32, bool) {
+// day converts a date value of any supported type. It returns why the
+// value is bad, or "" for a good one. Every type is checked against the
+// supported years: a DATE or timestamp can hold any day, and a placeholder
+// such as INT32_MIN for "no date" is common.
+func (s *parquetSource) day(v parquet.Value) (int32, string) {
 	c := s.pq[colDate]
+	var day int64
 	switch c.kind {
 	case pqDate:
-		return v.Int32(), true
-	case pqTimestamp:
-		per := int64(time.Second / c.unit)
-		x := v.Int64()
-		sec, rem := x/per, x%per
-		if rem < 0 {
-			sec, rem = sec-1, rem+per
+		day = int64(v.Int32())
+		if !inRange(day) {
+			return 0, outOfRange(describeDay(day))
 		}
-		return dayOf(time.Unix(sec, rem*int64(c.unit)).UTC()), true
+		return int32(day), ""
+	case pqTimestamp:
+		// The UTC calendar day: floor division, also before 1970.
+		perDay := int64(24*time.Hour) / int64(c.unit)
+		x := v.Int64()
+		day = x / perDay
+		if x%perDay < 0 {
+			day--
+		}
+		if !inRange(day) {
+			return 0, outOfRange("timestamp " + describeDay(day))
+		}
+		return int32(day), ""
 	case pqInt:
 		var buf [20]byte
-		return parseBuiltinDate(strconv.AppendInt(buf[:0], v.Int64(), 10))
+		text := strconv.AppendInt(buf[:0], v.Int64(), 10)
+		d, ok := parseBuiltinDate(text)
+		switch {
+		case !ok:
+			return 0, notDate(text, s.layout)
+		case !inRange(int64(d)):
+			return 0, outOfRange(quoteField(text))
+		}
+		return d, ""
 	}
+	text := trimSpace(v.ByteArray())
 	dp := dateParser{layout: s.layout}
-	return dp.parse(trimSpace(v.ByteArray()))
+	d, st := dp.parse(text)
+	switch st {
+	case dateInvalid:
+		return 0, notDate(text, s.layout)
+	case dateOutOfRange:
+		return 0, outOfRange(quoteField(text))
+	}
+	return d, ""
 }
 
 // number converts an amount, quantity or extra value; null is 0 for the
@@ -329,7 +362,7 @@ func (s *parquetSource) number(pos int, v parquet.Value) (float64, bool) {
 	case pqDecimal:
 		f = float64(v.Int64()) / c.scale
 	default:
-		return parseOptional(trimSpace(v.ByteArray()))
+		return parseOptional(trimSpace(v.ByteArray()), s.dec)
 	}
 	return f, !math.IsNaN(f) && math.Abs(f) <= maxAbsValue
 }

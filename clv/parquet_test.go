@@ -2,6 +2,8 @@ package clv
 
 import (
 	"context"
+	"errors"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,6 +114,109 @@ func TestParquetCorrupt(t *testing.T) {
 	_, err := LoadReader(context.Background(), "bad.parquet", strings.NewReader(content), Options{})
 	if err == nil || !strings.HasPrefix(err.Error(), "clv: read transactions: bad.parquet: ") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestParquetDateRange ensures an out-of-range DATE or timestamp (a "no
+// date" placeholder such as INT32_MIN) is a bad date row named by its
+// Parquet row, not a panic in the features (audit5 item 2), and that
+// skipping it leaves the other rows' features as the CSV gives them.
+func TestParquetDateRange(t *testing.T) {
+	type dated struct {
+		Customer string  `parquet:"customer_id"`
+		Date     int32   `parquet:"date,date"`
+		Amount   float64 `parquet:"amount"`
+	}
+	type stamped struct {
+		Customer string  `parquet:"customer_id"`
+		When     int64   `parquet:"when,timestamp(microsecond)"`
+		Amount   float64 `parquet:"amount"`
+	}
+	txns := sampleTxns()
+	write := func(t *testing.T, rows any) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "log.parquet")
+		var err error
+		switch r := rows.(type) {
+		case []dated:
+			err = parquet.WriteFile(path, r)
+		case []stamped:
+			err = parquet.WriteFile(path, r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	datedRows := func(bad int32) []dated {
+		rows := make([]dated, len(txns))
+		for i, x := range txns {
+			rows[i] = dated{x.id, dayOf(x.day), x.amount}
+		}
+		rows[2].Date = bad
+		return rows
+	}
+	stampedRows := func(bad int64) []stamped {
+		rows := make([]stamped, len(txns))
+		for i, x := range txns {
+			rows[i] = stamped{x.id, x.day.Add(13 * time.Hour).UnixMicro(), x.amount}
+		}
+		rows[2].When = bad
+		return rows
+	}
+	// The CSV of the same log without row 3.
+	var csv strings.Builder
+	csv.WriteString("customer_id,date,amount\n")
+	for i, x := range txns {
+		if i != 2 {
+			csv.WriteString(x.id + "," + x.day.Format(time.DateOnly) + "," + ftoa(x.amount) + "\n")
+		}
+	}
+	ref, err := loadString(csv.String(), windowOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tail = " is outside the supported years 1900-2200 (a placeholder for a missing date?)"
+	tests := []struct {
+		name string
+		rows any
+		opts Options
+		want string // after "FILE: row 3: column ..."
+	}{
+		{"DATE INT32_MIN", datedRows(math.MinInt32), Options{},
+			`column "date": 1970-01-01 - 2147483648 days (year -5877641)` + tail},
+		{"DATE INT32_MAX", datedRows(math.MaxInt32), Options{},
+			`column "date": 1970-01-01 + 2147483647 days (year 5881580)` + tail},
+		{"DATE before 1900", datedRows(dayOf(mustDate("1899-12-31"))), Options{},
+			`column "date": 1899-12-31` + tail},
+		{"timestamp INT64_MAX", stampedRows(math.MaxInt64), Options{Date: "when"},
+			`column "when": timestamp 1970-01-01 + 106751991 days (year 294247)` + tail},
+		{"timestamp INT64_MIN", stampedRows(math.MinInt64), Options{Date: "when"},
+			`column "when": timestamp 1970-01-01 - 106751992 days (year -290308)` + tail},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := write(t, tc.rows)
+			o := tc.opts
+			_, err := Load(context.Background(), path, o)
+			want := "clv: read transactions: " + path + ": row 3: " + tc.want
+			if err == nil || err.Error() != want {
+				t.Fatalf("error %v\nwant %s", err, want)
+			}
+			var re *RowError
+			if !errors.As(err, &re) || re.Reason != ReasonBadDate || !re.Parquet {
+				t.Errorf("error %#v, want a Parquet bad_date RowError", re)
+			}
+			o.SkipBadRows, o.CalibrationEnd, o.Horizon = true, windowOpts.CalibrationEnd, windowOpts.Horizon
+			ds, err := Load(context.Background(), path, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ds.Report.BadRows[ReasonBadDate] != 1 {
+				t.Errorf("bad rows %v, want bad_date 1", ds.Report.BadRows)
+			}
+			sameCustomers(t, ref, ds)
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package clv
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -113,6 +114,48 @@ func parseFloat(b []byte) (v float64, ok bool) {
 	return v, v <= maxAbsValue && v >= -maxAbsValue
 }
 
+// MinYear and MaxYear bound the dates a log may hold, inclusive. A date
+// outside them is a bad row (ReasonBadDate): it is almost always a
+// placeholder for a missing date (0001-01-01, 9999-12-31, a Parquet DATE of
+// INT32_MIN) or a parse accident, and one such row would stretch every
+// customer's window over centuries. The bound also keeps every difference
+// of day numbers, and every date the report prints, well within range.
+const (
+	MinYear = 1900
+	MaxYear = 2200
+)
+
+// minDay and maxDay are the day numbers of 1900-01-01 and 2200-12-31
+// (TestSupportedDays checks them against daysFromCivil).
+const (
+	minDay = -25567
+	maxDay = 84370
+)
+
+// inRange reports whether a day number lies in the supported years. It
+// takes an int64 so that a day computed from a timestamp is checked before
+// it is narrowed to int32.
+func inRange(day int64) bool { return day >= minDay && day <= maxDay }
+
+// outOfRange is the message of a date outside the supported years; what
+// names the value as the file wrote it.
+func outOfRange(what string) string {
+	return fmt.Sprintf("%s is outside the supported years %d-%d (a placeholder for a missing date?)", what, MinYear, MaxYear)
+}
+
+// describeDay writes a day number for a message: the date when it has
+// four digits, else its offset from 1970-01-01 and its year.
+func describeDay(day int64) string {
+	if day >= -719162 && day <= 2932896 { // 0001-01-01 .. 9999-12-31
+		return time.Unix(day*86400, 0).UTC().Format(time.DateOnly)
+	}
+	y := time.Unix(day*86400, 0).UTC().Year()
+	if day < 0 {
+		return fmt.Sprintf("1970-01-01 - %d days (year %d)", -day, y)
+	}
+	return fmt.Sprintf("1970-01-01 + %d days (year %d)", day, y)
+}
+
 // daysFromCivil returns the days since 1970-01-01 of a proleptic Gregorian
 // date (H. Hinnant's algorithm), without time.Time and its allocations.
 func daysFromCivil(y, m, d int) int32 {
@@ -174,6 +217,15 @@ func civil(y, m, d int) (int32, bool) {
 	return daysFromCivil(y, m, d), true
 }
 
+// dateStatus is what parsing a date field found.
+type dateStatus uint8
+
+const (
+	dateOK         dateStatus = iota
+	dateInvalid               // not a date in the format
+	dateOutOfRange            // a date, outside MinYear..MaxYear
+)
+
 // dateParser turns date fields into day numbers. It remembers the last field
 // it parsed, because logs repeat the same date on many consecutive rows.
 type dateParser struct {
@@ -185,10 +237,10 @@ type dateParser struct {
 
 // parse returns the day number of the calendar date written in b; the time
 // of day and any zone offset are ignored (the shop's own calendar date is
-// what BTYD counts).
-func (p *dateParser) parse(b []byte) (int32, bool) {
+// what BTYD counts). A date outside the supported years is dateOutOfRange.
+func (p *dateParser) parse(b []byte) (int32, dateStatus) {
 	if p.lastN > 0 && len(b) == p.lastN && string(b) == string(p.last[:p.lastN]) {
-		return p.day, true
+		return p.day, dateOK
 	}
 	var day int32
 	var ok bool
@@ -201,11 +253,17 @@ func (p *dateParser) parse(b []byte) (int32, bool) {
 	} else {
 		day, ok = parseBuiltinDate(b)
 	}
-	if ok && len(b) <= len(p.last) {
+	switch {
+	case !ok:
+		return 0, dateInvalid
+	case !inRange(int64(day)):
+		return 0, dateOutOfRange
+	}
+	if len(b) <= len(p.last) {
 		p.lastN = copy(p.last[:], b)
 		p.day = day
 	}
-	return day, ok
+	return day, dateOK
 }
 
 func parseLayout(layout string, b []byte) (time.Time, bool) {

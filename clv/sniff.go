@@ -1,8 +1,11 @@
 package clv
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -43,10 +46,14 @@ func sampleLines(data []byte, eof bool) (lines [][]byte, first int64) {
 
 // detectDelimiter picks the delimiter that splits the sample lines into the
 // same number of fields most consistently: comma, tab, semicolon, pipe, in
-// that order on ties; failing all, runs of whitespace.
-func detectDelimiter(lines [][]byte) (byte, error) {
+// that order on ties; failing all, runs of whitespace. With decimal commas
+// (dec ',') the comma is not a candidate: the numbers have commas in them.
+func detectDelimiter(lines [][]byte, dec byte) (byte, error) {
 	best, bestScore := byte(0), 0.0
 	for _, d := range []byte{',', '\t', ';', '|'} {
+		if d == dec {
+			continue
+		}
 		freq := map[int]int{}
 		for _, l := range lines {
 			freq[bytes.Count(l, []byte{d})]++
@@ -82,18 +89,20 @@ func detectDelimiter(lines [][]byte) (byte, error) {
 }
 
 // valueLike counts the fields that parse as a number or a date: data rows
-// have at least the amount and the date, header rows usually none.
-func valueLike(fields [][]byte, layout string) (values, dates int) {
+// have at least the amount and the date, header rows usually none. A date
+// outside the supported years counts: it is a bad row, not a header.
+func valueLike(fields [][]byte, layout string, dec byte) (values, dates int) {
 	dp := dateParser{layout: layout}
 	for _, f := range fields {
-		_, isDate := dp.parse(f)
+		_, st := dp.parse(f)
+		isDate := st != dateInvalid
 		if !isDate && layout != "" {
 			_, isDate = parseBuiltinDate(f)
 		}
 		if isDate {
 			dates++
 		}
-		if _, isNum := parseFloat(f); isNum || isDate {
+		if _, isNum := parseNumber(f, dec); isNum || isDate {
 			values++
 		}
 	}
@@ -102,19 +111,19 @@ func valueLike(fields [][]byte, layout string) (values, dates int) {
 
 // detectHeader decides whether the first sample line is a header: it has no
 // date and fewer value-like fields than the line after it.
-func detectHeader(lines [][]byte, delim byte, layout string) bool {
+func detectHeader(lines [][]byte, delim byte, layout string, dec byte) bool {
 	sp := splitter{delim: delim, need: 1 << 20}
 	fields := func(l []byte) [][]byte {
 		sp.split(l)
 		return append([][]byte(nil), sp.fields...)
 	}
-	v0, d0 := valueLike(fields(lines[0]), layout)
+	v0, d0 := valueLike(fields(lines[0]), layout, dec)
 	if d0 > 0 {
 		return false
 	}
 	v1 := 1
 	if len(lines) > 1 {
-		v1, _ = valueLike(fields(lines[1]), layout)
+		v1, _ = valueLike(fields(lines[1]), layout, dec)
 		v1 = max(v1, 1)
 	}
 	return v0 < v1
@@ -148,4 +157,96 @@ func namesColumns(o *Options) bool {
 		}
 	}
 	return false
+}
+
+// delimiterWord names a delimiter in prose: "comma-separated".
+func delimiterWord(d byte) string {
+	switch d {
+	case ',':
+		return "comma"
+	case ';':
+		return "semicolon"
+	case '|':
+		return "pipe"
+	case '\t':
+		return "tab"
+	}
+	return "whitespace"
+}
+
+// checkDelimiter refuses a delimiter the user gave that does not split the
+// first line into the two columns every log has at least, naming the one
+// the file seems to use.
+func checkDelimiter(lines [][]byte, delim, dec byte) error {
+	sp := splitter{delim: delim, need: 2}
+	if n, _ := sp.split(lines[0]); n >= 2 {
+		return nil
+	}
+	msg := fmt.Sprintf("the delimiter %q (--delimiter) does not split the first line into columns: %s",
+		delimiterName(delim), quoteField(lines[0]))
+	if d, err := detectDelimiter(lines, dec); err == nil && d != delim {
+		msg += fmt.Sprintf("; the file looks %s-separated: leave --delimiter out to detect it", delimiterWord(d))
+	}
+	return errors.New(msg)
+}
+
+// notCSV recognises the files people mistake for CSV by their first bytes:
+// spreadsheets and ZIP archives. Gzip was undone before.
+func notCSV(br *bufio.Reader) error {
+	head, _ := br.Peek(4096)
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		if bytes.Contains(head, []byte("xl/")) || bytes.Contains(head, []byte("[Content_Types].xml")) {
+			return errors.New("this is an Excel workbook (.xlsx), not a CSV file: export the sheet as CSV (Save As, CSV UTF-8) and read that")
+		}
+		if bytes.Contains(head, []byte("opendocument.spreadsheet")) {
+			return errors.New("this is an OpenDocument spreadsheet (.ods), not a CSV file: export the sheet as CSV and read that")
+		}
+		return errors.New("this is a ZIP archive, not a CSV file: unzip it and read the file inside (gzip-compressed CSV is read as it is)")
+	case bytes.HasPrefix(head, []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")):
+		return errors.New("this is an Excel 97-2003 workbook (.xls) or another Office file, not a CSV file: export the sheet as CSV and read that")
+	}
+	return nil
+}
+
+// gzipReader is the decompressed stream of a gzip file; its errors say
+// that the compressed data, not the CSV, is at fault.
+type gzipReader struct{ r io.Reader }
+
+func (g gzipReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = gzipError(err)
+	}
+	return n, err
+}
+
+// gzipError explains an error of the gzip layer.
+func gzipError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the gzip stream is truncated (the file ends before its compressed data does; was a download or copy cut short?): %w", err)
+	}
+	return fmt.Errorf("the gzip stream is corrupt: %w", err)
+}
+
+// binaryLines reports whether most sample lines look binary: control bytes
+// other than tab, or mostly bytes above ASCII (text in a legacy 8-bit
+// encoding such as Latin-1 has a few of those, not a majority).
+func binaryLines(lines [][]byte) bool {
+	bin := 0
+	for _, l := range lines {
+		high := 0
+		for _, c := range l {
+			switch {
+			case c < 0x20 && c != '\t' || c == 0x7f:
+				high = len(l)
+			case c >= 0x80:
+				high++
+			}
+		}
+		if 10*high > 3*len(l) {
+			bin++
+		}
+	}
+	return 2*bin > len(lines)
 }

@@ -1,6 +1,8 @@
 package clv
 
 import (
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,80 @@ func TestLatestCalibrationEnd(t *testing.T) {
 		if end := tc.h.End(mustDate(got)); end.After(mustDate(tc.last)) {
 			t.Errorf("%s after %s ends %s, past %s", tc.h, got, end.Format(time.DateOnly), tc.last)
 		}
+	}
+}
+
+// TestHoldoutFixedHorizon ensures that when the horizon is not the
+// caller's to choose (evaluating a model, Options.FixedHorizon), a holdout
+// past the data is refused with advice about the calibration end or the
+// data only, never "a shorter --horizon" (audit5 item 10).
+func TestHoldoutFixedHorizon(t *testing.T) {
+	const log = "customer_id,date,amount\n" +
+		"A,1997-01-01,10\nA,1997-06-01,20\n" +
+		"B,1997-03-01,5\nB,1998-06-30,7\n"
+	const prefix = "clv: read transactions: log.csv: "
+	tests := []struct {
+		name    string
+		calEnd  string
+		horizon Horizon
+		want    string
+	}{
+		{"past the data", "1998-01-01", Horizon{Days: 273},
+			"holdout 1998-01-02 to 1998-10-01 (39w) ends after the last transaction in the file (1998-06-30): labels would cover 25.7 of 39 weeks; choose a calibration end on or before 1997-09-30: the 39w horizon is the model's (or, if the log runs later than its last sale, say until when with --data-end)"},
+		{"after the data", "1999-01-01", Horizon{Days: 273},
+			"no transactions after the calibration end 1999-01-01: the last is 1998-06-30, so the 39w holdout (1999-01-02 to 1999-10-01) would have no labels; choose a calibration end on or before 1997-09-30: the 39w horizon is the model's"},
+		{"data too short", "1998-01-01", Horizon{Months: 24},
+			"holdout 1998-01-02 to 2000-01-01 (2y) ends after the last transaction in the file (1998-06-30): labels would cover 25.7 of 104.3 weeks; the data (1997-01-01 to 1998-06-30) is too short for the model's 2y holdout after any calibration window: evaluate on a longer log (or, if the log runs later than its last sale, say until when with --data-end)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadString(log, Options{CalibrationEnd: mustDate(tc.calEnd), Horizon: tc.horizon, FixedHorizon: true})
+			if err == nil || err.Error() != prefix+tc.want {
+				t.Errorf("error\n got %v\nwant %s", err, prefix+tc.want)
+			}
+		})
+	}
+}
+
+// TestExtremeDates ensures the dates at the ends of the supported years,
+// with any calibration end, horizon and recent periods, load with finite
+// features or fail with an error, and never index out of range: a 1900 row
+// with a 2024 calibration end spans 124 years of periods and gaps.
+func TestExtremeDates(t *testing.T) {
+	const log = "customer_id,date,amount\n" +
+		"A,1900-01-01,10\nA,2024-01-15,20\nA,2024-06-01,5\n" +
+		"B,2200-12-31,7\nB,1900-01-01,1\n" +
+		"C,2024-03-01,3\nC,2024-09-30,4\n"
+	for _, calEnd := range []string{"", "1900-01-01", "2024-06-30", "2200-12-31"} {
+		for _, h := range []Horizon{{}, {Days: 273}, {Months: 1200}} {
+			for _, p := range [][2]int{{0, 0}, {520, 1}, {1, 1 << 30}, {-1, 0}} {
+				o := Options{Horizon: h, Periods: p[0], PeriodDays: p[1], DataEnd: mustDate("2200-12-31")}
+				if calEnd != "" {
+					o.CalibrationEnd = mustDate(calEnd)
+				}
+				ds, err := loadString(log, o)
+				if err != nil {
+					continue // a calibration end before every customer, say
+				}
+				for _, c := range ds.Customers {
+					for j, v := range c.Features {
+						if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+							t.Errorf("%+v: customer %s: %s = %v", o, c.ID, ds.FeatureNames[j], v)
+						}
+					}
+				}
+				if _, err := json.Marshal(ds.Report); err != nil {
+					t.Errorf("%+v: report: %v", o, err)
+				}
+			}
+		}
+	}
+	ds, err := loadString(log, Options{CalibrationEnd: mustDate("2024-06-30"), Periods: 520, PeriodDays: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ds.Customers[0]
+	if a.ID != "A" || a.X != 2 || a.T != float64(dayOf(mustDate("2024-06-30"))-dayOf(mustDate("1900-01-01")))/7 {
+		t.Errorf("customer %s: X %v, T %v", a.ID, a.X, a.T)
 	}
 }

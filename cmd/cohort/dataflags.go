@@ -21,11 +21,13 @@ type dataFlags struct {
 	extra                   []string
 	header, delimiter       string
 	dateFormat              string
+	decimal                 string
 	calibrationEnd, horizon string
 	dataEnd                 string
 	skipBadRows             bool
 	negative                string
 	periods, periodDays     int
+	use                     dataUse // the command that bound the flags
 }
 
 // dataUse is the command that binds the data flags. The flags are shared,
@@ -51,6 +53,7 @@ dollar_value, spend...) or given by name or 1-based index:
   --data CDNOW_master.txt                               header " customer_id  date number_of_cds  dollar_value": all detected
   --data CDNOW_sample.txt --customer 2 --date 3 --amount 5   no header: indexes
   --data orders.csv --customer client --amount total --date-format 01/02/2006
+  --data umsatz.csv --decimal , --date-format 02.01.2006     European: amounts 14,92 or 1.234,50, dates 31.12.2024
   --data groceryElog.csv --amount none                   header "cust,date", no spend: counts purchase days`
 
 // windowHelp is the help of --calibration-end and --horizon for one use.
@@ -73,6 +76,7 @@ func windowHelp(use dataUse) (calibrationEnd, horizon string) {
 
 // bind registers the flags on fs with the help of use.
 func (d *dataFlags) bind(fs *pflag.FlagSet, use dataUse) {
+	d.use = use
 	fs.StringVar(&d.path, "data", "", "transaction log to read: CSV (optionally gzipped) or Parquet (required)")
 	fs.StringVar(&d.format, "format", "", `"csv" or "parquet"; default: by content (Parquet starts with PAR1)`)
 	fs.StringVar(&d.customer, "customer", "", "customer id column, by header name or 1-based index, e.g. --customer client_id or --customer 2\n(default: customer_id, customer, cust, id... in the header; column 1 without a header)")
@@ -85,7 +89,9 @@ func (d *dataFlags) bind(fs *pflag.FlagSet, use dataUse) {
 	fs.StringSliceVar(&d.extra, "extra", nil, "extra numeric columns, summed per customer into features, e.g. --extra visits,coupons")
 	fs.StringVar(&d.header, "header", "auto", "whether the first line names the columns: auto, yes or no")
 	fs.StringVar(&d.delimiter, "delimiter", "", `field separator: ",", ";", "|", tab or whitespace (runs of spaces); default: detected`)
-	fs.StringVar(&d.dateFormat, "date-format", "", "Go layout of the dates, e.g. 01/02/2006 or \"02.01.2006 15:04\"\n(default: 20060102, 2006-01-02, 2006-01-02 15:04:05 and RFC 3339 are all accepted)")
+	fs.StringVar(&d.dateFormat, "date-format", "", "Go layout of the dates: the date 2006-01-02 written as the file writes its dates,\ne.g. 01/02/2006 (for mm/dd/yyyy) or \"02.01.2006 15:04\"\n(default: 20060102, 2006-01-02, 2006-01-02 15:04:05 and RFC 3339 are all accepted)")
+	fs.StringVar(&d.decimal, "decimal", ".", `decimal separator of the numbers: "." (1234.50, or 1,234.50 with thousands grouped) or
+"," for European files (1234,50 or 1.234,50); thousands separators must group three digits`)
 	calHelp, horizonHelp := windowHelp(use)
 	fs.StringVar(&d.calibrationEnd, "calibration-end", "", calHelp)
 	fs.StringVar(&d.horizon, "horizon", "", horizonHelp)
@@ -93,7 +99,7 @@ func (d *dataFlags) bind(fs *pflag.FlagSet, use dataUse) {
 		fs.StringVar(&d.dataEnd, "data-end", "", "the last day the log covers, when later than its last sale (nobody bought on its last days);\nonly the check that the data cover the holdout uses it (default: the last transaction's date)")
 	}
 	fs.BoolVar(&d.skipBadRows, "skip-bad-rows", false, "skip malformed rows and count them, instead of stopping at the first with its file:line")
-	fs.StringVar(&d.negative, "negative", "net", "negative amounts (returns): net (subtract from that day's spend), drop (ignore the row) or error")
+	fs.StringVar(&d.negative, "negative", "net", "negative amounts (returns): net (subtract from that customer's spend on the same day; a return on a day\nwithout a purchase has nothing to net against and is ignored, counted as a return-only day),\ndrop (ignore the row) or error")
 	fs.IntVar(&d.periods, "periods", 0, "number of recent periods with spend and purchase-day features: 1..520, or -1 for none (default 8)")
 	fs.IntVar(&d.periodDays, "period-days", 0, "length of each recent period in days, >= 1 (default 28)")
 	if use == forPredict || use == forEval {
@@ -122,24 +128,34 @@ func (d *dataFlags) options(fs *pflag.FlagSet) (clv.Options, error) {
 	o := clv.Options{
 		Format: d.format, Customer: d.customer, Date: d.date, Amount: d.amount, Quantity: d.quantity,
 		Extra: d.extra, Header: d.header, Delimiter: d.delimiter, DateFormat: d.dateFormat,
-		SkipBadRows: d.skipBadRows, Periods: d.periods, PeriodDays: d.periodDays,
+		Decimal: d.decimal, SkipBadRows: d.skipBadRows, Periods: d.periods, PeriodDays: d.periodDays,
 	}
 	switch strings.ToLower(d.format) {
 	case "", "csv", "parquet":
 	default:
 		return clv.Options{}, fmt.Errorf("--format %q: want csv or parquet (or leave it out to detect)", d.format)
 	}
+	switch d.decimal {
+	case "", ".", ",":
+	default:
+		return clv.Options{}, fmt.Errorf(`--decimal %q: want "." (1234.50, the default) or "," (1234,50)`, d.decimal)
+	}
+	if d.dateFormat != "" {
+		if err := clv.CheckDateFormat(d.dateFormat); err != nil {
+			return clv.Options{}, fmt.Errorf("--date-format %w", err)
+		}
+	}
 	if d.calibrationEnd != "" {
-		t, err := time.Parse(time.DateOnly, d.calibrationEnd)
+		t, err := parseDay("--calibration-end", d.calibrationEnd, "1997-09-30")
 		if err != nil {
-			return clv.Options{}, fmt.Errorf("--calibration-end %q: want a date like 1997-09-30", d.calibrationEnd)
+			return clv.Options{}, err
 		}
 		o.CalibrationEnd = t
 	}
 	if d.dataEnd != "" {
-		t, err := time.Parse(time.DateOnly, d.dataEnd)
+		t, err := parseDay("--data-end", d.dataEnd, "1998-06-30")
 		if err != nil {
-			return clv.Options{}, fmt.Errorf("--data-end %q: want a date like 1998-06-30", d.dataEnd)
+			return clv.Options{}, err
 		}
 		o.DataEnd = t
 	}
@@ -176,6 +192,9 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 	}
 	out := base
 	out.CalibrationEnd, out.Horizon, out.DataEnd = o.CalibrationEnd, o.Horizon, o.DataEnd
+	// eval compares with a holdout of the model's horizon only, so clv's
+	// errors must not suggest another.
+	out.FixedHorizon = d.use == forEval
 	set := func(flag string, apply func()) {
 		if fs.Changed(flag) {
 			apply()
@@ -190,6 +209,7 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 	set("header", func() { out.Header = o.Header })
 	set("delimiter", func() { out.Delimiter = o.Delimiter })
 	set("date-format", func() { out.DateFormat = o.DateFormat })
+	set("decimal", func() { out.Decimal = o.Decimal })
 	set("skip-bad-rows", func() { out.SkipBadRows = o.SkipBadRows })
 	set("negative", func() { out.Negative = o.Negative })
 	if err := checkAmount(base, out); err != nil {
@@ -205,6 +225,18 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 			d.periodDays, describePeriods(wantN, wantDays))
 	}
 	return out, nil
+}
+
+// parseDay parses the date a flag gives, in the years clv reads.
+func parseDay(flag, s, example string) (time.Time, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q: want a date like %s", flag, s, example)
+	}
+	if t.Year() < clv.MinYear || t.Year() > clv.MaxYear {
+		return time.Time{}, fmt.Errorf("%s %s: outside the supported years %d-%d", flag, s, clv.MinYear, clv.MaxYear)
+	}
+	return t, nil
 }
 
 // checkCountOnly refuses a negative policy for a count-only read, naming
