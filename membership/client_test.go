@@ -72,3 +72,38 @@ func TestDialUnreachable(t *testing.T) {
 		t.Fatalf("after %v: %v; want a prompt error naming %s", time.Since(start), err, ep)
 	}
 }
+
+// TestConnectParams holds the client's reconnection to the bounds a
+// rejoin needs. Dial used to leave gRPC's defaults: a pause between tries
+// that grows by 1.6x up to 2 minutes while etcd is out of reach, so a
+// worker cut off for 20 s registered again 4.7-8.2 s after its connection
+// came back (a partition of minutes could cost it minutes more), and 20 s
+// for each try to connect. Tries now come at most ReconnectMaxDelay apart
+// (plus gRPC's jitter), no more than the shortest lease etcd grants (1 s),
+// and each try has the dial timeout.
+func TestConnectParams(t *testing.T) {
+	if ReconnectMaxDelay > time.Second {
+		t.Fatalf("ReconnectMaxDelay = %v, want at most 1 s, the shortest lease TTL", ReconnectMaxDelay)
+	}
+	for _, timeout := range []time.Duration{0, 500 * time.Millisecond, 30 * time.Second} {
+		c, err := Config{Endpoints: []string{"a:2379"}, DialTimeout: timeout}.normalized()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.connectParams()
+		b := p.Backoff
+		if b.MaxDelay != ReconnectMaxDelay {
+			t.Errorf("dial timeout %v: backoff MaxDelay = %v, want ReconnectMaxDelay (%v)", timeout, b.MaxDelay, ReconnectMaxDelay)
+		}
+		if b.BaseDelay <= 0 || b.BaseDelay > b.MaxDelay || b.Multiplier < 1 || b.Jitter < 0 || b.Jitter >= 1 {
+			t.Errorf("dial timeout %v: backoff %+v: want 0 < BaseDelay <= MaxDelay, Multiplier >= 1, 0 <= Jitter < 1", timeout, b)
+		}
+		// The longest pause gRPC can draw: the cap plus its jitter.
+		if worst := time.Duration(float64(b.MaxDelay) * (1 + b.Jitter)); worst > 2*time.Second {
+			t.Errorf("dial timeout %v: a reconnect may wait %v, want at most 2 s", timeout, worst)
+		}
+		if p.MinConnectTimeout != c.DialTimeout {
+			t.Errorf("dial timeout %v: MinConnectTimeout = %v, want the dial timeout %v", timeout, p.MinConnectTimeout, c.DialTimeout)
+		}
+	}
+}

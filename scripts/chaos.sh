@@ -11,7 +11,8 @@
 # moved at least twice, the other coordinator finished it, the weights it kept
 # (best validation epoch) were trained after the faults, and its test-set
 # normalized Gini is within 1% of the fault-free run's, every process not
-# killed is still running and w2 registered again. Exit 0 only then.
+# killed is still running and w2 registered again within 10 s of getting its
+# network back. Exit 0 only then.
 #
 # Usage: scripts/chaos.sh [--out SUMMARY.json] [--epochs N] [--timeout SECONDS] [--keep]
 #   --out      where the JSON summary goes (default: a new temp file); the
@@ -301,6 +302,7 @@ sleep 3
 # Not a fault: w2 gets its network back mid-job. It lost its lease, not its
 # process, so it registers again and the coordinator may take it into a
 # next generation (how the run ends either way is in the summary).
+t_reconnect=$(now)
 fault "network reconnect worker" w2 docker network connect "$network" "$w2_id"
 t_back=$(now)
 
@@ -322,8 +324,9 @@ done <"$tmp/faults.tsv"
 log "chaos: test Gini $gini1 after ${secs1} s, generation $gen_before -> $gen_after, coordinator $coord_before -> $coord_after"
 
 # The worker cut off from the network lost its lease but not its process:
-# with the network back it must register again.
-rejoined=false deadline=$((SECONDS + 60))
+# with the network back it must register again, and still be registered
+# now that the job is over.
+rejoined=false deadline=$((SECONDS + 60)) rejoin_limit=10
 while [ $SECONDS -lt $deadline ]; do
   if cli gpus --etcd "$etcd_endpoints" --json 2>/dev/null |
     jq -e '[(.hosts // [])[].worker, (.gpus // [])[].worker] | index("w2") != null' >/dev/null 2>&1; then
@@ -332,8 +335,28 @@ while [ $SECONDS -lt $deadline ]; do
   fi
   sleep 1
 done
-rejoin_secs=$(since "$t_back" "$(now)")
-log "w2 registered again: $rejoined (after ${rejoin_secs} s)"
+seen_secs=$(since "$t_reconnect" "$(now)")
+# How long w2 took comes from its own log: the first "worker: registered"
+# after the reconnect began. The check above runs only once the job is
+# over, so the time it sees w2 is the rest of the job (training and the
+# final evaluation), not the rejoin: sessions 3 and 4 reported that (5.5-
+# 16.6 s) as the rejoin time; one such run said 27.2 s where w2's log had
+# it registered 1.9 s after the reconnect began.
+rejoin_at=$(docker logs "$w2_id" 2>&1 | jq -nrR --argjson since "$t_reconnect" '
+    def epoch: capture("^(?<s>[^.Z]+)(?<f>[.][0-9]+)?Z$") | ((.s + "Z") | fromdateiso8601) + ("0" + (.f // "") | tonumber);
+    [inputs | fromjson? | select(.msg? == "worker: registered") | .time | epoch? | select(. > $since)] | min // empty' 2>/dev/null) ||
+  rejoin_at=""
+# These times count from the start of 'docker network connect', which takes
+# about a second: the network comes back somewhere in it.
+connect_secs=$(since "$t_reconnect" "$t_back")
+if [ -n "$rejoin_at" ]; then
+  rejoin_secs=$(since "$t_reconnect" "$rejoin_at")
+  rejoin_how="w2's log"
+else
+  rejoin_secs=$(since "$t_reconnect" "$(now)")
+  rejoin_how="no registration in w2's log after the reconnect; when this check saw it"
+fi
+log "w2 registered again: $rejoined, ${rejoin_secs} s after its reconnect began (${connect_secs} s of it in docker network connect; $rejoin_how; still registered after the job, checked ${seen_secs} s after the reconnect)"
 
 # --- verdict
 # Every process no fault hit must still run: a worker that exits when an
@@ -370,7 +393,13 @@ elif [ "$best_epoch" -le "$last_epoch" ]; then
   problems+=("the kept weights are from epoch $best_epoch, not after the faults (epoch $last_epoch just after the last): the Gini comparison proves nothing; lower the learning rate")
 fi
 [ "$rejoined" = true ] ||
-  problems+=("w2 did not register again within 60 s of its network coming back")
+  problems+=("w2 is not registered 60 s after the job ended (its reconnect began ${seen_secs} s ago)")
+# A worker back on the network reconnects to etcd within about a second
+# (membership.ReconnectMaxDelay) and registers at once; 10 s leaves room
+# for a loaded machine.
+if [ -n "$rejoin_at" ] && ! awk -v r="$rejoin_secs" -v l="$rejoin_limit" 'BEGIN { exit !(r <= l) }'; then
+  problems+=("w2 registered again ${rejoin_secs} s after its reconnect began, more than ${rejoin_limit} s")
+fi
 passed=true
 [ ${#problems[@]} -eq 0 ] || passed=false
 
@@ -381,7 +410,9 @@ jq -n --arg project "$project" --argjson epochs "$epochs" \
   --arg coord_before "$coord_before" --arg coord_after "$coord_after" \
   --argjson faults "$faults" --argjson rel "$rel" --argjson passed "$passed" \
   --argjson total "$((SECONDS - start))" --arg logs "$logs" --arg best "$best_epoch" \
-  --argjson rejoined "$rejoined" --argjson rejoin_secs "$rejoin_secs" --argjson workers_after "${workers_after:-0}" \
+  --argjson rejoined "$rejoined" --argjson rejoin_secs "$rejoin_secs" --arg rejoin_how "$rejoin_how" \
+  --argjson connect_secs "$connect_secs" \
+  --argjson workers_after "${workers_after:-0}" \
   --args '{
     passed: $passed, project: $project, max_epochs: $epochs, logs: $logs,
     fault_free: {job: $id0, normalized_gini: $gini0, seconds: $secs0, generation: $gen0},
@@ -390,6 +421,7 @@ jq -n --arg project "$project" --argjson epochs "$epochs" \
             coordinator_before: $coord_before, coordinator_after: $coord_after,
             best_epoch: ($best | tonumber? // null), faults: $faults,
             w2_registered_again: $rejoined, w2_seconds_to_register_again: $rejoin_secs,
+            w2_register_time_from: $rejoin_how, w2_seconds_in_network_connect: $connect_secs,
             workers_at_end: $workers_after},
     gini_relative_difference: $rel, tolerance: 0.01,
     problems: $ARGS.positional, total_seconds: $total
@@ -402,7 +434,8 @@ printf '  chaos       job %-24s Gini %s  %6s s  generations %s -> %s  coordinato
   "$id1" "$gini1" "$secs1" "$gen_before" "$gen_after" "$coord_before" "$coord_after" "$workers_after"
 jq -r '.[] | "  t+\(.seconds_after_submit) s  \(.what) \(.target)" +
   (.job_just_after // {} | "  (then \(.state // "?") epoch \(.epoch // "?") generation \(.generation // "?") on \(.coordinator // "?"))")' <<<"$faults"
-printf '  w2 registered again %s s after its network came back: %s\n' "$rejoin_secs" "$rejoined"
+printf '  w2 registered again %s s after its reconnect began (%s s of it in docker network connect; %s): %s\n' \
+  "$rejoin_secs" "$connect_secs" "$rejoin_how" "$rejoined"
 printf '  kept weights from epoch %s; |dGini|/Gini0 = %s (<= 0.01); total %d s\n' "${best_epoch:-?}" "$rel" "$((SECONDS - start))"
 if [ "$passed" != true ]; then
   for p in "${problems[@]}"; do log "FAIL: $p" >&2; done
