@@ -27,7 +27,9 @@ const horizonHelp = "a whole number and a unit d, w, m or y, e.g. 39w, 180d, 6m"
 
 // ValidateJobSpec checks every bound job.proto documents for a JobSpec, and
 // what the coordinator needs beyond the bounds before it queues a job: a
-// horizon that parses (training needs a holdout) and a data_path (datasets
+// horizon that parses (training needs a holdout), read options clv accepts
+// (clv.Options.Validate: a date layout that reads back, dates in clv's
+// years, no negative policy for a count-only log) and a data_path (datasets
 // are not served yet). It checks before anything is stored, so a job never
 // fails minutes later on a typo. The error wraps rpcerr.ErrInvalidArgument
 // and names every bad field in the proto's snake_case
@@ -41,6 +43,13 @@ func ValidateJobSpec(s *cohortv1.JobSpec) error {
 		// cohortv1 reports the bounds; its errors already wrap the sentinel,
 		// so keep only the field list to report it with the checks below.
 		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), rpcerr.ErrInvalidArgument.Error()+": job spec: ")))
+	} else if o, err := readOptions(s.GetRead()); err == nil {
+		// Within their bounds the read options may still contradict each
+		// other (amount none with a negative policy) or name a year clv
+		// does not read; a job would fail on them once it runs.
+		if err := o.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("spec.read: %s", strings.TrimPrefix(err.Error(), "clv: ")))
+		}
 	}
 	if _, ok := s.GetSource().(*cohortv1.JobSpec_Dataset); ok {
 		errs = append(errs, errors.New("spec.dataset: not supported yet; use data_path"))
@@ -111,18 +120,27 @@ func readOptions(r *cohortv1.ReadOptions) (clv.Options, error) {
 	o := clv.Options{
 		Format: r.GetFormat(), Customer: r.GetCustomer(), Date: r.GetDate(), Amount: r.GetAmount(),
 		Quantity: r.GetQuantity(), Header: r.GetHeader(), Delimiter: r.GetDelimiter(),
-		DateFormat: r.GetDateFormat(), SkipBadRows: r.GetSkipBadRows(),
+		DateFormat: r.GetDateFormat(), Decimal: r.GetDecimal(), SkipBadRows: r.GetSkipBadRows(),
 		Periods: int(r.GetPeriods()), PeriodDays: int(r.GetPeriodDays()),
 	}
 	if len(r.GetExtra()) > 0 {
 		o.Extra = slices.Clone(r.GetExtra())
 	}
-	if end := r.GetCalibrationEnd(); end != "" {
-		t, err := time.Parse(time.DateOnly, end)
-		if err != nil {
-			return clv.Options{}, fmt.Errorf("spec.read.calibration_end: %q: want a date like 1997-09-30", end)
+	for _, d := range []struct {
+		field, value, example string
+		to                    *time.Time
+	}{
+		{"calibration_end", r.GetCalibrationEnd(), "1997-09-30", &o.CalibrationEnd},
+		{"data_end", r.GetDataEnd(), "1998-06-30", &o.DataEnd},
+	} {
+		if d.value == "" {
+			continue
 		}
-		o.CalibrationEnd = t
+		t, err := time.Parse(time.DateOnly, d.value)
+		if err != nil {
+			return clv.Options{}, fmt.Errorf("spec.read.%s: %q: want a date like %s", d.field, d.value, d.example)
+		}
+		*d.to = t
 	}
 	h, err := clv.ParseHorizon(r.GetHorizon())
 	if err != nil {
@@ -155,6 +173,9 @@ func modelConfig(m *cohortv1.ModelConfig) model.Config {
 func JobSpecFromYAML(name string, raw []byte) (*cohortv1.JobSpec, error) {
 	js, err := yaml.YAMLToJSON(raw)
 	if err != nil {
+		if bareComma.Match(raw) {
+			return nil, fmt.Errorf("%s: %w (%s)", name, err, bareCommaHelp)
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
@@ -188,6 +209,13 @@ func JobSpecFromYAML(name string, raw []byte) (*cohortv1.JobSpec, error) {
 	}
 	return spec, nil
 }
+
+// bareComma matches a decimal separator written as a bare comma, which YAML
+// reads as its own syntax: an error in a block mapping, nothing (null) in a
+// flow mapping such as read: {decimal: ,}.
+var bareComma = regexp.MustCompile(`(?m)\bdecimal\s*:\s*,`)
+
+const bareCommaHelp = `a bare comma is YAML syntax; quote it: decimal: ","`
 
 // protojsonPrefix matches "proto: (line 1:23): " (protobuf-go puts a
 // non-breaking space in it at random, to discourage matching its text).
@@ -246,6 +274,12 @@ func fixYAMLValue(fd protoreflect.FieldDescriptor, v any, at string) (any, error
 		}
 	case protoreflect.StringKind:
 		switch x := v.(type) {
+		case nil:
+			// protojson would read null as "", which for decimal quietly
+			// means "." when a comma was meant.
+			if fd.Name() == "decimal" {
+				return nil, fmt.Errorf("%s: no value; %s", at, bareCommaHelp)
+			}
 		case json.Number:
 			return x.String(), nil
 		case bool:

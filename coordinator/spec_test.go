@@ -64,6 +64,19 @@ func TestValidateJobSpecBounds(t *testing.T) {
 		{"extra empty name", func(s *cohortv1.JobSpec) { s.Read.Extra = []string{"a", ""} }, "spec.read.extra[1]: required"},
 		{"date_format over 64", func(s *cohortv1.JobSpec) { s.Read.DateFormat = long(65) }, "spec.read.date_format"},
 		{"calibration_end", func(s *cohortv1.JobSpec) { s.Read.CalibrationEnd = "30/09/1997" }, "spec.read.calibration_end"},
+		{"calibration_end year 1066", func(s *cohortv1.JobSpec) { s.Read.CalibrationEnd = "1066-10-14" },
+			"spec.read: calibration end 1066-10-14: outside the supported years"},
+		{"data_end", func(s *cohortv1.JobSpec) { s.Read.DataEnd = "1998-06-30" }, ""},
+		{"data_end not a date", func(s *cohortv1.JobSpec) { s.Read.DataEnd = "1998-06-31" }, "spec.read.data_end: \"1998-06-31\", want a date"},
+		{"data_end year 9999", func(s *cohortv1.JobSpec) { s.Read.DataEnd = "9999-12-31" }, "spec.read: data end 9999-12-31: outside the supported years"},
+		{"decimal comma", func(s *cohortv1.JobSpec) { s.Read.Decimal = "," }, ""},
+		{"decimal point", func(s *cohortv1.JobSpec) { s.Read.Decimal = "." }, ""},
+		{"decimal word", func(s *cohortv1.JobSpec) { s.Read.Decimal = "comma" }, "spec.read.decimal: \"comma\", want one of"},
+		{"decimal semicolon", func(s *cohortv1.JobSpec) { s.Read.Decimal = ";" }, "spec.read.decimal"},
+		{"amount none", func(s *cohortv1.JobSpec) { s.Read.Amount = "none" }, ""},
+		{"amount none with negative drop", func(s *cohortv1.JobSpec) { s.Read.Amount, s.Read.Negative = "none", "drop" },
+			"spec.read: negative policy drop: a count-only log (amount none) has no amounts"},
+		{"date_format that does not read back", func(s *cohortv1.JobSpec) { s.Read.DateFormat = "01/2006" }, "spec.read: date format"},
 		{"periods -1", func(s *cohortv1.JobSpec) { s.Read.Periods = -1 }, ""},
 		{"periods -2", func(s *cohortv1.JobSpec) { s.Read.Periods = -2 }, "spec.read.periods"},
 		{"periods 521", func(s *cohortv1.JobSpec) { s.Read.Periods = 521 }, "spec.read.periods"},
@@ -162,6 +175,7 @@ func TestSpecFromProto(t *testing.T) {
 				Format: "csv", Customer: "2", Date: "3", Amount: "dollar_value", Quantity: "-", Extra: []string{"visits"},
 				Header: "no", Delimiter: "whitespace", DateFormat: "20060102", CalibrationEnd: "1997-09-30",
 				Horizon: "39w", SkipBadRows: true, Negative: "drop", Periods: -1, PeriodDays: 14,
+				Decimal: ",", DataEnd: "1998-06-30",
 			},
 			Model: &cohortv1.ModelConfig{Hidden: []uint32{32, 16}, Lr: 3e-3, WeightDecay: 1e-5, Beta1: 0.8, Beta2: 0.99,
 				Eps: 1e-7, Batch: 1024, MaxEpochs: 7, Patience: -1, ClipNorm: 1, WarmupSteps: 10, Cosine: true, Seed: 42, Ensemble: 3},
@@ -175,7 +189,8 @@ func TestSpecFromProto(t *testing.T) {
 			Read: clv.Options{Format: "csv", Customer: "2", Date: "3", Amount: "dollar_value", Quantity: "-",
 				Extra: []string{"visits"}, Header: "no", Delimiter: "whitespace", DateFormat: "20060102",
 				CalibrationEnd: time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC), Horizon: clv.Horizon{Days: 273},
-				SkipBadRows: true, Negative: clv.DropNegative, Periods: -1, PeriodDays: 14},
+				SkipBadRows: true, Negative: clv.DropNegative, Periods: -1, PeriodDays: 14,
+				Decimal: ",", DataEnd: time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)},
 			Model: model.Config{Hidden: []int{32, 16}, LR: 3e-3, WeightDecay: 1e-5, Beta1: 0.8, Beta2: 0.99, Eps: 1e-7,
 				Batch: 1024, MaxEpochs: 7, Patience: -1, ClipNorm: 1, WarmupSteps: 10, Cosine: true, Seed: 42, Ensemble: 3},
 		}
@@ -230,7 +245,9 @@ read:
   header: no
   delimiter: whitespace
   calibration_end: 1997-09-30
+  data_end: 1998-06-30
   horizon: 39w
+  decimal: ","
   extra: [visits, 7]
 model:
   hidden: [64, 32]
@@ -251,7 +268,7 @@ func TestJobSpecFromYAML(t *testing.T) {
 	want := &cohortv1.JobSpec{
 		Name: "cdnow 39w", Source: &cohortv1.JobSpec_DataPath{DataPath: "/data/CDNOW_master.txt"}, OutDir: "/runs/cdnow",
 		Read: &cohortv1.ReadOptions{Customer: "1", Date: "2", Amount: "4", Header: "no", Delimiter: "whitespace",
-			CalibrationEnd: "1997-09-30", Horizon: "39w", Extra: []string{"visits", "7"}},
+			CalibrationEnd: "1997-09-30", DataEnd: "1998-06-30", Horizon: "39w", Decimal: ",", Extra: []string{"visits", "7"}},
 		Model: &cohortv1.ModelConfig{Hidden: []uint32{64, 32}, Lr: 0.002, WeightDecay: 1e-5, Batch: 1024, Patience: -1,
 			Seed: math.MaxUint64},
 		MinWorkers: 2, MaxWorkers: 4, CheckpointEvery: 500,
@@ -287,6 +304,9 @@ func TestJobSpecFromYAML(t *testing.T) {
 		{"wrong type", "data_path: a\nout_dir: b\nread: {horizon: 39w}\nmodel: {batch: many}\n", "job.yaml: "},
 		{"negative uint", "data_path: a\nout_dir: b\nread: {horizon: 39w}\nmodel: {batch: -1}\n", "batch"},
 		{"boolean string", "data_path: a\nout_dir: b\nread: {horizon: 39w, customer: yes}\n", "read.customer: YAML read a boolean"},
+		{"bare comma", "data_path: a\nout_dir: b\nread:\n  horizon: 39w\n  decimal: ,\n", `did not find expected node content (a bare comma is YAML syntax; quote it: decimal: ",")`},
+		{"bare comma in a flow mapping", "data_path: a\nout_dir: b\nread: {horizon: 39w, decimal: ,}\n", `job.yaml: read.decimal: no value; a bare comma is YAML syntax; quote it: decimal: ","`},
+		{"decimal word", "data_path: a\nout_dir: b\nread: {horizon: 39w, decimal: comma}\n", "spec.read.decimal"},
 		{"list expected", "data_path: a\nout_dir: b\nread: {horizon: 39w, extra: visits}\n", "read.extra: want a list"},
 		{"both sources", "data_path: a\ndataset: b\nout_dir: c\nread: {horizon: 39w}\n", "job.yaml: "},
 		{"out of bounds", "data_path: a\nout_dir: b\nread: {horizon: 39w}\nthreads: 5000\n", "job.yaml: cohort: invalid argument: job spec: spec.threads"},

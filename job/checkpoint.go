@@ -517,6 +517,10 @@ func readMismatches(ck, run *fingerprint) []model.Mismatch {
 	add("header", or(a.Header, "auto"), or(b.Header, "auto"))
 	add("delimiter", or(a.Delimiter, "(detected)"), or(b.Delimiter, "(detected)"))
 	add("date format", or(a.DateFormat, "(detected)"), or(b.DateFormat, "(detected)"))
+	// "" and "." read the same; with "," a grouped "1.234" is 1234, not 1.234.
+	add("decimal separator", or(strings.TrimSpace(a.Decimal), "."), or(strings.TrimSpace(b.Decimal), "."))
+	// DataEnd is left out: it only decides whether the data cover the
+	// holdout, so it cannot be why the matrices differ.
 	return ms
 }
 

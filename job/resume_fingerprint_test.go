@@ -93,8 +93,9 @@ func interrupt(t *testing.T, spec job.Spec, epoch int) {
 // TestResumeFingerprint ensures a run resumes only from a checkpoint of a
 // run with its data and trajectory settings: each difference is refused
 // with a message naming it, while settings that only say when training
-// stops (epochs, patience), another path to the same data, and
-// post-training settings resume, bit-identical to an uninterrupted run.
+// stops (epochs, patience), another path to the same data (also the same
+// data as a European export, read with --decimal ,), and post-training
+// settings resume, bit-identical to an uninterrupted run.
 func TestResumeFingerprint(t *testing.T) {
 	dir, data, whole, cut := wholeAndCut(t)
 	ckpt, st, err := job.LatestCheckpoint(job.CheckpointDir(cut))
@@ -112,6 +113,8 @@ func TestResumeFingerprint(t *testing.T) {
 	if err := os.Rename(writeShop(t, t.TempDir(), shopCustomers/2), other); err != nil {
 		t.Fatal(err)
 	}
+	otherEU := filepath.Join(dir, "other-eu.csv") // the other shop as a European export
+	european(t, other, otherEU)
 	day := func(s string) time.Time {
 		d, err := time.Parse(time.DateOnly, s)
 		if err != nil {
@@ -158,6 +161,9 @@ func TestResumeFingerprint(t *testing.T) {
 			[]string{"the checkpoint was trained with horizon 39w, this run has horizon 26w", "the training data differ from the checkpoint's"}},
 		{"periods", func(s *job.Spec) { s.Read.Periods = 4 },
 			[]string{"periods (default), this run has periods 4", "the features differ from the checkpoint's (32 vs 24 columns; only the checkpoint's: spend_lag8 spend_lag7"}},
+		{"decimal", func(s *job.Spec) { s.Data, s.Read.Delimiter, s.Read.Decimal = otherEU, ";", "," },
+			[]string{"delimiter (detected) and decimal separator ., this run has", "delimiter ; and decimal separator ,;",
+				"the training data differ from the checkpoint's ("}},
 		{"data file", func(s *job.Spec) { s.Data = other },
 			[]string{"the checkpoint was trained with data file " + data + " (", "this run has data file " + other + " (",
 				"the training data differ from the checkpoint's ("}},
@@ -181,6 +187,22 @@ func TestResumeFingerprint(t *testing.T) {
 				t.Errorf("error %v does not say how to start over", err)
 			}
 		})
+	}
+
+	// The same shop as a European export, read with its decimal comma, is
+	// the same data: it resumes (into another run directory, so the
+	// checkpoint stays for the run below) to the uninterrupted run's weights.
+	eu := filepath.Join(dir, "shop-eu.csv")
+	european(t, data, eu)
+	euSpec := resumeSpec(t, eu, filepath.Join(dir, "eu"), 4)
+	euSpec.Read.Delimiter, euSpec.Read.Decimal = ";", ","
+	euSpec.Resume = ckpt
+	euRes, err := trainSpec(t, euSpec)
+	if err != nil {
+		t.Fatalf("resume from a European copy of the data with decimal \",\": %v", err)
+	}
+	if !slices.Equal(params(t, euRes), params(t, whole)) {
+		t.Error("the run resumed on the European copy has other weights than the uninterrupted run")
 	}
 
 	// Settings that may change: more epochs (and patience), another path to
@@ -209,6 +231,20 @@ func TestResumeFingerprint(t *testing.T) {
 	}
 	if warn.Len() != 0 {
 		t.Errorf("a fingerprinted resume warned: %s", warn)
+	}
+}
+
+// european writes the shop CSV src to dst as a European export writes it:
+// semicolons between the fields, decimal commas in the amounts.
+func european(t *testing.T, src, dst string) {
+	t.Helper()
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eu := strings.NewReplacer(",", ";", ".", ",").Replace(string(raw))
+	if err := os.WriteFile(dst, []byte(eu), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -378,8 +378,17 @@ type ReadOptions struct {
 	// periods and period_days shape the recent-activity features: 0 picks
 	// clv's default, periods -1 turns them off; periods at most 520,
 	// period_days at most 3660.
-	Periods       int32 `protobuf:"varint,14,opt,name=periods,proto3" json:"periods,omitempty"`
-	PeriodDays    int32 `protobuf:"varint,15,opt,name=period_days,json=periodDays,proto3" json:"period_days,omitempty"`
+	Periods    int32 `protobuf:"varint,14,opt,name=periods,proto3" json:"periods,omitempty"`
+	PeriodDays int32 `protobuf:"varint,15,opt,name=period_days,json=periodDays,proto3" json:"period_days,omitempty"`
+	// decimal is the decimal separator of the numbers in text: "." (or "")
+	// or "," for European exports ("14,92", "1.234,50"). A job file must
+	// quote the comma (decimal: ","): a bare one is YAML syntax.
+	Decimal string `protobuf:"bytes,16,opt,name=decimal,proto3" json:"decimal,omitempty"`
+	// data_end is the last day the log covers as "2006-01-02", when that is
+	// later than its last transaction (nobody bought on its last days); only
+	// the check that the data cover the holdout reads it. "" means the last
+	// transaction's date.
+	DataEnd       string `protobuf:"bytes,17,opt,name=data_end,json=dataEnd,proto3" json:"data_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,6 +526,20 @@ func (x *ReadOptions) GetPeriodDays() int32 {
 		return x.PeriodDays
 	}
 	return 0
+}
+
+func (x *ReadOptions) GetDecimal() string {
+	if x != nil {
+		return x.Decimal
+	}
+	return ""
+}
+
+func (x *ReadOptions) GetDataEnd() string {
+	if x != nil {
+		return x.DataEnd
+	}
+	return ""
 }
 
 // ModelConfig mirrors model.Config; zero fields take model.DefaultConfig's
@@ -1576,7 +1599,7 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	" \x01(\rR\athreads\x12-\n" +
 	"\x12importance_repeats\x18\v \x01(\rR\x11importanceRepeats\x12%\n" +
 	"\x0echeckpoint_dir\x18\f \x01(\tR\rcheckpointDirB\b\n" +
-	"\x06source\"\xb4\x03\n" +
+	"\x06source\"\xe9\x03\n" +
 	"\vReadOptions\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12\x1a\n" +
 	"\bcustomer\x18\x02 \x01(\tR\bcustomer\x12\x12\n" +
@@ -1595,7 +1618,9 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\bnegative\x18\r \x01(\tR\bnegative\x12\x18\n" +
 	"\aperiods\x18\x0e \x01(\x05R\aperiods\x12\x1f\n" +
 	"\vperiod_days\x18\x0f \x01(\x05R\n" +
-	"periodDays\"\x87\x03\n" +
+	"periodDays\x12\x18\n" +
+	"\adecimal\x18\x10 \x01(\tR\adecimal\x12\x19\n" +
+	"\bdata_end\x18\x11 \x01(\tR\adataEnd\"\x87\x03\n" +
 	"\vModelConfig\x12\x16\n" +
 	"\x06hidden\x18\x01 \x03(\rR\x06hidden\x12\x16\n" +
 	"\x06linear\x18\x02 \x01(\bR\x06linear\x12\x0e\n" +

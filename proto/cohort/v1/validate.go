@@ -84,6 +84,16 @@ func (p *problems) oneOf(field, s string, allowed ...string) {
 	p.add("%s: %.40q, want one of %q", field, s, allowed)
 }
 
+// date checks an optional day written as "2006-01-02"; example shows one.
+func (p *problems) date(field, s, example string) {
+	if s == "" {
+		return
+	}
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		p.add("%s: %.40q, want a date like %s", field, s, example)
+	}
+}
+
 // atMost checks an unsigned count against its bound.
 func (p *problems) atMost(field string, v, maxV uint64) {
 	if v > maxV {
@@ -205,11 +215,9 @@ func (r *ReadOptions) check(p *problems, at string) {
 	p.oneOf(at+".header", r.GetHeader(), "", "auto", "yes", "no")
 	p.oneOf(at+".delimiter", r.GetDelimiter(), "", ",", ";", "|", "tab", "whitespace")
 	p.str(at+".date_format", r.GetDateFormat(), 0, MaxDateFormatLen)
-	if end := r.GetCalibrationEnd(); end != "" {
-		if _, err := time.Parse(time.DateOnly, end); err != nil {
-			p.add("%s.calibration_end: %.40q, want a date like 1997-09-30", at, end)
-		}
-	}
+	p.date(at+".calibration_end", r.GetCalibrationEnd(), "1997-09-30")
+	p.date(at+".data_end", r.GetDataEnd(), "1998-06-30")
+	p.oneOf(at+".decimal", r.GetDecimal(), "", ".", ",")
 	p.str(at+".horizon", r.GetHorizon(), 0, MaxHorizonLen)
 	p.oneOf(at+".negative", r.GetNegative(), "", "net", "drop", "error")
 	if v := r.GetPeriods(); v < -1 || v > MaxPeriods {

@@ -24,7 +24,8 @@ func validSpec() *cohortv1.JobSpec {
 		MaxWorkers: 4,
 		Read: &cohortv1.ReadOptions{
 			Delimiter: "whitespace", DateFormat: "20060102", CalibrationEnd: "1997-09-30",
-			Horizon: "39w", Extra: []string{"quantity"}, Periods: -1,
+			Horizon: "39w", Extra: []string{"quantity"}, Periods: -1, Decimal: ",", DataEnd: "1998-06-30",
+			Amount: "none",
 		},
 		Model: &cohortv1.ModelConfig{Hidden: []uint32{128, 64}, Lr: 1e-3, Beta1: 0.9, Batch: 512, Seed: 7},
 	}
@@ -76,6 +77,9 @@ func TestSubmitValidate(t *testing.T) {
 		{"spec.read.header", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Header = "maybe" }},
 		{"spec.read.delimiter", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Delimiter = "::" }},
 		{"spec.read.calibration_end", func(r *cohortv1.SubmitRequest) { r.Spec.Read.CalibrationEnd = "30/09/1997" }},
+		{"spec.read.data_end", func(r *cohortv1.SubmitRequest) { r.Spec.Read.DataEnd = "30/06/1998" }},
+		{"spec.read.decimal", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Decimal = "comma" }},
+		{"spec.read.decimal", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Decimal = " ," }},
 		{"spec.read.horizon", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Horizon = long }},
 		{"spec.read.negative", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Negative = "keep" }},
 		{"spec.read.periods", func(r *cohortv1.SubmitRequest) { r.Spec.Read.Periods = -2 }},
