@@ -45,6 +45,18 @@ type Spec struct {
 	CalibrationEnd string  `json:"calibration_end,omitempty"`
 	Horizon        string  `json:"horizon"`
 	Columns        Columns `json:"columns,omitempty"`
+	// Format, Header, Delimiter, DateFormat, Decimal, SkipBadRows,
+	// Negative and DataEnd read the log as train's flags of the same names
+	// do (--date-format, --skip-bad-rows, --data-end...), for logs that
+	// need them.
+	Format      string `json:"format,omitempty"`
+	Header      string `json:"header,omitempty"`
+	Delimiter   string `json:"delimiter,omitempty"`
+	DateFormat  string `json:"date_format,omitempty"`
+	Decimal     string `json:"decimal,omitempty"`
+	SkipBadRows bool   `json:"skip_bad_rows,omitempty"`
+	Negative    string `json:"negative,omitempty"`
+	DataEnd     string `json:"data_end,omitempty"`
 	// Model is the base configuration every trial starts from; the space's
 	// parameters override its fields (see Apply). Zero fields take
 	// model.DefaultConfig's values.
@@ -185,19 +197,33 @@ func (s *Spec) fill() error {
 // ReadOptions turns the data fields into clv.Options.
 func (s *Spec) ReadOptions() (clv.Options, error) {
 	o := clv.Options{Customer: s.Columns.Customer, Date: s.Columns.Date, Amount: s.Columns.Amount,
-		Quantity: s.Columns.Quantity, Extra: s.Columns.Extra}
-	if s.CalibrationEnd != "" {
-		t, err := time.Parse(time.DateOnly, s.CalibrationEnd)
-		if err != nil {
-			return o, fmt.Errorf("calibration_end %q: want a date like 1997-09-30", s.CalibrationEnd)
+		Quantity: s.Columns.Quantity, Extra: s.Columns.Extra,
+		Format: s.Format, Header: s.Header, Delimiter: s.Delimiter, DateFormat: s.DateFormat,
+		Decimal: s.Decimal, SkipBadRows: s.SkipBadRows}
+	for _, d := range []struct {
+		name, value string
+		to          *time.Time
+	}{{"calibration_end", s.CalibrationEnd, &o.CalibrationEnd}, {"data_end", s.DataEnd, &o.DataEnd}} {
+		if d.value == "" {
+			continue
 		}
-		o.CalibrationEnd = t
+		t, err := time.Parse(time.DateOnly, d.value)
+		if err != nil {
+			return o, fmt.Errorf("%s %q: want a date like 1997-09-30", d.name, d.value)
+		}
+		*d.to = t
 	}
 	h, err := clv.ParseHorizon(s.Horizon)
 	if err != nil {
 		return o, fmt.Errorf("horizon %q: want a whole number and a unit, d, w, m or y: 39w, 180d", s.Horizon)
 	}
 	o.Horizon = h
+	if o.Negative, err = clv.ParseNegativePolicy(s.Negative); err != nil {
+		return o, fmt.Errorf("negative %q: want net, drop or error", s.Negative)
+	}
+	if err := o.Validate(); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 

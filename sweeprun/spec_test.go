@@ -4,7 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/model"
 	"github.com/cohort-clv/cohort/sweep"
 	"github.com/cohort-clv/cohort/sweeprun"
@@ -26,6 +28,10 @@ func TestParseSpecErrors(t *testing.T) {
 		{"bad rule", "data: x.csv\nhorizon: 39w\ntrials: 2\nearly_stopping: {rule: hyperband}\n" + space, `rule "hyperband"`},
 		{"bad date", "data: x.csv\nhorizon: 39w\ncalibration_end: 30/09/1997\ntrials: 2\n" + space, "calibration_end"},
 		{"unknown field", "data: x.csv\nhorizon: 39w\ntrials: 2\nbudget: 3\n" + space, "budget"},
+		{"bad data end", "data: x.csv\nhorizon: 39w\ndata_end: June\ntrials: 2\n" + space, `data_end "June"`},
+		{"bad negative", "data: x.csv\nhorizon: 39w\nnegative: keep\ntrials: 2\n" + space, `negative "keep"`},
+		{"bad decimal", "data: x.csv\nhorizon: 39w\ndecimal: \";\"\ntrials: 2\n" + space, "decimal"},
+		{"bad date format", "data: x.csv\nhorizon: 39w\ndate_format: dd/mm/yyyy\ntrials: 2\n" + space, "02/01/2006"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sweeprun.ParseSpec([]byte(tc.yaml))
@@ -54,5 +60,34 @@ func TestApply(t *testing.T) {
 		if _, err := sweeprun.Apply(base, bad); err == nil {
 			t.Errorf("Apply(%v) succeeded, want an error", bad)
 		}
+	}
+}
+
+// TestSpecReadOptions ensures a spec's read fields reach clv.Options as
+// train's flags of the same names set them.
+func TestSpecReadOptions(t *testing.T) {
+	spec, err := sweeprun.ParseSpec([]byte(`data: shop.csv
+horizon: 39w
+calibration_end: "2024-06-30"
+data_end: "2024-12-31"
+delimiter: ";"
+decimal: ","
+date_format: 02.01.2006
+skip_bad_rows: true
+negative: drop
+header: "yes"
+trials: 2
+space: {parameters: [{name: lr, type: float, min: 0.001, max: 0.1, log: true}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := spec.ReadOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Delimiter != ";" || o.Decimal != "," || o.DateFormat != "02.01.2006" || !o.SkipBadRows ||
+		o.Negative != clv.DropNegative || o.Header != "yes" ||
+		o.DataEnd.Format(time.DateOnly) != "2024-12-31" || o.CalibrationEnd.Format(time.DateOnly) != "2024-06-30" {
+		t.Errorf("read options %+v", o)
 	}
 }

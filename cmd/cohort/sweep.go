@@ -89,6 +89,8 @@ Spec (YAML):
   calibration_end: "1997-09-30"
   horizon: 39w
   columns: {customer: "", date: "", amount: ""}   # as train's flags; optional
+  # also optional, as train's flags: format, header, delimiter, date_format,
+  # decimal (quote it: ","), skip_bad_rows, negative, data_end
   model: {max_epochs: 30, patience: -1}             # base config; optional
   space:
     parameters:
