@@ -120,7 +120,7 @@ func PairedBootstrap(ctx context.Context, actual, model, baseline []float64, dra
 			out.ModelBetter[k] = Float(float64(better[k]) / float64(draws))
 		}
 	}
-	out.Verdict = newVerdict(&out)
+	out.Verdict = newVerdict(&out, Spend)
 	return out, nil
 }
 

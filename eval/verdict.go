@@ -48,11 +48,36 @@ const DecisiveShare = 0.95
 // 1 only because it holds nearly everything.
 const wideRatio = 0.3
 
+// Quantity names what a run predicts, for the verdict's sentences.
+type Quantity string
+
+// The quantities a run predicts: spend, or purchase days for a count-only
+// log.
+const (
+	Spend        Quantity = "spend"
+	PurchaseDays Quantity = "purchase days"
+)
+
+// most says which customers the Gini rewards ranking first.
+func (q Quantity) most() string {
+	if q == PurchaseDays {
+		return "who buy most often"
+	}
+	return "who spend most"
+}
+
+// total names the sum the spend ratio compares.
+func (q Quantity) total() string { return "total " + string(q) }
+
+// NewVerdict reads b for a run that predicts q; PairedBootstrap fills
+// Bootstrap.Verdict with NewVerdict(b, Spend).
+func NewVerdict(b *Bootstrap, q Quantity) Verdict { return newVerdict(b, q) }
+
 // newVerdict reads b. The ranking rests on the normalized Gini, the
 // headline ranking score of the CLV literature: how much of the spend the
 // top of the ranking holds. Spearman's verdict is added where it says the
 // opposite, since then the two predictors are good at different things.
-func newVerdict(b *Bootstrap) Verdict {
+func newVerdict(b *Bootstrap, q Quantity) Verdict {
 	var v Verdict
 	if b.Baseline != nil {
 		share := float64(b.ModelBetter[MetricNormalizedGini])
@@ -62,20 +87,20 @@ func newVerdict(b *Bootstrap) Verdict {
 		case share >= DecisiveShare:
 			v.Ranking = VerdictModel
 			v.Text = append(v.Text, fmt.Sprintf(
-				"The deep model ranks the customers who spend most better than the baseline: its normalized Gini is the higher one in %s of resampled test sets.",
-				FormatShare(share)))
+				"The deep model ranks the customers %s better than the baseline: its normalized Gini is the higher one in %s of resampled test sets.",
+				q.most(), FormatShare(share)))
 		case share <= 1-DecisiveShare:
 			v.Ranking = VerdictBaseline
 			v.Text = append(v.Text, fmt.Sprintf(
-				"The baseline ranks the customers who spend most better: the deep model's normalized Gini is the higher one in only %s of resampled test sets. "+
+				"The baseline ranks the customers %s better: the deep model's normalized Gini is the higher one in only %s of resampled test sets. "+
 					"Prefer the baseline's predictions (the baseline_* columns of cohort predict), or train on more customers or a longer history.",
-				FormatShare(share)))
+				q.most(), FormatShare(share)))
 		default:
 			v.Ranking = VerdictUnclear
 			v.Text = append(v.Text, fmt.Sprintf(
-				"Neither ranks the customers who spend most clearly better: the deep model's normalized Gini is the higher one in %s of resampled test sets "+
+				"Neither ranks the customers %s clearly better: the deep model's normalized Gini is the higher one in %s of resampled test sets "+
 					"(a clear win needs %s either way); the test set is too small to tell them apart.",
-				FormatShare(share), FormatShare(DecisiveShare)))
+				q.most(), FormatShare(share), FormatShare(DecisiveShare)))
 		}
 		// Spearman weighs every customer alike, most of them spending
 		// nothing, where the Gini weighs them by spend: say so when it
@@ -104,19 +129,19 @@ func newVerdict(b *Bootstrap) Verdict {
 	case lo > 1:
 		v.Level = LevelHigh
 		v.Text = append(v.Text, fmt.Sprintf(
-			"The deep model over-predicts these customers' total spend: predicted / actual is %.2f-%.2f in 90%% of resampled test sets.", lo, hi))
+			"The deep model over-predicts these customers' %s: predicted / actual is %.2f-%.2f in 90%% of resampled test sets.", q.total(), lo, hi))
 	case hi < 1:
 		v.Level = LevelLow
 		v.Text = append(v.Text, fmt.Sprintf(
-			"The deep model under-predicts these customers' total spend: predicted / actual is %.2f-%.2f in 90%% of resampled test sets.", lo, hi))
+			"The deep model under-predicts these customers' %s: predicted / actual is %.2f-%.2f in 90%% of resampled test sets.", q.total(), lo, hi))
 	case hi-lo > wideRatio:
 		v.Level = LevelOK
 		v.Text = append(v.Text, fmt.Sprintf(
-			"The test set is too small to check the deep model's total spend: predicted / actual is anywhere from %.2f to %.2f in 90%% of resampled test sets.", lo, hi))
+			"The test set is too small to check the deep model's %s: predicted / actual is anywhere from %.2f to %.2f in 90%% of resampled test sets.", q.total(), lo, hi))
 	default:
 		v.Level = LevelOK
 		v.Text = append(v.Text, fmt.Sprintf(
-			"The deep model's total spend matches the actual within the test set's noise: predicted / actual is %.2f-%.2f in 90%% of resampled test sets.", lo, hi))
+			"The deep model's %s matches the actual within the test set's noise: predicted / actual is %.2f-%.2f in 90%% of resampled test sets.", q.total(), lo, hi))
 	}
 	return v
 }

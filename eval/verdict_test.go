@@ -50,7 +50,7 @@ func TestVerdict(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v := newVerdict(&tc.b)
+			v := newVerdict(&tc.b, Spend)
 			if v.Ranking != tc.ranking || v.Level != tc.level {
 				t.Errorf("ranking %q level %q, want %q %q", v.Ranking, v.Level, tc.ranking, tc.level)
 			}
@@ -107,5 +107,21 @@ func TestFormatShare(t *testing.T) {
 		if got := FormatShare(tc.share); got != tc.want {
 			t.Errorf("FormatShare(%v) = %q, want %q", tc.share, got, tc.want)
 		}
+	}
+}
+
+// TestVerdictPurchaseDays ensures a count-only run's verdict speaks of
+// purchase days, not spend.
+func TestVerdictPurchaseDays(t *testing.T) {
+	b := Bootstrap{Model: map[Metric]Band{MetricSpendRatio: {Median: 1.1, P5: 1.02, P95: 1.2}},
+		Baseline: map[Metric]Band{}, ModelBetter: map[Metric]Float{MetricNormalizedGini: 0.5, MetricSpearman: 0.5}}
+	text := strings.Join(NewVerdict(&b, PurchaseDays).Text, " ")
+	for _, want := range []string{"customers who buy most often", "total purchase days: predicted / actual is 1.02-1.20"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%q lacks %q", text, want)
+		}
+	}
+	if strings.Contains(text, "spend") {
+		t.Errorf("%q speaks of spend", text)
 	}
 }

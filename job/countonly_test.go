@@ -72,6 +72,9 @@ func TestGroceryCountOnly(t *testing.T) {
 	if r := res.Ingest; r.Customers != 1525 || r.Columns.Amount != clv.AmountNone || r.TotalAmount != float64(r.PurchaseDays) {
 		t.Errorf("ingest %+v: want 1,525 customers read count-only", r)
 	}
+	if verdict := strings.Join(res.Bootstrap.Verdict.Text, " "); !strings.Contains(verdict, "total purchase days") || strings.Contains(verdict, "spend") {
+		t.Errorf("verdict %q, want it to speak of purchase days, not spend", verdict)
+	}
 	if v, ok := res.Baseline.GammaGamma.Constant(); !ok || v != 1 {
 		t.Errorf("Gamma-Gamma %+v, want the constant model of 1 purchase day", res.Baseline.GammaGamma)
 	}

@@ -96,6 +96,9 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
+	if e.trained.Meta.Read.CountOnly() {
+		boot.Verdict = eval.NewVerdict(&boot, eval.PurchaseDays)
+	}
 
 	rep := e.ds.Report
 	hist := make([]report.Epoch, len(e.hist.Epochs))
