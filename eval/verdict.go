@@ -82,21 +82,18 @@ func newVerdict(b *Bootstrap, q Quantity) Verdict {
 	if b.Baseline != nil {
 		share := float64(b.ModelBetter[MetricNormalizedGini])
 		v.Order = winner(float64(b.ModelBetter[MetricSpearman]))
-		switch {
-		case math.IsNaN(share):
-		case share >= DecisiveShare:
-			v.Ranking = VerdictModel
+		v.Ranking = winner(share)
+		switch v.Ranking {
+		case VerdictModel:
 			v.Text = append(v.Text, fmt.Sprintf(
 				"The deep model ranks the customers %s better than the baseline: its normalized Gini is the higher one in %s of resampled test sets.",
 				q.most(), FormatShare(share)))
-		case share <= 1-DecisiveShare:
-			v.Ranking = VerdictBaseline
+		case VerdictBaseline:
 			v.Text = append(v.Text, fmt.Sprintf(
 				"The baseline ranks the customers %s better: the deep model's normalized Gini is the higher one in only %s of resampled test sets. "+
 					"Prefer the baseline's predictions (the baseline_* columns of cohort predict), or train on more customers or a longer history.",
 				q.most(), FormatShare(share)))
-		default:
-			v.Ranking = VerdictUnclear
+		case VerdictUnclear:
 			v.Text = append(v.Text, fmt.Sprintf(
 				"Neither ranks the customers %s clearly better: the deep model's normalized Gini is the higher one in %s of resampled test sets "+
 					"(a clear win needs %s either way); the test set is too small to tell them apart.",

@@ -50,18 +50,8 @@ func TestHealthzStates(t *testing.T) {
 	t.Cleanup(func() { cli.Close() })
 
 	const name = "health"
-	health := freeport.Addr(t) // the worker publishes its health address only once registered
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 4)
-	var runErr error
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		runErr = worker.Run(ctx, worker.Config{Name: name, Client: cli, TTL: 2 * time.Second, HealthAddr: health,
-			Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Ready: func(addr string) { ready <- addr }})
-	}()
-	// Before the client closes (cleanups run last first), even when a phase fails.
-	t.Cleanup(func() { cancel(); <-stopped })
+	w := startProbedWorker(t, cli, name) // it publishes its health address only once registered
+	health, ready := w.health, w.ready
 	granted := func(t *testing.T) {
 		select {
 		case <-granting:
@@ -117,11 +107,36 @@ func TestHealthzStates(t *testing.T) {
 		}
 		was = p.want
 	}
-	cancel()
-	<-stopped
-	if runErr != nil {
-		t.Errorf("Run after cancel = %v, want nil", runErr)
+	if err := w.stop(); err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
 	}
+}
+
+// runningWorker is a worker.Run started by startProbedWorker.
+type runningWorker struct {
+	health string      // its /healthz address
+	ready  chan string // its data address, each time it registers
+	stop   func() error
+}
+
+// startProbedWorker runs a worker called name on cli, with a 2 s lease, a
+// health address and a ready channel to watch, until stop (or the test's
+// end, before cli closes: cleanups run last first) cancels it; stop, which
+// may be called again, returns Run's error.
+func startProbedWorker(t *testing.T, cli *clientv3.Client, name string) *runningWorker {
+	t.Helper()
+	w := &runningWorker{health: freeport.Addr(t), ready: make(chan string, 4)}
+	ctx, cancel := context.WithCancel(t.Context())
+	var runErr error
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		runErr = worker.Run(ctx, worker.Config{Name: name, Client: cli, TTL: 2 * time.Second, HealthAddr: w.health,
+			Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Ready: func(addr string) { w.ready <- addr }})
+	}()
+	w.stop = func() error { cancel(); <-stopped; return runErr }
+	t.Cleanup(func() { w.stop() })
+	return w
 }
 
 // answer is a /healthz response.

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/internal/etcdtest"
-	"github.com/cohort-clv/cohort/internal/freeport"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/worker"
@@ -141,18 +140,8 @@ func TestWorkerRejoinsAfterConnectionCut(t *testing.T) {
 	t.Cleanup(func() { cli.Close() })
 
 	const name = "cut"
-	health := freeport.Addr(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan string, 4)
-	var runErr error
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		runErr = worker.Run(ctx, worker.Config{Name: name, Client: cli, TTL: 2 * time.Second, HealthAddr: health,
-			Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Ready: func(addr string) { ready <- addr }})
-	}()
-	// Before the client closes (cleanups run last first).
-	t.Cleanup(func() { cancel(); <-stopped })
+	w := startProbedWorker(t, cli, name)
+	health, ready := w.health, w.ready
 	first := registration(t, admin, name, 0)
 	<-ready
 
@@ -179,10 +168,8 @@ func TestWorkerRejoinsAfterConnectionCut(t *testing.T) {
 	if got := registrations(t, admin, name); got != 2 {
 		t.Errorf("cohort_worker_registrations_total = %v, want 2", got)
 	}
-	cancel()
-	<-stopped
-	if runErr != nil {
-		t.Errorf("Run after cancel = %v, want nil", runErr)
+	if err := w.stop(); err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
 	}
 }
 

@@ -24,7 +24,11 @@ func writeFeaturesParquet(w io.Writer, ds *clv.Dataset, labels bool) error {
 		group["holdout_spend"] = parquet.Leaf(parquet.DoubleType)
 		group["holdout_purchases"] = parquet.Int(64)
 	}
-	if len(group) != len(ds.FeatureNames)+2+2*btoi(labels) {
+	want := len(ds.FeatureNames) + 2
+	if labels {
+		want += 2
+	}
+	if len(group) != want {
 		return fmt.Errorf("features: write parquet: the feature names %q repeat a column name", ds.FeatureNames)
 	}
 	schema := parquet.NewSchema("features", group)
@@ -37,6 +41,7 @@ func writeFeaturesParquet(w io.Writer, ds *clv.Dataset, labels bool) error {
 	for j, name := range ds.FeatureNames {
 		feat[j] = col[name]
 	}
+	idCol, splitCol, spendCol, buysCol := col["customer_id"], col["split"], col["holdout_spend"], col["holdout_purchases"]
 	pw := parquet.NewWriter(w, schema, parquet.Compression(&zstd.Codec{}))
 	rows := make([]parquet.Row, 0, 1024)
 	flush := func() error {
@@ -47,14 +52,14 @@ func writeFeaturesParquet(w io.Writer, ds *clv.Dataset, labels bool) error {
 	for i := range ds.Customers {
 		c := &ds.Customers[i]
 		row := make(parquet.Row, len(group))
-		row[col["customer_id"]] = parquet.ByteArrayValue([]byte(c.ID)).Level(0, 0, col["customer_id"])
-		row[col["split"]] = parquet.ByteArrayValue([]byte(clv.SplitOf(c.ID).String())).Level(0, 0, col["split"])
+		row[idCol] = parquet.ByteArrayValue([]byte(c.ID)).Level(0, 0, idCol)
+		row[splitCol] = parquet.ByteArrayValue([]byte(clv.SplitOf(c.ID).String())).Level(0, 0, splitCol)
 		for j, v := range c.Features {
 			row[feat[j]] = parquet.FloatValue(v).Level(0, 0, feat[j])
 		}
 		if labels {
-			row[col["holdout_spend"]] = parquet.DoubleValue(c.HoldoutSpend).Level(0, 0, col["holdout_spend"])
-			row[col["holdout_purchases"]] = parquet.Int64Value(int64(c.HoldoutPurchases)).Level(0, 0, col["holdout_purchases"])
+			row[spendCol] = parquet.DoubleValue(c.HoldoutSpend).Level(0, 0, spendCol)
+			row[buysCol] = parquet.Int64Value(int64(c.HoldoutPurchases)).Level(0, 0, buysCol)
 		}
 		if rows = append(rows, row); len(rows) == cap(rows) {
 			if err := flush(); err != nil {
@@ -74,11 +79,4 @@ func writeFeaturesParquet(w io.Writer, ds *clv.Dataset, labels bool) error {
 		return fmt.Errorf("features: write parquet: %w", err)
 	}
 	return nil
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
