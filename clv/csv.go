@@ -393,6 +393,10 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 	case st != dateOK && p.cfg.repeatsHeader(f):
 		b.addBad(ln, ReasonHeader, "", "looks like a repeated header line (files joined together?); remove it, or skip it with --skip-bad-rows")
 		return
+	case st != dateOK && looksTotal(id):
+		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout)+
+			fmt.Sprintf(": customer %s looks like a spreadsheet's total line; remove it, or skip it with --skip-bad-rows", quoteField(id)))
+		return
 	case st != dateOK:
 		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout))
 		return

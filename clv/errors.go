@@ -121,6 +121,9 @@ func plainName(h string) bool {
 }
 
 func notDate(b []byte, layout string) string {
+	if len(b) == 0 {
+		return "empty date"
+	}
 	if layout != "" {
 		return fmt.Sprintf("%s is not a date in layout %q", quoteField(b), layout)
 	}
@@ -145,4 +148,17 @@ func looksDecimal(b []byte) bool {
 	}
 	_, err := strconv.ParseFloat(string(b), 64)
 	return err == nil || errors.Is(err, strconv.ErrRange)
+}
+
+// looksTotal reports whether a customer id is the label of a spreadsheet's
+// total or subtotal line ("Grand Total", "Total:", "Sum"), which exports put
+// below the data with an empty date. Only a row that fails anyway asks.
+func looksTotal(id []byte) bool {
+	s := strings.ToLower(strings.TrimSpace(string(id)))
+	for _, w := range []string{"total", "totals", "grand total", "subtotal", "sub-total", "sum"} {
+		if s == w || strings.HasPrefix(s, w+" ") || strings.HasPrefix(s, w+":") {
+			return true
+		}
+	}
+	return false
 }

@@ -129,7 +129,7 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	if hasCut {
 		cutoff = dayOf(o.Horizon.End(o.CalibrationEnd))
 	}
-	workers := min(max(runtime.GOMAXPROCS(0), 1), 8)
+	workers := o.workers()
 	c := &consumer{file: name, skip: o.SkipBadRows}
 	seed := maphash.MakeSeed()
 	var cols colMap
@@ -276,7 +276,7 @@ func finalize(ctx context.Context, st *store, o *Options, fs *featureSpec, rep I
 	custs := make([]Customer, len(order))
 	feats := make([]float32, len(order)*nf)
 	keep := make([]bool, len(order))
-	workers := min(max(runtime.GOMAXPROCS(0), 1), 8)
+	workers := o.workers()
 	var wg sync.WaitGroup
 	var returnOnly, buyDays [8]int64
 	per := (len(order) + workers - 1) / workers

@@ -3,6 +3,7 @@ package clv
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +77,11 @@ type Options struct {
 	// before CalibrationEnd. Zero picks 8 periods of 28 days; a negative
 	// Periods turns the features off.
 	Periods, PeriodDays int
+
+	// Threads caps the goroutines that parse rows and build features: zero
+	// uses GOMAXPROCS. Beyond 8 the reader, not parsing, limits the rate, so
+	// more are not started. Not stored.
+	Threads int `json:"-"`
 
 	// Progress, when set, is told how far Load has read the file: bytes
 	// read (compressed bytes for gzip) of total, about four times a
@@ -351,4 +357,14 @@ func (o *Options) EffectivePeriods() (n, days int) {
 		days = defaultPeriodDays
 	}
 	return n, days
+}
+
+// workers is how many goroutines parse rows and build features: Threads, or
+// GOMAXPROCS when it is zero, at most 8.
+func (o *Options) workers() int {
+	n := o.Threads
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return min(max(n, 1), 8)
 }

@@ -45,6 +45,7 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 	ev.stage("read")
 	read := spec.Read
 	read.Progress = ev.Read
+	read.Threads = spec.Threads
 	ds, err := clv.Load(ctx, spec.Data, read)
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)

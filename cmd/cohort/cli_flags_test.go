@@ -44,6 +44,7 @@ func TestNumericFlagRanges(t *testing.T) {
 		{append(train, "--period-days", "-7"), "--period-days must be >= 1, got -7"},
 		{[]string{"features", "--data", data, "--periods", "0"}, "--periods must be 1..520"},
 		{[]string{"features", "--data", data, "--period-days", "0"}, "--period-days must be >= 1, got 0"},
+		{[]string{"features", "--data", data, "--threads", "-1"}, "--threads must be >= 0 (0: all cores), got -1"},
 		{[]string{"predict", "--model", dir, "--data", data, "--threads", "-1"}, "--threads must be >= 0"},
 		{[]string{"eval", "--model", dir, "--data", data, "--horizon", "39w", "--importance-repeats", "-2"},
 			"--importance-repeats must be >= 0 (0: off), got -2"},

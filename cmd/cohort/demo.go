@@ -61,7 +61,7 @@ Example:
 	fs.StringVar(&f.out, "out", "cohort-demo", "directory for the generated shop, the model and the report")
 	fs.IntVar(&f.customers, "customers", 20000, "customers in the synthetic shop")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for the shop and the model")
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.BoolVar(&f.json, "json", false, "print the training result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")

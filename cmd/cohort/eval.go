@@ -55,7 +55,7 @@ Examples:
 	fs.StringVar(&f.model, "model", "", "model directory written by cohort train (RUN/model) (required)")
 	fs.StringVar(&f.out, "out", "", "directory for metrics.json and report.html, created if missing (required)")
 	fs.StringVar(&f.split, "split", "test", "customers to score: test (hash split, unseen in training) or all")
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.IntVar(&f.importance, "importance-repeats", 0, "shuffles per feature for permutation importance (>= 0; 0: off)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
@@ -95,6 +95,7 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	if read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon is required: the holdout whose spend is compared with the predictions (the model was trained for %.1f weeks)", t.Meta.HorizonWeeks)
 	}
+	read.Threads = f.threads
 	if !f.quiet {
 		read.Progress = newProgress(cmd.ErrOrStderr(), 0).read
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
 	"math"
 	"runtime"
@@ -16,14 +15,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 )
 
 // featuresFlags are cohort features' flags.
 type featuresFlags struct {
-	data  dataFlags
-	out   string
-	json  bool
-	quiet bool
+	data    dataFlags
+	out     string
+	json    bool
+	quiet   bool
+	threads int
 }
 
 // featuresSummary is what --json prints.
@@ -61,6 +62,7 @@ Examples:
 	f.data.bind(cmd.Flags(), forFeatures)
 	cmd.Flags().StringVar(&f.out, "out", "", `output file: CSV, or Parquet for a ".parquet" name; "-" writes CSV to stdout (required); missing directories are created`)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON (the full ingest report; on stderr with --out -)")
+	cmd.Flags().IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and building features (default 0: all cores, at most 8 are used)")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("out")
@@ -78,6 +80,10 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 	if err := checkOutFile(f.out, "features.csv"); err != nil {
 		return err
 	}
+	if f.threads < 0 {
+		return fmt.Errorf("--threads must be >= 0 (0: all cores), got %d", f.threads)
+	}
+	opts.Threads = f.threads
 	if !f.quiet {
 		opts.Progress = newProgress(cmd.ErrOrStderr(), 0).read
 	}

@@ -55,7 +55,7 @@ Example:
 	f.data.bind(fs, forPredict)
 	fs.StringVar(&f.model, "model", "", "model directory written by cohort train (RUN/model) (required)")
 	fs.StringVar(&f.out, "out", "", `predictions file: .csv or .parquet; "-" writes CSV to stdout (required); missing directories are created`)
-	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
+	fs.IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
 	fs.BoolVar(&f.json, "json", false, `print a JSON summary on stdout (on stderr with --out -)`)
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
@@ -95,6 +95,7 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if cmd.Flags().Changed("horizon") || !read.Horizon.IsZero() {
 		return fmt.Errorf("--horizon: the model predicts over the %.1f weeks it was trained for; leave --horizon out", t.Meta.HorizonWeeks)
 	}
+	read.Threads = f.threads
 	if !f.quiet {
 		read.Progress = newProgress(cmd.ErrOrStderr(), 0).read
 	}

@@ -172,7 +172,7 @@ func writeJob(w io.Writer, j *cohortv1.Job, now time.Time) error {
 		row("data", "dataset %s", s.GetDataset())
 	}
 	if r := s.GetRead(); r != nil {
-		row("read", "calibration end %s, horizon %s", orDefault(r.GetCalibrationEnd()), dash(r.GetHorizon()))
+		row("read", "%s", readSummary(r))
 	}
 	row("model", "%s", modelSummary(s.GetModel()))
 	row("out", "%s", dash(s.GetOutDir()))
@@ -232,6 +232,42 @@ func fmtDelta(d float64) string {
 }
 
 // modelSummary is a model config in one line, zero fields as "default".
+// readSummary is a job's read options in one line: the window always, then
+// only the options the spec set, so that a job reading a European export
+// (decimal ",") or a count-only log says so.
+func readSummary(r *cohortv1.ReadOptions) string {
+	parts := []string{fmt.Sprintf("calibration end %s, horizon %s", orDefault(r.GetCalibrationEnd()), dash(r.GetHorizon()))}
+	add := func(name, v string) {
+		if v != "" {
+			parts = append(parts, fmt.Sprintf("%s %q", name, v))
+		}
+	}
+	add("data end", r.GetDataEnd())
+	add("format", r.GetFormat())
+	add("customer", r.GetCustomer())
+	add("date", r.GetDate())
+	add("amount", r.GetAmount())
+	add("quantity", r.GetQuantity())
+	if len(r.GetExtra()) > 0 {
+		add("extra", strings.Join(r.GetExtra(), ","))
+	}
+	add("header", r.GetHeader())
+	add("delimiter", r.GetDelimiter())
+	add("date format", r.GetDateFormat())
+	add("decimal", r.GetDecimal())
+	add("negative", r.GetNegative())
+	if r.GetSkipBadRows() {
+		parts = append(parts, "skip bad rows")
+	}
+	if p := r.GetPeriods(); p != 0 {
+		parts = append(parts, fmt.Sprintf("periods %d", p))
+	}
+	if d := r.GetPeriodDays(); d != 0 {
+		parts = append(parts, fmt.Sprintf("period days %d", d))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func modelSummary(m *cohortv1.ModelConfig) string {
 	if m == nil {
 		return "defaults"

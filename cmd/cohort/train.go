@@ -43,7 +43,7 @@ func (m *modelFlags) bind(fs *pflag.FlagSet) {
 	fs.IntVar(&m.cfg.Patience, "patience", d.Model.Patience, "stop after this many epochs (>= 1) without a better validation loss; -1: no early stopping")
 	fs.Uint64Var(&m.cfg.Seed, "seed", d.Model.Seed, "random seed: the same seed and data give the same model")
 	fs.IntVar(&m.cfg.Ensemble, "ensemble", d.Model.Ensemble, fmt.Sprintf("networks trained side by side from different initialisations and averaged (1..%d; training costs grow with it)", model.MaxEnsemble))
-	fs.IntVar(&m.threads, "threads", 0, "CPU threads for the compute kernels (default 0: all cores)")
+	fs.IntVar(&m.threads, "threads", 0, "CPU threads for reading the log and the compute kernels (default 0: all cores)")
 	fs.StringVar(&m.device, "device", "cpu", deviceHelp)
 	fs.IntVar(&m.importance, "importance-repeats", d.ImportanceRepeats, "shuffles per feature for the report's permutation importance (>= 0; 0: off)")
 	fs.StringVar(&m.calibration, "calibration", "factor", `expected-spend calibration: "factor" (one factor fitted on the training and validation customers) or "isotonic" (a monotone map fitted on the validation customers; keeps the ranking; on CDNOW it did worse on the test customers, see BENCHMARKS.md)`)
