@@ -2,6 +2,7 @@ package clv
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -26,6 +27,33 @@ var (
 		"price", "total", "monetary"}
 	quantityNames = []string{"quantity", "qty", "units", "items", "number_of_cds", "cds"}
 )
+
+// summaryNames are the column names of a per-customer summary rather than
+// a transaction log: lifetimes' RFM frame (frequency, recency, T,
+// monetary_value), its cdnow_customers_summary_with_transactions.csv (x,
+// t_x, T, zbar), BTYD's cal.cbs (x, t.x, T.cal) and a BG/BB pattern table
+// (donations.csv: frequency, recency, periods, weights). Compared after
+// normalizeName.
+var summaryNames = []string{"frequency", "recency", "t", "monetary_value", "x", "t_x", "t.x", "t.cal", "zbar",
+	"periods", "weights", "x.star", "t.star"}
+
+// summaryColumns returns the header's names that summaryNames has, when
+// there are at least two: the header is then a summary's.
+func summaryColumns(header, norm []string) []string {
+	var found []string
+	for i, n := range norm {
+		for _, s := range summaryNames {
+			if n == s {
+				found = append(found, header[i])
+				break
+			}
+		}
+	}
+	if len(found) < 2 {
+		return nil
+	}
+	return found
+}
 
 // countOnlyHint ends the errors of a log that may have no amount column.
 const countOnlyHint = "; a log without spend: --amount none (read.amount: none) counts purchase days instead"
@@ -100,6 +128,11 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 			if idx < 0 && pos != colQuantity {
 				// Name the setting as a user writes it (a flag, or a job
 				// spec's read section), not as Go spells it.
+				if sum := summaryColumns(header, norm); sum != nil {
+					return colMap{}, fmt.Errorf("no %s column: the file looks like a per-customer RFM summary (its header has %s), not a transaction log; "+
+						"cohort needs one row per purchase (customer, date, amount), the log such a summary is computed from, "+
+						"and no column flags can read a summary", roleName(pos), strings.Join(sum, ", "))
+				}
 				hint := ""
 				if pos == colAmount {
 					hint = countOnlyHint
@@ -114,14 +147,23 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 			}
 			idx = i - 1
 			if idx >= n {
-				return colMap{}, fmt.Errorf("%s column %d is out of range: the first row has %d columns", roleName(pos), i, n)
+				return colMap{}, fmt.Errorf("%s column %d is out of range: the first row has %d columns%s", roleName(pos), i, n,
+					fromModel(o, pos, spec, ""))
 			}
 		case header == nil:
-			return colMap{}, fmt.Errorf("%s column %q is a name, but the file has no header; give a 1-based index instead", roleName(pos), spec)
+			return colMap{}, fmt.Errorf("%s column %q is a name, but the file has no header; give a 1-based index instead%s", roleName(pos), spec,
+				fromModel(o, pos, spec, ""))
 		default:
 			idx = findName(norm, []string{normalizeName(spec)})
 			if idx < 0 {
-				return colMap{}, fmt.Errorf("%s column %q is not in the header; the header has: %s", roleName(pos), spec, headerList(header))
+				guess := ""
+				if pos < len(defaults) {
+					if d := findName(norm, defaults[pos]); d >= 0 {
+						guess = header[d]
+					}
+				}
+				return colMap{}, fmt.Errorf("%s column %q is not in the header; the header has: %s%s", roleName(pos), spec, headerList(header),
+					fromModel(o, pos, spec, guess))
 			}
 		}
 		m.idx[pos] = idx
@@ -160,6 +202,30 @@ func resolveColumns(o *Options, header []string, nfields int) (colMap, error) {
 		m.idx[colQuantity] = -1 // a default guess that collides is no quantity
 	}
 	return m, nil
+}
+
+// fromModel ends an error about the column at pos, whose spec is spec,
+// when that spec came from a model's training options
+// (Options.ColumnsFromModel): it says so, and names the flag that picks this
+// file's column, with guess (a header name the defaults find) as an example.
+func fromModel(o *Options, pos int, spec, guess string) string {
+	role := roleName(pos)
+	if !slices.Contains(o.ColumnsFromModel, role) {
+		return ""
+	}
+	s := fmt.Sprintf(" (the model was trained with --%s %s; name this file's %s column with --%s", role, shellWord(spec), role, role)
+	if guess != "" {
+		s += ", e.g. --" + role + " " + shellWord(guess)
+	}
+	return s + ")"
+}
+
+// shellWord quotes s for a command line when it needs quoting.
+func shellWord(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\"'$\\`;|&<>()*?") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 func isIndex(s string) bool {

@@ -113,7 +113,7 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 	}
 	hasHeader := headerMode == "yes"
 	if headerMode == "auto" {
-		hasHeader = namesColumns(o) || detectHeader(lines, delim, o.DateFormat, dec)
+		hasHeader = detectHeader(lines, delim, o.DateFormat, dec) || namesColumns(o) && !firstLineIsData(lines[0], delim, o, dec)
 	}
 	var header []string
 	dataLine := lines[0]
@@ -442,6 +442,7 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 	}
 	if p.cfg.hasCutoff && day > p.cfg.cutoff {
 		b.afterHoldout++
+		b.addLate(id, p.cfg.seed)
 		return
 	}
 	b.ids = append(b.ids, id...)

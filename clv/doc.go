@@ -121,6 +121,15 @@
 // All are finite, also for one-time buyers. Dataset.Log1p marks the
 // heavy-tailed ones a model should log1p before standardising.
 //
+// The gap_*_weeks features describe the gaps between consecutive
+// calibration purchase days, and are 0 for a one-time buyer; gap_std_weeks
+// is their population standard deviation (divided by the number of gaps,
+// X, not X-1), 0 with fewer than two gaps. since_last_over_gap is
+// weeks_since_last / (gap_mean_weeks + 1), how overdue the next purchase is
+// against the customer's usual gap. The +1 week keeps it finite for
+// one-time buyers, whose mean gap is 0 (it is then weeks_since_last), and
+// keeps gaps of a day or two from blowing it up.
+//
 // # Splits
 //
 // SplitOf assigns each customer to Train, Validation or Test (70/15/15) by a

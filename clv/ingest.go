@@ -1,8 +1,10 @@
 package clv
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"hash/maphash"
 )
 
 // batch is a run of parsed rows in file order: the unit that moves from the
@@ -22,6 +24,13 @@ type batch struct {
 	bad    []badRow
 	err    error // read error after the records (I/O, corrupt gzip)
 
+	// The ids of rows dated after the cutoff, with their hashes: the rows
+	// are ignored, but their customers are registered, so that those who
+	// first bought after the calibration end are counted as left out.
+	late     []byte
+	lateEnd  []int32
+	lateHash []uint64
+
 	rows         int64 // data rows seen, good or bad
 	negatives    int64 // rows with a negative amount, netted or dropped
 	dropped      int64 // negative rows dropped (DropNegative)
@@ -30,7 +39,24 @@ type batch struct {
 
 func (b *batch) reset(seq int) {
 	*b = batch{seq: seq, ids: b.ids[:0], idEnd: b.idEnd[:0], hash: b.hash[:0], day: b.day[:0], amount: b.amount[:0],
-		qty: b.qty[:0], extra: b.extra[:0], bad: b.bad[:0]}
+		qty: b.qty[:0], extra: b.extra[:0], bad: b.bad[:0], late: b.late[:0], lateEnd: b.lateEnd[:0], lateHash: b.lateHash[:0]}
+}
+
+// addLate records the id of a row dated after the cutoff. A run of rows of
+// one customer (a log sorted by customer) is recorded once.
+func (b *batch) addLate(id []byte, seed maphash.Seed) {
+	if n := len(b.lateEnd); n > 0 {
+		start := int32(0)
+		if n > 1 {
+			start = b.lateEnd[n-2]
+		}
+		if bytes.Equal(b.late[start:], id) {
+			return
+		}
+	}
+	b.late = append(b.late, id...)
+	b.lateEnd = append(b.lateEnd, int32(len(b.late)))
+	b.lateHash = append(b.lateHash, hashID(seed, id))
 }
 
 // addBad records a bad row found before record b.n.
@@ -84,6 +110,13 @@ func (c *consumer) consume(b *batch) error {
 		if err := c.badRow(&b.bad[bi]); err != nil {
 			return err
 		}
+	}
+	start = 0
+	for i, end := range b.lateEnd {
+		if err := c.st.register(b.lateHash[i], b.late[start:end]); err != nil {
+			return err
+		}
+		start = end
 	}
 	c.base += b.lines
 	c.rows += b.rows

@@ -70,7 +70,7 @@ type IngestReport struct {
 	TotalQuantity   float64          `json:"total_quantity"`
 
 	Customers         int `json:"customers"`          // with features: first purchase on or before the calibration end
-	ExcludedCustomers int `json:"excluded_customers"` // first purchase after the calibration end: left out
+	ExcludedCustomers int `json:"excluded_customers"` // first purchase after the calibration end, in any window or after the holdout: left out
 
 	FirstDate      time.Time `json:"first_date"` // of accepted rows
 	LastDate       time.Time `json:"last_date"`
@@ -264,6 +264,16 @@ func finalize(ctx context.Context, st *store, o *Options, fs *featureSpec, rep I
 	ids := st.ids.strings()
 	st.ids = nil // the table and arena can go; ids holds the strings
 	order := sortIDs(ids)
+	// Customers known only from rows after the cutoff have no days: they
+	// first bought after the calibration end and are left out unseen.
+	kept := order[:0]
+	for _, ci := range order {
+		if st.cust[ci].count() > 0 {
+			kept = append(kept, ci)
+		}
+	}
+	unseen := len(order) - len(kept)
+	order = kept
 	if len(ids) >= 1<<20 {
 		// The id table and its grown-out copies are garbage now, about as
 		// big as the output about to be allocated; collecting them first
@@ -333,7 +343,7 @@ func finalize(ctx context.Context, st *store, o *Options, fs *featureSpec, rep I
 		custs[j].Features = feats[j*nf : (j+1)*nf : (j+1)*nf]
 		j++
 	}
-	rep.Customers, rep.ExcludedCustomers = j, len(custs)-j
+	rep.Customers, rep.ExcludedCustomers = j, len(custs)-j+unseen
 	if j == 0 {
 		return nil, fmt.Errorf("no customer bought on or before the calibration end %s (the data runs %s to %s)",
 			rep.CalibrationEnd.Format(time.DateOnly), rep.FirstDate.Format(time.DateOnly), rep.LastDate.Format(time.DateOnly))

@@ -60,6 +60,12 @@ type Options struct {
 	// error about a holdout the data does not cover then suggests another
 	// calibration end only, not a shorter horizon. Not stored.
 	FixedHorizon bool `json:"-"`
+	// ColumnsFromModel lists the column settings, by role ("customer",
+	// "date", "amount", "quantity", "extra"), that were not chosen for this
+	// file but taken from the options a model was trained with, as predict
+	// and eval read a log. An error about such a column then says where its
+	// name came from and which flag overrides it. Not stored.
+	ColumnsFromModel []string `json:"-"`
 	// DataEnd is the last day the log covers, when that is known to be
 	// later than its last transaction (a small or quiet shop where nobody
 	// bought on the last days). Only the check that the data cover the

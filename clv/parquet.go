@@ -278,6 +278,7 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 		b.negatives++
 	}
 	if s.hasCut && day > s.cutoff {
+		b.addLate(b.ids[start:], s.seed)
 		b.ids = b.ids[:start]
 		b.afterHoldout++
 		return

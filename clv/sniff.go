@@ -143,6 +143,29 @@ func headerNames(line []byte, delim byte) []string {
 	return names
 }
 
+// firstLineIsData reports whether line, the first of a file whose columns
+// are named (so a header was expected), is a data row after all: none of
+// its fields is a column name o gives, and it has a date, or only numbers
+// and dates. The name is then reported as missing from a file without a
+// header, not from a "header" of data.
+func firstLineIsData(line []byte, delim byte, o *Options, dec byte) bool {
+	names := headerNames(line, delim)
+	norm := make([]string, len(names))
+	for i, h := range names {
+		norm[i] = normalizeName(h)
+	}
+	specs := append([]string{o.Customer, o.Date, o.Amount, o.Quantity}, o.Extra...)
+	for _, s := range specs {
+		if s = strings.TrimSpace(s); s != "" && s != "-" && !isIndex(s) && findName(norm, []string{normalizeName(s)}) >= 0 {
+			return false
+		}
+	}
+	sp := splitter{delim: delim, need: 1 << 20}
+	sp.split(line)
+	values, dates := valueLike(sp.fields, o.DateFormat, dec)
+	return dates > 0 || values == len(sp.fields)
+}
+
 // namesColumns reports whether any column spec is a name rather than an
 // index, which makes a header mandatory.
 func namesColumns(o *Options) bool {

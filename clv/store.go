@@ -134,6 +134,14 @@ func (s *store) add(h uint64, id []byte, day int32, amount, qty float64, extra [
 	return nil
 }
 
+// register records the customer whose id is id, with hash h, without a
+// row: one whose rows all lie after the cutoff is so known to have bought,
+// and is counted as left out (it has no days, so no features).
+func (s *store) register(h uint64, id []byte) error {
+	_, err := s.ids.intern(h, id)
+	return err
+}
+
 // done ends the adding: customer states move out of the table, indexed by
 // customer.
 func (s *store) done() { s.cust = s.ids.states() }

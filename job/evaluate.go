@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/eval"
@@ -12,15 +13,22 @@ import (
 
 // Evaluation is what Evaluate reports and where it wrote it.
 type Evaluation struct {
-	Ingest          clv.IngestReport `json:"ingest"`
-	Customers       int              `json:"customers"` // evaluated
-	Model           eval.Metrics     `json:"model_metrics"`
-	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
-	ModelNoise      *eval.Noise      `json:"model_noise"`
-	Bootstrap       *eval.Bootstrap  `json:"bootstrap"`
-	Warnings        []string         `json:"warnings,omitempty"` // as Result.Warnings
-	MetricsPath     string           `json:"metrics_path"`
-	ReportPath      string           `json:"report_path"`
+	Ingest    clv.IngestReport `json:"ingest"`
+	Customers int              `json:"customers"` // evaluated
+	// Scored is which customers were scored: "test", the test part of the
+	// stable hash split, or "all". InSample counts those of them that the
+	// split put in training or validation: customers that trained the model
+	// or chose its epoch, when the data are the model's own (0 with "test").
+	Scored          string          `json:"scored"`
+	InSample        int             `json:"in_sample_customers"`
+	Quantity        eval.Quantity   `json:"quantity"` // what the metrics count: spend, or purchase days
+	Model           eval.Metrics    `json:"model_metrics"`
+	BaselineMetrics eval.Metrics    `json:"baseline_metrics"`
+	ModelNoise      *eval.Noise     `json:"model_noise"`
+	Bootstrap       *eval.Bootstrap `json:"bootstrap"`
+	Warnings        []string        `json:"warnings,omitempty"` // as Result.Warnings
+	MetricsPath     string          `json:"metrics_path"`
+	ReportPath      string          `json:"report_path"`
 }
 
 // Evaluate reads labelled data (read must have a Horizon, of the length the
@@ -59,22 +67,55 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("job: evaluate: %s has no customers to evaluate (%d in all)", data, len(ds.Customers))
 	}
-	rep, err := evaluation{data: data, ds: ds, test: cs, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be}.report(ctx)
+	rep, err := evaluation{data: data, ds: ds, test: cs, all: !testOnly, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be}.report(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Model: rep.ModelMetrics(), ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap()}
-	res.BaselineMetrics, _ = rep.BaselineMetrics()
-	who := "test customers"
-	if !testOnly {
-		who = "customers"
+	res := &Evaluation{Ingest: ds.Report, Customers: len(cs), Scored: "test", Quantity: eval.Spend,
+		Model: rep.ModelMetrics(), ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap()}
+	if t.Meta.Read.CountOnly() {
+		res.Quantity = eval.PurchaseDays
 	}
-	res.Warnings = warningsOf(censoredLog(ds.Report, "the metrics are computed"), outlierFirstDate(ds), smallTestSet(len(cs), who))
+	res.BaselineMetrics, _ = rep.BaselineMetrics()
+	who, inSample := "test customers", ""
+	if !testOnly {
+		train, val, _ := splitCounts(cs)
+		who, res.Scored, res.InSample = "customers", "all", train+val
+		inSample = t.inSampleWindow(ds.Report, len(cs), train, val)
+	}
+	scored := matrix(cs, len(ds.FeatureNames))
+	res.Warnings = warningsOf(censoredLog(ds.Report, "the metrics are computed"), outlierFirstDate(ds), smallTestSet(len(cs), who), inSample,
+		featureShift(t.Net.Pipeline, scored.X, scored.Rows))
 	annotate(rep, ds.Report, res.Warnings)
 	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, out); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}
 	return res, nil
+}
+
+// inSampleWindow warns, for eval --split all, when n scored customers
+// include train training and val validation customers of the stable hash
+// split and the holdout overlaps the one whose spend the model learned
+// from: on the model's own log those customers' scores are in-sample (they
+// fitted the weights or chose the epoch on these very labels), and flatter
+// the model against a baseline that never saw the labels.
+func (t *Trained) inSampleWindow(r clv.IngestReport, n, train, val int) string {
+	if train+val == 0 || t.Meta.CalibrationEnd.IsZero() {
+		return ""
+	}
+	learnedFrom, learnedTo := t.Meta.CalibrationEnd.AddDate(0, 0, 1), t.Meta.HoldoutEnd
+	if learnedTo.IsZero() { // not recorded: the trained horizon
+		learnedTo = t.Meta.CalibrationEnd.AddDate(0, 0, int(math.Round(t.Meta.HorizonWeeks*7)))
+	}
+	from, to := r.CalibrationEnd.AddDate(0, 0, 1), r.HoldoutEnd
+	if from.After(learnedTo) || learnedFrom.After(to) {
+		return ""
+	}
+	day := func(d time.Time) string { return d.Format(time.DateOnly) }
+	return fmt.Sprintf("%d of the %d customers scored are training (%d) or validation (%d) customers of the split the model "+
+		"was trained with, and the holdout %s to %s overlaps the one it learned from (%s to %s): on the model's own log "+
+		"their scores are in-sample and flatter the model against the baseline; --split test scores only the held-out customers",
+		train+val, n, train, val, day(from), day(to), day(learnedFrom), day(learnedTo))
 }
 
 // checkHorizon refuses a holdout of another length than the model was

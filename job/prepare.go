@@ -10,6 +10,7 @@ import (
 
 	"github.com/cohort-clv/cohort/baseline"
 	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/eval"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/model"
 )
@@ -30,6 +31,9 @@ type Prepared struct {
 	Train, Val, Test   []*clv.Customer
 	TrainData, ValData model.Data
 	Baseline           Baseline
+	// BaselineWarnings are the baseline fits' findings (a fit that did not
+	// converge), which Finish reports with the input checks.
+	BaselineWarnings []string
 	// Workers is how many processes trained the model, for the report: a
 	// distributed TrainStep sets it to its last generation's workers; 0
 	// means this process alone.
@@ -64,7 +68,7 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 			len(p.train), r.CalibrationEnd.AddDate(0, 0, 1).Format(time.DateOnly), r.HoldoutEnd.Format(time.DateOnly), spec.Data)
 	}
 	ev.stage("baseline")
-	bl, err := fitBaseline(ctx, p.train)
+	bl, blWarnings, err := fitBaseline(ctx, p.train)
 	if errors.Is(err, baseline.ErrNoRepeats) {
 		r := ds.Report
 		return nil, fmt.Errorf("%w: none of the %d training customers bought on two days of the calibration window %s to %s (%s), which may be too short; choose a later calibration end",
@@ -76,7 +80,7 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 	cols := len(ds.FeatureNames)
 	return &Prepared{
 		Spec: spec, Dataset: ds, Train: p.train, Val: p.val, Test: p.test,
-		TrainData: matrix(p.train, cols), ValData: matrix(p.val, cols), Baseline: bl,
+		TrainData: matrix(p.train, cols), ValData: matrix(p.val, cols), Baseline: bl, BaselineWarnings: blWarnings,
 	}, nil
 }
 
@@ -116,6 +120,7 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	mm := rep.ModelMetrics()
 	bm, _ := rep.BaselineMetrics()
 	warnings := warningsOf(censoredLog(ds.Report, "the model is trained and scored"), outlierFirstDate(ds), smallTestSet(len(p.Test), "test customers"))
+	warnings = append(warnings, p.BaselineWarnings...)
 	annotate(rep, ds.Report, warnings)
 
 	ev.stage("write")
@@ -126,9 +131,12 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	net.Meta = meta
 	res := &Result{
 		Ingest: ds.Report, Baseline: p.Baseline, Model: mm, BaselineMetrics: bm, ModelNoise: rep.ModelNoise(), Bootstrap: rep.Bootstrap(), History: hist,
-		Warnings: warnings,
+		Warnings: warnings, Quantity: eval.Spend,
 		Split:    SplitCounts{len(p.Train), len(p.Val), len(p.Test)},
 		ModelDir: filepath.Join(spec.Out, ModelDir),
+	}
+	if spec.Read.CountOnly() {
+		res.Quantity = eval.PurchaseDays
 	}
 	if err := net.Save(res.ModelDir); err != nil {
 		return nil, fmt.Errorf("job: %w", err)

@@ -20,7 +20,10 @@ type evaluation struct {
 	data       string
 	ds         *clv.Dataset
 	test       []*clv.Customer
-	train, val int    // sizes of the other parts, for the summary
+	train, val int // sizes of the other parts, for the summary
+	// all marks test as every customer of the data (eval --split all), not
+	// the test part of the split: the summary then counts them by split.
+	all        bool
 	importance int    // permutation repeats; 0 skips importance
 	seed       uint64 // of the permutations
 	trained    *Trained
@@ -106,10 +109,20 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 		hist[i] = report.Epoch{Epoch: ep.Epoch, TrainLoss: ep.TrainLoss, ValidationLoss: ep.ValLoss}
 	}
 	b := e.trained.Meta.Baseline
+	scored, train, val, held := report.ScoredTest, e.train, e.val, len(test)
+	if e.all {
+		scored = report.ScoredAll
+		train, val, held = splitCounts(test)
+	}
+	quantity := eval.Spend
+	if e.trained.Meta.Read.CountOnly() {
+		quantity = eval.PurchaseDays
+	}
+	_, constant := b.GammaGamma.Constant()
 	r, err := report.New(report.Data{
 		Summary: report.Summary{
 			DataFile: e.data, Customers: rep.Customers,
-			Train: e.train, Validation: e.val, Test: len(test),
+			Train: train, Validation: val, Test: held, Scored: scored,
 			CalibrationStart: rep.FirstDate, CalibrationEnd: rep.CalibrationEnd,
 			HoldoutStart: rep.CalibrationEnd.AddDate(0, 0, 1), HoldoutEnd: rep.HoldoutEnd,
 			Horizon: rep.Horizon.String(), Backend: e.be.Name(), Workers: e.workers, Generated: time.Now().UTC(),
@@ -118,11 +131,12 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 			Version: buildinfo.Read().Short(),
 		},
 		Actual:   actual,
+		Quantity: quantity,
 		Model:    report.Predictor{Name: "deep ZILN model", Spend: spend, PReturn: pReturn},
 		Baseline: report.Predictor{Name: "BG/NBD + Gamma-Gamma", Spend: blSpend, PReturn: blReturn},
 		BaselineParams: report.BaselineParams{
 			BGNBD:      report.BGNBD{R: b.BGNBD.R, Alpha: b.BGNBD.Alpha, A: b.BGNBD.A, B: b.BGNBD.B},
-			GammaGamma: report.GammaGamma{P: b.GammaGamma.P, Q: b.GammaGamma.Q, V: b.GammaGamma.V},
+			GammaGamma: report.GammaGamma{P: b.GammaGamma.P, Q: b.GammaGamma.Q, V: b.GammaGamma.V, Constant: constant},
 		},
 		History:    hist,
 		BestEpoch:  e.hist.BestEpoch,
@@ -134,4 +148,20 @@ func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 		return nil, fmt.Errorf("job: build report: %w", err)
 	}
 	return r, nil
+}
+
+// splitCounts counts cs by the split the model was trained with: how many
+// trained it, chose its epoch, and were held out.
+func splitCounts(cs []*clv.Customer) (train, val, test int) {
+	for _, c := range cs {
+		switch clv.SplitOf(c.ID) {
+		case clv.Train:
+			train++
+		case clv.Validation:
+			val++
+		default:
+			test++
+		}
+	}
+	return train, val, test
 }

@@ -75,6 +75,8 @@ type Result struct {
 	Baseline        Baseline         `json:"baseline"`
 	Model           eval.Metrics     `json:"model_metrics"`
 	BaselineMetrics eval.Metrics     `json:"baseline_metrics"`
+	// Quantity is what the metrics count: spend, or purchase days.
+	Quantity eval.Quantity `json:"quantity"`
 	// ModelNoise is how far the model's test metrics would scatter from
 	// sampling noise alone if the model were exactly right.
 	ModelNoise *eval.Noise `json:"model_noise"`
@@ -199,7 +201,7 @@ func TrainWith(ctx context.Context, be kernels.Backend, spec Spec, ev Events, st
 // fitBaseline fits BG/NBD on the training customers' calibration summaries
 // and Gamma-Gamma on those of them with repeat purchases. The baseline sees
 // no holdout data, like the deep model.
-func fitBaseline(ctx context.Context, train []*clv.Customer) (Baseline, error) {
+func fitBaseline(ctx context.Context, train []*clv.Customer) (Baseline, []string, error) {
 	rfm := make([]baseline.RFM, len(train))
 	var x, m []float64
 	for i, c := range train {
@@ -210,15 +212,31 @@ func fitBaseline(ctx context.Context, train []*clv.Customer) (Baseline, error) {
 		}
 	}
 	// baseline's errors name the fit ("baseline: fit BG/NBD: ...").
-	bg, _, err := baseline.FitBGNBD(ctx, rfm)
+	bg, bgInfo, err := baseline.FitBGNBD(ctx, rfm)
 	if err != nil {
-		return Baseline{}, fmt.Errorf("job: %w", err)
+		return Baseline{}, nil, fmt.Errorf("job: %w", err)
 	}
-	gg, _, err := baseline.FitGammaGamma(ctx, x, m)
+	gg, ggInfo, err := baseline.FitGammaGamma(ctx, x, m)
 	if err != nil {
-		return Baseline{}, fmt.Errorf("job: %w", err)
+		return Baseline{}, nil, fmt.Errorf("job: %w", err)
 	}
-	return Baseline{BGNBD: bg, GammaGamma: gg}, nil
+	warnings := warningsOf(
+		unconverged("BG/NBD", bgInfo, fmt.Sprintf("r %.4g, alpha %.4g, a %.4g, b %.4g", bg.R, bg.Alpha, bg.A, bg.B)),
+		unconverged("Gamma-Gamma", ggInfo, fmt.Sprintf("p %.4g, q %.4g, v %.4g", gg.P, gg.Q, gg.V)))
+	return Baseline{BGNBD: bg, GammaGamma: gg}, warnings, nil
+}
+
+// unconverged warns when a baseline fit stopped without converging: its
+// parameters are then an optimizer's stopping point, perhaps at the edge
+// of the parameter space (a BG/NBD whose dropout probability ran to 1e-15
+// on yearly donations), and every comparison with the baseline rests on
+// them.
+func unconverged(fit string, info baseline.FitInfo, params string) string {
+	if info.Converged {
+		return ""
+	}
+	return fmt.Sprintf("the baseline's %s fit did not converge (%s) and stopped at %s: every comparison with the baseline rests on that fit, "+
+		"so read its metrics and the verdict with care", fit, info.Status, params)
 }
 
 // predict returns the baseline's expected holdout spend and P(alive).

@@ -45,8 +45,12 @@ func TestPredictCLI(t *testing.T) {
 		t.Fatalf("train: %v\n%s", err, stderr)
 	}
 	model := filepath.Join(run, "model")
+	// Scored as of the training calibration end: this synthetic shop is one
+	// cohort, so at the end of its log every customer is older than any the
+	// model saw, and predict warns (TestPredictWarnsFeatureShift); here
+	// stderr must hold only what each flag asks for.
 	predict := func(args ...string) (string, string, error) {
-		return runCohort(t, append([]string{"predict", "--model", model, "--data", data}, args...)...)
+		return runCohort(t, append([]string{"predict", "--model", model, "--data", data, "--calibration-end", calibrationEnd}, args...)...)
 	}
 	file := filepath.Join(dir, "p.csv")
 	if _, _, err := predict("--out", file); err != nil {
@@ -183,5 +187,42 @@ func testPredictExtraQuantity(t *testing.T, r mappedRun) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil || sum.Customers != shopCustomers {
 		t.Errorf("summary %q: %v", stdout, err)
+	}
+}
+
+// TestPredictWarnsFeatureShift ensures predict warns, on stderr and in its
+// --json warnings, when it scores a one-cohort shop at the end of its log,
+// where every customer is older than any the model was trained on, and not
+// at the calibration end the model was trained at.
+func TestPredictWarnsFeatureShift(t *testing.T) {
+	dir := t.TempDir()
+	data := writeShopWithQuantity(t, dir, "shop.csv")
+	run := filepath.Join(dir, "run")
+	if _, stderr, err := runCohort(t, trainArgs(data, run, "-q", "--hidden", "8", "--epochs", "1", "--threads", "2")...); err != nil {
+		t.Fatalf("train: %v\n%s", err, stderr)
+	}
+	const warning = "the scored customers lie outside the range the deep model was trained on: on age_weeks"
+	tests := []struct {
+		name string
+		args []string
+		want bool
+	}{
+		{"end of the log", nil, true},
+		{"training calibration end", []string{"--calibration-end", calibrationEnd}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"predict", "--model", filepath.Join(run, "model"), "--data", data, "--out", "-", "--json", "-q"}, tt.args...)
+			stdout, stderr, err := runCohort(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(stderr, "warning: "+warning); got != tt.want {
+				t.Errorf("stderr %q: warning %v, want %v", stderr, got, tt.want)
+			}
+			if got := strings.Contains(stdout+stderr, `"warnings":["`+warning); got != tt.want {
+				t.Errorf("--json: warning %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -200,6 +200,14 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 			apply()
 		}
 	}
+	// A column the flags leave alone is read by the model's name for it:
+	// clv's error then says so and names the flag that overrides it.
+	out.ColumnsFromModel = nil
+	for _, role := range []string{"customer", "date", "amount", "quantity", "extra"} {
+		if !fs.Changed(role) {
+			out.ColumnsFromModel = append(out.ColumnsFromModel, role)
+		}
+	}
 	set("format", func() { out.Format = o.Format })
 	set("customer", func() { out.Customer = o.Customer })
 	set("date", func() { out.Date = o.Date })

@@ -125,9 +125,18 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	if err := writeIngest(w, res.Ingest, 0, inherited); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nholdout metrics on %d customers (%s):\n", res.Customers, f.split)
+	who := "test customers"
+	if res.Scored == "all" {
+		// Never "test customers": most of them may have trained the model.
+		who = "customers"
+		fmt.Fprintf(w, "\nholdout metrics on all %d customers, held out or not (%d of them trained the model or chose its epoch:\nin-sample if it was trained on this log):\n",
+			res.Customers, res.InSample)
+	} else {
+		fmt.Fprintf(w, "\nholdout metrics on %d test customers:\n", res.Customers)
+	}
 	printMetrics(w, res.Model, res.BaselineMetrics)
-	printBootstrap(w, res.Bootstrap, res.Customers)
+	printMetricsLegend(w, res.Quantity)
+	printBootstrapOf(w, res.Bootstrap, res.Customers, who)
 	printNoise(w, res.ModelNoise)
 	fmt.Fprintf(w, "\nmetrics  %s\nreport   %s\n", res.MetricsPath, res.ReportPath)
 	return nil

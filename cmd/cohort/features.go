@@ -51,6 +51,14 @@ or before --calibration-end only; labels from the --horizon after it.
 Rows of one customer and day are merged into one purchase day, and time is in
 weeks, as in BTYD and lifetimes: frequency, recency_weeks and age_weeks are x,
 t_x and T of cdnow_customers_summary.csv.
+
+The gap_*_weeks features describe the gaps between consecutive purchase days
+(0 for a one-time buyer). gap_std_weeks is their population standard deviation
+(divided by the number of gaps, not one less; 0 with fewer than two gaps).
+since_last_over_gap is weeks_since_last / (gap_mean_weeks + 1): how overdue the
+next purchase is against the customer's usual gap. The +1 week keeps it finite
+for one-time buyers, whose mean gap is 0 (it is then weeks_since_last), and
+stops gaps of a day or two from blowing it up.
 ` + dataHelp + `
 
 Examples:

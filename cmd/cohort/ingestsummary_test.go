@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/cohort-clv/cohort/clv"
+	"github.com/cohort-clv/cohort/internal/shareddata"
 )
 
 // TestWriteIngest ensures the summary that features, train, predict and eval
@@ -234,5 +237,109 @@ func TestTrainCalibrationTooShort(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) ||
 		!strings.Contains(err.Error(), "bought on two days of the calibration window 1997-01-01 to 1997-01-10 (10 days), which may be too short; choose a later calibration end") {
 		t.Errorf("got %v, want %q... with a hint naming the 10-day window", err, want)
+	}
+}
+
+// TestIngestSummaryLeftOut ensures the summary counts the customers who
+// first bought after the calibration end also without a holdout (features
+// without --horizon, as predict reads a log): their rows are dropped while
+// parsing, and the summary used to say "0 left out". cdnowElog as of
+// 1997-02-01 has 810 customers with features and 1,547 later ones.
+func TestIngestSummaryLeftOut(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "log.csv")
+	if err := os.WriteFile(small, []byte(featuresLog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const why = " left out (first purchase after the calibration end)\n"
+	tests := []struct {
+		name   string
+		shared string // a data set in shared/data instead of the small log
+		args   []string
+		want   string
+	}{
+		{"no holdout", "", []string{"--calibration-end", "2020-01-10"}, "1 with features, 2" + why},
+		{"no holdout, all in", "", []string{"--calibration-end", "2020-03-31"}, "3 with features, 0" + why},
+		{"holdout", "", []string{"--calibration-end", "2020-01-10", "--horizon", "10w"}, "1 with features, 2" + why},
+		{"cdnowElog, no holdout", "cdnowElog.csv", []string{"--customer", "masterid", "--calibration-end", "1997-02-01"},
+			"810 with features, 1547" + why},
+		{"cdnowElog, 39w holdout", "cdnowElog.csv", []string{"--customer", "masterid", "--calibration-end", "1997-02-01", "--horizon", "39w"},
+			"810 with features, 1547" + why},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := small
+			if tt.shared != "" {
+				data = shareddata.Path(t, tt.shared)
+			}
+			args := append([]string{"features", "-q", "--skip-bad-rows", "--data", data, "--out", filepath.Join(t.TempDir(), "f.csv")}, tt.args...)
+			stdout, stderr, err := runCohort(t, args...)
+			if err != nil {
+				t.Fatalf("features: %v\n%s", err, stderr)
+			}
+			if want := "  customers: " + tt.want; !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		})
+	}
+}
+
+// TestIngestColumnFromModel ensures that when predict or eval read another
+// log with the model's column names (dataFlags.overlay), a missing one is
+// reported as the model's, with the flag that overrides it; a flag given
+// here is the user's own name and gets the plain message, and a flag that
+// names this file's column reads it.
+func TestIngestColumnFromModel(t *testing.T) {
+	const master = " customer_id  date number_of_cds  dollar_value\n 00001 19970101  1   11.77\n 00002 19970112  1   12.00\n"
+	base := clv.Options{Customer: "masterid", Amount: "sales"}
+	tests := []struct {
+		name    string
+		use     dataUse
+		args    []string
+		wantErr string // "" loads
+	}{
+		{"predict, from the model", forPredict, nil, `customer column "masterid" is not in the header; the header has: customer_id, date, number_of_cds, dollar_value ` +
+			`(the model was trained with --customer masterid; name this file's customer column with --customer, e.g. --customer customer_id)`},
+		{"eval, amount from the model", forEval, []string{"--customer", "customer_id"}, `amount column "sales" is not in the header; ` +
+			`the header has: customer_id, date, number_of_cds, dollar_value (the model was trained with --amount sales; name this file's amount column with --amount, e.g. --amount dollar_value)`},
+		{"predict, given here", forPredict, []string{"--customer", "client"},
+			`customer column "client" is not in the header; the header has: customer_id, date, number_of_cds, dollar_value`},
+		{"predict, overridden", forPredict, []string{"--customer", "customer_id", "--amount", "dollar_value"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+			var d dataFlags
+			d.bind(fs, tt.use)
+			if err := fs.Parse(append([]string{"--data", "master.txt"}, tt.args...)); err != nil {
+				t.Fatal(err)
+			}
+			o, err := d.overlay(fs, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = clv.LoadReader(t.Context(), "master.txt", strings.NewReader(master), o)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("load: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.HasSuffix(err.Error(), "master.txt: "+tt.wantErr)):
+				t.Errorf("error\n got %v\nwant ...%s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestFeaturesHelpGapFeatures ensures features --help documents the two
+// features whose definitions are not obvious from their names.
+func TestFeaturesHelpGapFeatures(t *testing.T) {
+	long := newFeaturesCmd().Long
+	for _, want := range []string{
+		"gap_std_weeks is their population standard deviation",
+		"since_last_over_gap is weeks_since_last / (gap_mean_weeks + 1)",
+		"The +1 week keeps it finite\nfor one-time buyers",
+	} {
+		if !strings.Contains(long, want) {
+			t.Errorf("features --help lacks %q", want)
+		}
 	}
 }

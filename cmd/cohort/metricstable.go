@@ -30,6 +30,15 @@ func printMetrics(w io.Writer, m, b eval.Metrics) {
 	tw.Flush()
 }
 
+// printMetricsLegend explains the stars of printMetrics, and for a
+// count-only run (q PurchaseDays) what the error metrics count.
+func printMetricsLegend(w io.Writer, q eval.Quantity) {
+	fmt.Fprintln(w, "*: the better of the two; for spend_ratio, the one nearer 1 on a log scale (2 is as far from 1 as 0.5)")
+	if q == eval.PurchaseDays {
+		fmt.Fprintln(w, "count-only log: rmse, mae and spend_ratio measure purchase days, not money")
+	}
+}
+
 func fmtMetric(v float64) string {
 	if math.IsNaN(v) {
 		return "n/a"
@@ -59,10 +68,16 @@ func printNoise(w io.Writer, n *eval.Noise) {
 // the baseline, would move on another test set of the same size, so a user
 // can tell a real win from a lucky split.
 func printBootstrap(w io.Writer, b *eval.Bootstrap, customers int) {
+	printBootstrapOf(w, b, customers, "test customers")
+}
+
+// printBootstrapOf is printBootstrap for customers described by who ("test
+// customers", or "customers" when every customer was scored).
+func printBootstrapOf(w io.Writer, b *eval.Bootstrap, customers int, who string) {
 	if b == nil {
 		return
 	}
-	fmt.Fprintf(w, "\non %d resamples of the %d test customers (paired bootstrap), 90%% of them score\n", b.Draws, customers)
+	fmt.Fprintf(w, "\non %d resamples of the %d %s (paired bootstrap), 90%% of them score\n", b.Draws, customers, who)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if b.Baseline == nil {
 		fmt.Fprintln(tw, "metric\tdeep model\t")

@@ -338,6 +338,7 @@ func printResult(w io.Writer, r *job.Result) {
 		r.Ingest.Customers, r.Split.Train, r.Split.Validation, r.Split.Test)
 	fmt.Fprintf(w, "\nholdout metrics on the %d test customers:\n", r.Split.Test)
 	printMetrics(w, r.Model, r.BaselineMetrics)
+	printMetricsLegend(w, r.Quantity)
 	printBootstrap(w, r.Bootstrap, r.Split.Test)
 	printNoise(w, r.ModelNoise)
 	fmt.Fprintf(w, "\nmodel    %s\nmetrics  %s\nreport   %s\n", r.ModelDir, r.MetricsPath, r.ReportPath)

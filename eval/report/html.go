@@ -32,14 +32,24 @@ type page struct {
 	Metrics                 []metricRow
 	HasBootstrap            bool
 	BootstrapNote           string
-	Verdict                 []string
-	Gain                    *figure
-	GainNote                string
-	Deciles                 []figure
-	Loss                    *figure
-	Importance              *figure
-	ImportanceNote          string
-	BGNBD, GammaGamma       []row
+	// Legend explains the ticks under the metrics table.
+	Legend string
+	// Noun is what the run predicts, in prose: "spend" or "purchase days".
+	Noun              string
+	Verdict           []string
+	Gain              *figure
+	GainNote          string
+	Deciles           []figure
+	Loss              *figure
+	Importance        *figure
+	ImportanceNote    string
+	BGNBD, GammaGamma []row
+	// BaselineIntro heads the parameters; GammaGammaNote replaces the
+	// Gamma-Gamma table when the spend per purchase is a constant, not fitted.
+	BaselineIntro, GammaGammaNote string
+	GammaGammaTitle               string
+	// BaselineFormula ends the footer: how the baseline predicts.
+	BaselineFormula string
 }
 
 type row struct{ Label, Value string }
@@ -93,9 +103,12 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 	d := r.data
 	pg := &page{
 		Title: d.Summary.Title, Generated: stampHuman(d.Summary.Generated),
-		Summary: r.summaryRows(), Warnings: d.Summary.Warnings, Notes: append(slices.Clip(d.Summary.Notes), noiseNotes(d)...),
+		Summary: r.summaryRows(), Warnings: d.Summary.Warnings, Notes: append(slices.Clip(d.Summary.Notes), r.noiseNotes()...),
 		ModelName: d.Model.Name, BaselineName: d.Baseline.Name, HasBaseline: r.hasBaseline,
-		Metrics: r.metricRows(), HasBootstrap: d.Bootstrap != nil, BootstrapNote: bootstrapNote(d),
+		Metrics: r.metricRows(), HasBootstrap: d.Bootstrap != nil, BootstrapNote: r.bootstrapNote(),
+		Legend: fmt.Sprintf("Bold with a tick: the better of the two; for the %s, the one nearer 1 on a log scale "+
+			"(2 is as far from 1 as 0.5). n/a: the holdout data leave the metric undefined.", strings.ToLower(r.ratioLabel())),
+		Noun: r.noun(),
 	}
 	if d.Bootstrap != nil {
 		pg.Verdict = d.Bootstrap.Verdict.Text
@@ -117,16 +130,16 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 	if r.hasBaseline {
 		curves = append(curves, gainCurve{d.Baseline.Name, r.baseline.NormalizedGini, baselineRGB, d.Baseline.Spend})
 	}
-	gp, err := gainPlot(d.Actual, curves)
+	gp, err := gainPlot(d.Actual, curves, r.noun())
 	if err != nil {
 		return nil, fmt.Errorf("report: gain plot: %w", err)
 	}
 	if gp == nil {
-		pg.GainNote = "The gain chart is undefined: no test customer spent anything in the holdout window."
-	} else if pg.Gain, err = render("gain", gp, plotWidth, plotHeight, "gain chart",
-		"Customers sorted by predicted spend, highest first; the curve shows the share of all actual holdout spend "+
+		pg.GainNote = fmt.Sprintf("The gain chart is undefined: no %s %s anything in the holdout window.", r.who(false), r.verb())
+	} else if pg.Gain, err = render("gain", gp, plotWidth, plotHeight, "gain chart", fmt.Sprintf(
+		"Customers sorted by predicted %s, highest first; the curve shows the share of all actual holdout %s "+
 			"they account for. The higher the curve, the better the ranking; the normalized Gini is the area between "+
-			"a curve and the diagonal, relative to the perfect ranking's."); err != nil {
+			"a curve and the diagonal, relative to the perfect ranking's.", r.noun(), r.noun())); err != nil {
 		return nil, err
 	}
 
@@ -141,7 +154,7 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 		decs = append(decs, decileView{d.Baseline.Name, baselineRGB, r.baseDec, r.baseline})
 	}
 	for _, dc := range decs {
-		p, err := decilePlot(dc.name, dc.hex, dc.ds)
+		p, err := decilePlot(dc.name, dc.hex, dc.ds, r.noun())
 		if err != nil {
 			return nil, fmt.Errorf("report: decile plot: %w", err)
 		}
@@ -179,8 +192,8 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 			pg.ImportanceNote = "Permutation importance is undefined for every feature."
 		} else if pg.Importance, err = render("importance", p, plotWidth, h, "permutation importance", fmt.Sprintf(
 			"How much the model's %s drops (from %s) when one feature's column is shuffled, "+
-				"breaking its link to spend. Bars: mean over %d shuffles; whiskers: ±1 standard deviation.",
-			metricLabel(imp.Metric), fmtScore(float64(imp.Reference)), imp.Repeats)); err != nil {
+				"breaking its link to %s. Bars: mean over %d shuffles; whiskers: ±1 standard deviation.",
+			metricLabel(imp.Metric), fmtScore(float64(imp.Reference)), r.noun(), imp.Repeats)); err != nil {
 			return nil, err
 		}
 	}
@@ -188,8 +201,75 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 	p := d.BaselineParams
 	pg.BGNBD = []row{{"r", fmtParam(p.BGNBD.R)}, {"α (alpha)", fmtParam(p.BGNBD.Alpha)},
 		{"a", fmtParam(p.BGNBD.A)}, {"b", fmtParam(p.BGNBD.B)}}
-	pg.GammaGamma = []row{{"p", fmtParam(p.GammaGamma.P)}, {"q", fmtParam(p.GammaGamma.Q)}, {"v", fmtParam(p.GammaGamma.V)}}
+	pg.BaselineIntro = d.Baseline.Name + ": maximum-likelihood estimates."
+	pg.GammaGammaTitle = "Gamma-Gamma (spend per purchase)"
+	pg.BaselineFormula = "the baseline multiplies BG/NBD expected purchases by the Gamma-Gamma expected spend per purchase."
+	switch gg := p.GammaGamma; {
+	case gg.Constant && r.countOnly():
+		pg.BaselineIntro = "BG/NBD: maximum-likelihood estimates."
+		pg.GammaGammaTitle = "Gamma-Gamma (value per purchase day)"
+		pg.GammaGammaNote = fmt.Sprintf("Not fitted: this is a count-only log, where every purchase day counts %s, "+
+			"so the value per purchase day is %s for every customer and the baseline predicts BG/NBD's expected purchase days.",
+			fmtParam(gg.V), fmtParam(gg.V))
+		pg.BaselineFormula = "the baseline is BG/NBD's expected number of purchase days (each counts " + fmtParam(gg.V) + ")."
+	case gg.Constant:
+		pg.BaselineIntro = "BG/NBD: maximum-likelihood estimates."
+		pg.GammaGammaNote = fmt.Sprintf("Not fitted: every repeat purchase in the calibration window is worth %s, "+
+			"so the expected spend per purchase is %s for every customer.", fmtParam(gg.V), fmtParam(gg.V))
+		pg.BaselineFormula = "the baseline multiplies BG/NBD expected purchases by the constant spend per purchase, " + fmtParam(gg.V) + "."
+	default:
+		pg.GammaGamma = []row{{"p", fmtParam(gg.P)}, {"q", fmtParam(gg.Q)}, {"v", fmtParam(gg.V)}}
+	}
 	return pg, nil
+}
+
+// countOnly reports whether the run predicts purchase days, not spend.
+func (r *Report) countOnly() bool { return r.data.Quantity == eval.PurchaseDays }
+
+// noun is what the run predicts, in prose: "spend" or "purchase days".
+func (r *Report) noun() string {
+	if r.countOnly() {
+		return "purchase days"
+	}
+	return "spend"
+}
+
+// verb is what a customer who counts in the holdout did: "spent" or "bought".
+func (r *Report) verb() string {
+	if r.countOnly() {
+		return "bought"
+	}
+	return "spent"
+}
+
+// ratioLabel names the spend ratio, as the metrics table labels it.
+func (r *Report) ratioLabel() string {
+	if r.countOnly() {
+		return "Purchase-day ratio"
+	}
+	return "Spend ratio"
+}
+
+// who names the customers scored: the test customers, or with ScoredAll
+// every customer, held out or not.
+func (r *Report) who(capital bool) string {
+	s := "test customer"
+	if r.data.Summary.Scored == ScoredAll {
+		s = "scored customer"
+	}
+	if capital {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s
+}
+
+// fmtAmount formats an amount of what the run predicts: money, or purchase
+// days.
+func (r *Report) fmtAmount(v float64) string {
+	if r.countOnly() {
+		return fmtDays(v)
+	}
+	return fmtMoney(v)
 }
 
 func (r *Report) summaryRows() []row {
@@ -211,15 +291,28 @@ func (r *Report) summaryRows() []row {
 	}
 	n := len(r.data.Actual)
 	split := s.SplitRule
-	if s.Train > 0 || s.Validation > 0 {
-		split += fmt.Sprintf(": train %s, validation %s, test %s", fmtInt(s.Train), fmtInt(s.Validation), fmtInt(n))
+	switch {
+	case s.Scored == ScoredAll:
+		// Every customer was scored: say how many of them the model has
+		// seen, never that they were held out.
+		v := fmt.Sprintf("None: all %s customers were scored, not only held-out test customers.", fmtInt(n))
+		if s.Train+s.Validation+s.Test > 0 {
+			v += fmt.Sprintf(" By the %s, %s of them trained the model and %s chose its epoch "+
+				"(in-sample, if the model was trained on these customers); %s are test customers.",
+				split, fmtInt(s.Train), fmtInt(s.Validation), fmtInt(s.Test))
+		}
+		add("Split", v)
+	default:
+		if s.Train > 0 || s.Validation > 0 {
+			split += fmt.Sprintf(": train %s, validation %s, test %s", fmtInt(s.Train), fmtInt(s.Validation), fmtInt(n))
+		}
+		add("Split", split+fmt.Sprintf(". The %s test customers were not used for training or early stopping.", fmtInt(n)))
 	}
-	add("Split", split+fmt.Sprintf(". The %s test customers were not used for training or early stopping.", fmtInt(n)))
 	add("Calibration window", window(s.CalibrationStart, s.CalibrationEnd, ""))
 	add("Holdout window", window(s.HoldoutStart, s.HoldoutEnd, s.Horizon))
 	m := r.model
-	add("Test customers who spent", fmt.Sprintf("%s of %s (%.1f%%); total holdout spend %s",
-		fmtInt(m.Spenders), fmtInt(m.Customers), 100*float64(m.Spenders)/float64(m.Customers), fmtMoney(m.TotalActual)))
+	add(r.who(true)+"s who "+r.verb(), fmt.Sprintf("%s of %s (%.1f%%); total holdout %s %s",
+		fmtInt(m.Spenders), fmtInt(m.Customers), 100*float64(m.Spenders)/float64(m.Customers), r.noun(), r.fmtAmount(m.TotalActual)))
 	if s.Backend != "" || s.Workers > 0 {
 		v := s.Backend
 		if s.Workers > 0 {
@@ -237,7 +330,11 @@ func (r *Report) summaryRows() []row {
 		}
 		add("Training", v)
 	}
-	add("Spend calibration", s.Calibration)
+	if r.countOnly() {
+		add("Calibration of the predictions", s.Calibration)
+	} else {
+		add("Spend calibration", s.Calibration)
+	}
 	add("cohort version", s.Version)
 	return rows
 }
@@ -289,29 +386,35 @@ func (r *Report) metricRows() []metricRow {
 		better           eval.Metric // "" = nothing to compare
 		boot             bool        // the bootstrap covers better
 	}
+	noun, amount := r.noun(), r.fmtAmount
+	buys, buying := "spends", "spending"
+	if r.countOnly() {
+		buys, buying = "buys", "buying"
+	}
 	specs := []spec{
-		{"Normalized Gini", "↑", "Gain-chart Gini divided by the perfect ranking's: how well the prediction orders customers by spend.",
+		{"Normalized Gini", "↑", "Gain-chart Gini divided by the perfect ranking's: how well the prediction orders customers by " + noun + ".",
 			func(m eval.Metrics) float64 { return m.NormalizedGini }, fmtScore, eval.MetricNormalizedGini, true},
-		{"Spearman", "↑", "Rank correlation of predicted and actual spend (ties share ranks).",
+		{"Spearman", "↑", "Rank correlation of predicted and actual " + noun + " (ties share ranks).",
 			func(m eval.Metrics) float64 { return m.Spearman }, fmtScore, eval.MetricSpearman, true},
 		{"Decile MAPE", "↓", "Mean over prediction deciles of |mean predicted − mean actual| / mean actual: calibration across the range.",
 			func(m eval.Metrics) float64 { return m.DecileMAPE }, fmtScore, eval.MetricDecileMAPE, true},
-		{"AUC (spends in holdout)", "↑", "Chance that a customer who spends ranks above one who does not, by predicted spend.",
+		{"AUC (" + buys + " in holdout)", "↑", "Chance that a customer who " + buys + " ranks above one who does not, by predicted " + noun + ".",
 			func(m eval.Metrics) float64 { return m.AUC }, fmtScore, eval.MetricAUC, true},
 	}
 	if r.data.Model.PReturn != nil || r.data.Baseline.PReturn != nil {
-		specs = append(specs, spec{"AUC of P(return)", "↑", "The same AUC, scored by the predicted probability of spending in the holdout (ZILN p; baseline: BG/NBD P(alive) × P(a purchase within the horizon | alive)).",
+		specs = append(specs, spec{"AUC of P(return)", "↑", "The same AUC, scored by the predicted probability of " + buying + " in the holdout (ZILN p; baseline: BG/NBD P(alive) × P(a purchase within the horizon | alive)).",
 			func(m eval.Metrics) float64 { return m.AUCReturn }, fmtScore, eval.MetricAUC, false})
 	}
 	specs = append(specs,
-		spec{"RMSE", "↓", "Root mean squared error of spend per customer.",
-			func(m eval.Metrics) float64 { return m.RMSE }, fmtMoney, eval.MetricRMSE, true},
-		spec{"MAE", "↓", "Mean absolute error of spend per customer.",
-			func(m eval.Metrics) float64 { return m.MAE }, fmtMoney, eval.MetricMAE, true},
-		spec{"Spend ratio", "→ 1", "Total predicted / total actual holdout spend: bias in aggregate.",
+		spec{"RMSE", "↓", "Root mean squared error of " + noun + " per customer.",
+			func(m eval.Metrics) float64 { return m.RMSE }, amount, eval.MetricRMSE, true},
+		spec{"MAE", "↓", "Mean absolute error of " + noun + " per customer.",
+			func(m eval.Metrics) float64 { return m.MAE }, amount, eval.MetricMAE, true},
+		spec{r.ratioLabel(), "→ 1", "Total predicted / total actual holdout " + noun + ": bias in aggregate. " +
+			"The better is the one nearer 1 on a log scale: 2 is as far from 1 as 0.5.",
 			func(m eval.Metrics) float64 { return m.SpendRatio }, fmtScore, eval.MetricSpendRatio, true},
-		spec{"Total predicted spend", "", "Sum of predictions over the test customers.",
-			func(m eval.Metrics) float64 { return m.TotalPredicted }, fmtMoney, "", false},
+		spec{"Total predicted " + noun, "", "Sum of predictions over the " + r.who(false) + "s.",
+			func(m eval.Metrics) float64 { return m.TotalPredicted }, amount, "", false},
 	)
 	rows := make([]metricRow, len(specs))
 	for i, s := range specs {
@@ -417,6 +520,15 @@ func fmtMoney(v float64) string {
 	return out
 }
 
+// fmtDays formats a number of purchase days: a whole number (an actual
+// total) without decimals, any other with two.
+func fmtDays(v float64) string {
+	if finite(v) && v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		return fmtInt64(int64(v))
+	}
+	return fmtMoney(v) // two decimals and thousands separators, no currency
+}
+
 func fmtInt64(n int64) string {
 	if n < 0 {
 		return "−" + groupThousands(strconv.FormatInt(-n, 10))
@@ -444,14 +556,15 @@ func fmtInterval(b eval.Band, format func(float64) string) string {
 
 // bootstrapNote explains the intervals under the metrics, and how often the
 // model led on the Gini.
-func bootstrapNote(d Data) string {
+func (r *Report) bootstrapNote() string {
+	d := r.data
 	b := d.Bootstrap
 	if b == nil {
 		return ""
 	}
-	s := fmt.Sprintf("Grey: 90%% intervals over %d resamples of the %s test customers, drawn with replacement "+
+	s := fmt.Sprintf("Grey: 90%% intervals over %d resamples of the %s %ss, drawn with replacement "+
 		"(a paired bootstrap: both predictors are scored on the same resample). They show how far each score would move "+
-		"on another test set of this size.", b.Draws, fmtInt(len(d.Actual)))
+		"on another test set of this size.", b.Draws, fmtInt(len(d.Actual)), r.who(false))
 	if b.Baseline != nil {
 		s += " \"Model better in\" is the share of resamples in which the model beat the baseline on that metric."
 	}
@@ -460,16 +573,17 @@ func bootstrapNote(d Data) string {
 }
 
 // noiseNotes explains the sampling-noise band of the model's metrics.
-func noiseNotes(d Data) []string {
+func (r *Report) noiseNotes() []string {
+	d := r.data
 	n := d.Noise
 	if n == nil {
 		return nil
 	}
 	return []string{fmt.Sprintf("Sampling noise: if the %s were exactly right, holdouts drawn from its own predictive "+
-		"distribution for these %d test customers would give a decile MAPE of %.3f (90%% of draws within %.3f-%.3f), "+
-		"a spend ratio of %.3f (%.3f-%.3f) and a normalized Gini of %.3f (%.3f-%.3f), over %d draws. "+
+		"distribution for these %d %ss would give a decile MAPE of %.3f (90%% of draws within %.3f-%.3f), "+
+		"a %s of %.3f (%.3f-%.3f) and a normalized Gini of %.3f (%.3f-%.3f), over %d draws. "+
 		"A score inside its band is as good as this test set can show.",
-		d.Model.Name, len(d.Actual), n.DecileMAPE.Median, n.DecileMAPE.P5, n.DecileMAPE.P95,
+		d.Model.Name, len(d.Actual), r.who(false), n.DecileMAPE.Median, n.DecileMAPE.P5, n.DecileMAPE.P95, strings.ToLower(r.ratioLabel()),
 		n.SpendRatio.Median, n.SpendRatio.P5, n.SpendRatio.P95,
 		n.NormalizedGini.Median, n.NormalizedGini.P5, n.NormalizedGini.P95, n.Draws)}
 }

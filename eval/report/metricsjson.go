@@ -46,12 +46,19 @@ func decileDocs(ds []eval.Decile) []decileDoc {
 }
 
 type runDoc struct {
-	DataFile         string `json:"data_file,omitempty"`
-	Customers        int    `json:"customers,omitempty"`
-	Train            int    `json:"train,omitempty"`
-	Validation       int    `json:"validation,omitempty"`
-	Test             int    `json:"test,omitempty"`
-	SplitRule        string `json:"split_rule"`
+	DataFile   string `json:"data_file,omitempty"`
+	Customers  int    `json:"customers,omitempty"`
+	Train      int    `json:"train,omitempty"`
+	Validation int    `json:"validation,omitempty"`
+	Test       int    `json:"test,omitempty"`
+	SplitRule  string `json:"split_rule"`
+	// Scored is the customers scored, "test" or "all" (Summary.Scored);
+	// with "all", InSample is how many of them trained the model or chose
+	// its epoch (run.train + run.validation), absent otherwise.
+	Scored   string `json:"scored"`
+	InSample *int   `json:"in_sample_customers,omitempty"`
+	// Quantity is what the predictions count: "spend" or "purchase days".
+	Quantity         string `json:"quantity"`
 	CalibrationStart string `json:"calibration_start,omitempty"`
 	CalibrationEnd   string `json:"calibration_end,omitempty"`
 	HoldoutStart     string `json:"holdout_start,omitempty"`
@@ -111,11 +118,24 @@ type epochDoc struct {
 // MetricsJSON returns the content of metrics.json, indented.
 func (r *Report) MetricsJSON() ([]byte, error) {
 	s := r.data.Summary
+	scored, rule := ScoredTest, s.SplitRule
+	var inSample *int
+	if s.Scored == ScoredAll {
+		scored = ScoredAll
+		rule = "none: all customers scored, held out or not; train, validation and test count them by the " + s.SplitRule
+		if s.Train+s.Validation+s.Test > 0 { // else unknown
+			n := s.Train + s.Validation
+			inSample = &n
+		}
+	}
 	doc := metricsDoc{
+		// test_customers is the number scored, whichever customers they
+		// are: run.scored says which.
 		TestCustomers: len(r.data.Actual),
 		Run: runDoc{
 			DataFile: s.DataFile, Customers: s.Customers,
-			Train: s.Train, Validation: s.Validation, Test: s.Test, SplitRule: s.SplitRule,
+			Train: s.Train, Validation: s.Validation, Test: s.Test, SplitRule: rule,
+			Scored: scored, InSample: inSample, Quantity: string(r.data.Quantity),
 			CalibrationStart: day(s.CalibrationStart), CalibrationEnd: day(s.CalibrationEnd),
 			HoldoutStart: day(s.HoldoutStart), HoldoutEnd: day(s.HoldoutEnd),
 			Horizon: s.Horizon, Backend: s.Backend, Workers: s.Workers,
@@ -145,6 +165,12 @@ func (r *Report) MetricsJSON() ([]byte, error) {
 			"gamma_gamma": map[string]eval.Float{
 				"p": eval.Float(p.GammaGamma.P), "q": eval.Float(p.GammaGamma.Q), "v": eval.Float(p.GammaGamma.V),
 			},
+		}
+		if p.GammaGamma.Constant {
+			// Not fitted: every purchase is worth v, and p and q only
+			// stand for infinity. A key of its own, not in gamma_gamma,
+			// whose values scripts read as numbers.
+			doc.Baseline["params"].(map[string]any)["gamma_gamma_constant"] = true
 		}
 		doc.Deciles["baseline"] = decileDocs(r.baseDec)
 	}

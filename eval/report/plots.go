@@ -90,14 +90,15 @@ type gainCurve struct {
 
 // gainPlot draws the gain charts of the predictors with the perfect ranking
 // and the random diagonal. It returns nil when actual spend sums to 0, where
-// the gain chart is undefined.
-func gainPlot(actual []float64, curves []gainCurve) (*plot.Plot, error) {
+// the gain chart is undefined. noun names what actual counts ("spend",
+// "purchase days").
+func gainPlot(actual []float64, curves []gainCurve, noun string) (*plot.Plot, error) {
 	perfect, err := eval.GainCurve(actual, actual)
 	if err != nil {
 		return nil, nil
 	}
-	p := newPlot("Gain chart: share of holdout spend captured by the top-ranked customers",
-		"share of customers, ranked by predicted spend (highest first)", "share of actual holdout spend")
+	p := newPlot("Gain chart: share of holdout "+noun+" captured by the top-ranked customers",
+		"share of customers, ranked by predicted "+noun+" (highest first)", "share of actual holdout "+noun)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 	p.Legend.Top, p.Legend.Left = false, false
 	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(8), vg.Points(8)
@@ -154,9 +155,9 @@ func addGain(p *plot.Plot, gain []float64, label string, hex uint32, dashed bool
 // decilePlot draws mean predicted next to mean actual spend per prediction
 // decile for one predictor, the highest predictions on the left and
 // numbered as cohort predict numbers its decile column: 1 is the top tenth
-// (decileBars).
-func decilePlot(name string, hex uint32, ds []eval.Decile) (*plot.Plot, error) {
-	p := newPlot(name, decileAxis, "mean holdout spend per customer")
+// (decileBars). noun names what is predicted ("spend", "purchase days").
+func decilePlot(name string, hex uint32, ds []eval.Decile, noun string) (*plot.Plot, error) {
+	p := newPlot(name, fmt.Sprintf(decileAxis, noun), "mean holdout "+noun+" per customer")
 	p.Legend.Top, p.Legend.Left = true, false
 	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(8), -vg.Points(4)
 	bars := decileBars(ds)
@@ -186,8 +187,8 @@ func decilePlot(name string, hex uint32, ds []eval.Decile) (*plot.Plot, error) {
 	return p, nil
 }
 
-// decileAxis is the decile chart's x-axis label.
-const decileAxis = "decile of predicted spend (1 = top tenth, as in cohort predict)"
+// decileAxis is the decile chart's x-axis label, for what is predicted.
+const decileAxis = "decile of predicted %s (1 = top tenth, as in cohort predict)"
 
 // decileBar is one bucket of the decile chart.
 type decileBar struct {

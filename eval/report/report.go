@@ -30,9 +30,16 @@ type Summary struct {
 	// Customers is the number of customers in the data set.
 	Customers int
 	// Train, Validation and Test are the sizes of the customer split.
+	// With Scored ScoredAll they count the scored customers by the split
+	// rule instead, and sum to the number scored (or are all 0).
 	Train, Validation, Test int
 	// SplitRule says how customers were split; empty gives DefaultSplitRule.
 	SplitRule string
+	// Scored says which customers were scored: ScoredTest (or empty), the
+	// test part of the split, which training never saw; or ScoredAll,
+	// every customer, of whom Train and Validation trained the model or
+	// chose its epoch when the data are the model's own (in-sample).
+	Scored string
 	// CalibrationStart..CalibrationEnd is the window the features come
 	// from; HoldoutStart..HoldoutEnd the one whose spend is predicted.
 	CalibrationStart, CalibrationEnd time.Time
@@ -108,6 +115,12 @@ func (in Ingest) SkippedShare() float64 {
 	return float64(in.Skipped()) / float64(in.Rows)
 }
 
+// Values of Summary.Scored.
+const (
+	ScoredTest = "test"
+	ScoredAll  = "all"
+)
+
 // Defaults for the empty fields of Summary.
 const (
 	DefaultTitle     = "Customer lifetime value: holdout evaluation"
@@ -138,8 +151,14 @@ type Epoch struct {
 type BGNBD struct{ R, Alpha, A, B float64 }
 
 // GammaGamma holds the fitted Gamma-Gamma spend parameters (Fader, Hardie &
-// Lee 2005b).
-type GammaGamma struct{ P, Q, V float64 }
+// Lee 2005b). Constant marks the constant-spend model that
+// baseline.FitGammaGamma returns, without fitting, when every purchase is
+// worth the same V (a count-only log: 1): P and Q then only stand for
+// infinity, and the report shows V alone.
+type GammaGamma struct {
+	P, Q, V  float64
+	Constant bool
+}
 
 // BaselineParams are the baseline's fitted parameters. They are plain values
 // so that this package need not import baseline.
@@ -153,6 +172,10 @@ type Data struct {
 	Summary Summary
 	// Actual is each test customer's holdout spend.
 	Actual []float64
+	// Quantity is what Actual and the predictions count: eval.Spend (the
+	// default, also for empty) or eval.PurchaseDays for a count-only log,
+	// whose report speaks of purchase days instead of money.
+	Quantity eval.Quantity
 	// Model is the deep model; Model.Spend is required.
 	Model Predictor
 	// Baseline is the BG/NBD + Gamma-Gamma yardstick; a nil Baseline.Spend
@@ -198,8 +221,25 @@ const (
 // or when Summary.Test contradicts the number of actual values.
 func New(d Data) (*Report, error) {
 	n := len(d.Actual)
-	if d.Summary.Test != 0 && d.Summary.Test != n {
-		return nil, fmt.Errorf("report: summary counts %d test customers but Actual holds %d values", d.Summary.Test, n)
+	switch s := d.Summary; s.Scored {
+	case "", ScoredTest:
+		if s.Test != 0 && s.Test != n {
+			return nil, fmt.Errorf("report: summary counts %d test customers but Actual holds %d values", s.Test, n)
+		}
+	case ScoredAll:
+		if k := s.Train + s.Validation + s.Test; k != 0 && k != n {
+			return nil, fmt.Errorf("report: summary splits %d scored customers (train %d, validation %d, test %d) but Actual holds %d values",
+				k, s.Train, s.Validation, s.Test, n)
+		}
+	default:
+		return nil, fmt.Errorf("report: summary scored %q, want %q or %q", s.Scored, ScoredTest, ScoredAll)
+	}
+	switch d.Quantity {
+	case "":
+		d.Quantity = eval.Spend
+	case eval.Spend, eval.PurchaseDays:
+	default:
+		return nil, fmt.Errorf("report: quantity %q, want %q or %q", d.Quantity, eval.Spend, eval.PurchaseDays)
 	}
 	if d.Summary.Title == "" {
 		d.Summary.Title = DefaultTitle

@@ -620,7 +620,7 @@ func TestDecileChartFollowsPredict(t *testing.T) {
 		}
 	}
 
-	p, err := decilePlot("model", modelRGB, ds)
+	p, err := decilePlot("model", modelRGB, ds, "spend")
 	if err != nil {
 		t.Fatal(err)
 	}
