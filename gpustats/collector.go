@@ -107,7 +107,7 @@ type CollectorOptions struct {
 // It reads the latest sample at scrape time rather than sampling itself:
 // the Sampler's Run loop (1 Hz for cohort top) pays for NVML once however
 // many scrapers there are, and a scrape never waits on NVML's 20 ms PCIe
-// windows. Before the first sample, Sampler.Latest takes one.
+// windows. Before the first sample, it exports nothing.
 type Collector struct {
 	latest    func() *Sample
 	labels    func() (job, rank string)

@@ -234,7 +234,7 @@ func TestCollectorUnsupportedEmitsNoSeries(t *testing.T) {
 			for _, supported := range []bool{true, false} {
 				d := newFakeDriver(1)
 				d.devices[0].unsupported[field] = !supported
-				s := newTestSampler(d, "-")
+				s := sampled(t, newTestSampler(d, "-"))
 				c := NewCollector(s.Latest, CollectorOptions{})
 				want := 0
 				if supported {
@@ -248,7 +248,7 @@ func TestCollectorUnsupportedEmitsNoSeries(t *testing.T) {
 	}
 	t.Run("DCGM_FI_DEV_XID_ERRORS", func(t *testing.T) {
 		d := newFakeDriver(1)
-		s := newTestSampler(d, "-")
+		s := sampled(t, newTestSampler(d, "-"))
 		c := NewCollector(s.Latest, CollectorOptions{})
 		if n := countSeries(t, c, "DCGM_FI_DEV_XID_ERRORS"); n != 0 {
 			t.Errorf("%d XID series before any XID", n)
@@ -350,7 +350,7 @@ func TestCollectorLint(t *testing.T) {
 func TestCollectorBadLabels(t *testing.T) {
 	d := newFakeDriver(1)
 	d.devices[0].name = "bad\xff"
-	s := newTestSampler(d, "-")
+	s := sampled(t, newTestSampler(d, "-"))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewCollector(s.Latest, CollectorOptions{}))
 	mfs, err := reg.Gather()
@@ -385,4 +385,14 @@ func TestSampleCancelled(t *testing.T) {
 	if smp, err := s.Sample(ctx); smp != nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Sample = %v, %v; want nil, context.Canceled", smp, err)
 	}
+}
+
+// sampled takes a first sample with s, for Latest (and so a Collector) to
+// export, and returns s.
+func sampled(t *testing.T, s *Sampler) *Sampler {
+	t.Helper()
+	if _, err := s.Sample(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

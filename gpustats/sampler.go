@@ -107,24 +107,19 @@ func (s *Sampler) Close() error {
 	return nil
 }
 
-// Latest returns the most recent sample taken by Sample or Run, taking one
-// first if there is none yet. Callers must not modify it.
+// Latest returns the most recent sample taken by Sample or Run, or nil
+// before the first. It never samples and never waits on one in progress:
+// it is on the scrape path (Collector), and an NVML call can block. Callers
+// must not modify the sample.
 func (s *Sampler) Latest() *Sample {
 	s.latestMu.RLock()
-	l := s.latest
-	s.latestMu.RUnlock()
-	if l != nil {
-		return l
-	}
-	smp, err := s.Sample(context.Background())
-	if err != nil {
-		s.cfg.Logger.Warn("gpustats: sample", "err", err)
-	}
-	return smp
+	defer s.latestMu.RUnlock()
+	return s.latest
 }
 
 // Run samples every interval until ctx is done, keeping the latest sample
-// for Latest (and so for the Collector). It returns ctx's error.
+// for Latest (and so for the Collector); the first sample is taken at once.
+// It returns ctx's error.
 func (s *Sampler) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("gpustats: run: interval %v: want > 0", interval)

@@ -353,19 +353,69 @@ func TestRunSamplesEachInterval(t *testing.T) {
 	})
 }
 
-// TestLatestSamplesOnce ensures Latest takes a sample when none exists yet
-// and then returns the stored one; Close closes the driver.
-func TestLatestSamplesOnce(t *testing.T) {
-	d := newFakeDriver(1)
-	s := newTestSampler(d, "-")
-	a := s.Latest()
-	if a == nil || len(a.GPUs) != 1 {
-		t.Fatalf("Latest = %+v", a)
-	}
-	if b := s.Latest(); b != a {
-		t.Error("Latest sampled again instead of returning the stored sample")
-	}
-	if err := s.Close(); err != nil || !d.closed {
-		t.Errorf("Close = %v, closed = %v", err, d.closed)
+// blockingDriver is a fakeDriver whose GPU list read blocks, as a hung
+// NVML call does: each DeviceCount says it entered, then waits for release.
+type blockingDriver struct {
+	*fakeDriver
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (d *blockingDriver) DeviceCount() (int, error) {
+	d.entered <- struct{}{}
+	<-d.release
+	return d.fakeDriver.DeviceCount()
+}
+
+// TestLatestNeverBlocks ensures Latest, on the scrape path, returns the
+// last sample (nil before the first) at once, even while a sample is stuck
+// in the driver: it used to take a sample itself, without a deadline, and
+// so waited on a hung NVML call. Close closes the driver.
+func TestLatestNeverBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first bool // a sample completed before the one that blocks
+	}{
+		{"before the first sample", false},
+		{"after a sample", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &blockingDriver{fakeDriver: newFakeDriver(1), entered: make(chan struct{}), release: make(chan struct{})}
+			s := newTestSampler(d, "-")
+			var want *Sample
+			if tc.first {
+				go func() { <-d.entered; d.release <- struct{}{} }()
+				var err error
+				if want, err = s.Sample(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := s.Latest(); got != want {
+				t.Fatalf("Latest = %p before the stuck sample, want %p", got, want)
+			}
+			sampled := make(chan *Sample, 1)
+			go func() {
+				smp, _ := s.Sample(t.Context())
+				sampled <- smp
+			}()
+			<-d.entered // the sample is stuck in the driver
+			got := make(chan *Sample, 1)
+			go func() { got <- s.Latest() }()
+			select {
+			case l := <-got:
+				if l != want {
+					t.Errorf("Latest = %p while a sample is stuck, want the last one, %p", l, want)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("Latest waited for a sample stuck in the driver")
+			}
+			d.release <- struct{}{}
+			if smp := <-sampled; smp == nil || s.Latest() != smp {
+				t.Errorf("Latest after the sample = %p, want it (%p)", s.Latest(), smp)
+			}
+			if err := s.Close(); err != nil || !d.closed {
+				t.Errorf("Close = %v, closed = %v", err, d.closed)
+			}
+		})
 	}
 }

@@ -7,21 +7,53 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 )
 
-// On-disk format: a directory with ManifestFile (JSON) and WeightsFile (the
-// flat parameters as little-endian float32). The manifest records the
-// weights' SHA-256, so a torn or edited weights file is detected on Load.
+// On-disk format: a directory with ManifestFile (JSON) and the weights (the
+// flat parameters as little-endian float32) in the file the manifest names,
+// weights-<the first 16 hex digits of their SHA-256>.bin. The manifest
+// records the weights' SHA-256, so a torn or edited weights file is
+// detected on Load. Models written before the weights were named by their
+// content keep them in WeightsFile; Load reads those too.
 const (
-	ManifestFile  = "model.json"
+	ManifestFile = "model.json"
+	// WeightsFile is where models saved by older cohorts keep their
+	// weights; Save now writes weights-<sha>.bin (see Save).
 	WeightsFile   = "weights.bin"
 	formatName    = "cohort-model"
 	formatVersion = 1
 )
+
+// weightsHexDigits is how much of the weights' SHA-256 names their file:
+// 64 bits, so two different weights in one directory never share a name.
+const weightsHexDigits = 16
+
+// weightsName is the file name of weights whose SHA-256 is sum (hex).
+func weightsName(sum string) string { return "weights-" + sum[:weightsHexDigits] + ".bin" }
+
+// isWeightsName says whether name is a weights file Save writes, or wrote
+// in older cohorts.
+func isWeightsName(name string) bool {
+	if name == WeightsFile {
+		return true
+	}
+	hexPart, ok := strings.CutPrefix(name, "weights-")
+	if !ok {
+		return false
+	}
+	hexPart, ok = strings.CutSuffix(hexPart, ".bin")
+	if !ok || len(hexPart) != weightsHexDigits {
+		return false
+	}
+	_, err := hex.DecodeString(hexPart)
+	return err == nil
+}
 
 type manifest struct {
 	Format   string          `json:"format"`
@@ -40,10 +72,33 @@ type weightsRef struct {
 	SHA256   string `json:"sha256"`
 }
 
-// Save writes the model into dir (created if missing). Each file is written
-// to a temporary name, fsynced and renamed, weights first, so a crash leaves
-// either the old model or the new one, never a manifest without its weights.
+// saveStep names the points between Save's steps, where a crash may stop
+// it (see save).
+type saveStep string
+
+const (
+	// savedWeights: the new weights file is written; the old manifest,
+	// and so the old model, is still the one Load reads.
+	savedWeights saveStep = "weights written"
+	// savedManifest: the new manifest is in place (the commit point);
+	// the old weights file may still be there, unreferenced.
+	savedManifest saveStep = "manifest committed"
+)
+
+// Save writes the model into dir (created if missing), replacing a model
+// saved there before. Each file is written to a temporary name, fsynced
+// and renamed. The weights go first, under a name of their own (their
+// checksum), so the old manifest keeps naming the old weights until the
+// new manifest's rename, the one commit point: a crash leaves either the
+// old model or the new one, both loadable. The weights files no manifest
+// names any more are removed last.
 func (m *Model) Save(dir string) error {
+	return m.save(dir, func(saveStep) error { return nil })
+}
+
+// save is Save; after each step it calls between, and an error from it
+// stops the save there, as a crash would (tests look at the directory then).
+func (m *Model) save(dir string, between func(saveStep) error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
@@ -52,26 +107,55 @@ func (m *Model) Save(dir string) error {
 		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(w))
 	}
 	sum := sha256.Sum256(raw)
+	hexSum := hex.EncodeToString(sum[:])
+	weights := weightsName(hexSum)
 	man := manifest{
 		Format: formatName, Version: formatVersion,
 		Config: m.Config, Layout: m.Layout, Pipeline: m.Pipeline, Meta: m.Meta,
-		Weights: weightsRef{File: WeightsFile, Encoding: "float32-le", Count: len(m.params), SHA256: hex.EncodeToString(sum[:])},
+		Weights: weightsRef{File: weights, Encoding: "float32-le", Count: len(m.params), SHA256: hexSum},
 	}
 	js, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
 		return fmt.Errorf("model: save: encode %s: %w", ManifestFile, err)
 	}
-	if err := atomicfile.WriteBytes(filepath.Join(dir, WeightsFile), raw); err != nil {
+	// Same name, same content: rewriting the weights of an unchanged model
+	// in place changes no byte the old manifest checks.
+	if err := atomicfile.WriteBytes(filepath.Join(dir, weights), raw); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	if err := between(savedWeights); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
 	if err := atomicfile.WriteBytes(filepath.Join(dir, ManifestFile), append(js, '\n')); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
+	if err := between(savedManifest); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	removeStaleWeights(dir, weights)
 	return nil
 }
 
+// removeStaleWeights removes the weights files in dir other than keep: the
+// replaced model's, and any a crashed Save left before its commit. The
+// model is saved by then, so this is best effort: a file left over takes
+// space but cannot be read by mistake, since Load reads only the one the
+// manifest names, and the next Save tries again.
+func removeStaleWeights(dir, keep string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != keep && e.Type().IsRegular() && isWeightsName(name) {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
 // Load reads a model written by Save, checking the format version, the
-// layout and the weights' checksum.
+// layout and the weights' checksum. It reads the weights file the manifest
+// names, so models saved by older cohorts (WeightsFile) load too.
 func Load(dir string) (*Model, error) {
 	mpath := filepath.Join(dir, ManifestFile)
 	js, err := os.ReadFile(mpath)
