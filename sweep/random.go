@@ -143,6 +143,20 @@ func newGrid(b *base) (*gridSampler, error) {
 	return g, nil
 }
 
+// GridSize is the number of configurations a grid sampler over space
+// walks: after that many trials it returns ErrExhausted.
+func GridSize(space *Space) (int, error) {
+	b, err := newBase(space, Options{Algorithm: AlgorithmGrid})
+	if err != nil {
+		return 0, err
+	}
+	g, err := newGrid(b)
+	if err != nil {
+		return 0, err
+	}
+	return len(g.points), nil
+}
+
 // gridLevels are the unit coordinates of a parameter's grid values: every
 // category, every integer of a small range, else evenly spaced points (in
 // log space for log parameters), deduplicated after rounding.

@@ -340,3 +340,56 @@ func TestTrialJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestGridEndpointsExact ensures a grid's first and last points of a
+// numeric range are its bounds exactly, not exp(log(bound)) a hair off
+// (0.009999999999999995 for 0.01), and that GridSize counts the points the
+// grid sampler proposes before it is exhausted.
+func TestGridEndpointsExact(t *testing.T) {
+	for _, tc := range []struct {
+		param    string
+		lo, hi   float64
+		wantSize int
+	}{
+		{`{name: lr, type: float, min: 0.0003, max: 0.01, log: true, grid: 4}`, 0.0003, 0.01, 4},
+		{`{name: lr, type: float, min: 0.0001, max: 0.01, log: true}`, 0.0001, 0.01, 5},
+		{`{name: wd, type: float, min: 0.1, max: 0.7, grid: 3}`, 0.1, 0.7, 3},
+		{`{name: b, type: int, min: 16, max: 1024, log: true, grid: 4}`, 16, 1024, 4},
+	} {
+		t.Run(tc.param, func(t *testing.T) {
+			sp, err := ParseSpace([]byte("parameters: [" + tc.param + "]"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := GridSize(sp)
+			if err != nil || n != tc.wantSize {
+				t.Fatalf("GridSize %d (%v), want %d", n, err, tc.wantSize)
+			}
+			g, err := New(sp, Options{Algorithm: AlgorithmGrid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var vals []float64
+			for {
+				ps, err := g.Propose(context.Background(), 1)
+				if errors.Is(err, ErrExhausted) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range ps[0].Config {
+					switch x := v.(type) {
+					case float64:
+						vals = append(vals, x)
+					case int:
+						vals = append(vals, float64(x))
+					}
+				}
+			}
+			if len(vals) != n || vals[0] != tc.lo || vals[len(vals)-1] != tc.hi {
+				t.Errorf("grid %v: want %d points from exactly %v to %v", vals, n, tc.lo, tc.hi)
+			}
+		})
+	}
+}

@@ -264,6 +264,12 @@ func (p Param) decode(x float64) any {
 	lo, hi := bounds(p)
 	switch p.Type {
 	case Float:
+		switch x {
+		case 0: // the bounds exactly, not exp(log(lo)) a hair off
+			return lo
+		case 1:
+			return hi
+		}
 		v := lo + x*(hi-lo)
 		if p.Log {
 			v = math.Exp(math.Log(lo) + x*(math.Log(hi)-math.Log(lo)))

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cohort-clv/cohort/job"
 )
 
 // A sweep submitted to the cluster (Submit) is run by the leading
@@ -34,6 +36,12 @@ type Summary struct {
 	NormalizedGini float64 `json:"normalized_gini"`
 	// Error says why a sweep failed (no completed trial, bad data...).
 	Error string `json:"error,omitempty"`
+	// Best is the best trial and BestRun its run (test metrics, files), as
+	// a local sweep's Result holds them, less BestRun's per-epoch history;
+	// both nil for a failed sweep and for one that an older cohort
+	// finished.
+	Best    *Trial      `json:"best,omitempty"`
+	BestRun *job.Result `json:"best_run,omitempty"`
 }
 
 // Fail records that sweep id cannot finish, so coordinators stop resuming
@@ -129,7 +137,15 @@ func Done(ctx context.Context, cli *clientv3.Client, id string) (*Summary, error
 
 // finish records the finished sweep's summary.
 func (s *store) finish(ctx context.Context, res *Result, out string) error {
-	sum := Summary{Trials: len(res.Trials), Epochs: res.Epochs, BestTrial: res.Best.ID, BestValue: res.Best.Value, Out: out}
+	best := res.Best
+	sum := Summary{Trials: len(res.Trials), Epochs: res.Epochs, BestTrial: best.ID, BestValue: best.Value, Out: out, Best: &best}
+	if res.BestRun != nil {
+		// Without the per-epoch history (best/metrics.json has it), so that
+		// a long training cannot push the key past etcd's request limit.
+		run := *res.BestRun
+		run.History.Epochs = nil
+		sum.BestRun = &run
+	}
 	for _, t := range res.Trials {
 		if t.Status == Completed {
 			sum.Completed++

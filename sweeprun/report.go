@@ -139,6 +139,9 @@ func plotParam(dir string, par sweep.Param, trials []Trial) error {
 		p.NominalX(names...)
 	} else if par.Log {
 		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		// The parameter's range, so that one point (or none) does not make
+		// a degenerate axis, which plot would widen below 0 and panic on.
+		p.X.Min, p.X.Max = *par.Min, *par.Max
 	}
 	p.Legend.Top = true
 	for _, s := range []struct {

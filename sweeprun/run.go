@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -38,6 +39,10 @@ type Options struct {
 	// cluster's workers. It must honour ctx: a cancelled trial (pruned, or
 	// the sweep stopping) returns promptly.
 	Step TrialStep
+	// Prepared, when set, is the spec's data as Prepare read it, so a
+	// caller can check the data before it creates anything; nil makes
+	// Start and Resume read it.
+	Prepared *job.Prepared
 }
 
 // TrialStep trains trial t, whose job spec is p.Spec, and reports each
@@ -58,6 +63,9 @@ type Progress struct {
 	Budget, Done, Running, Pruned, Failed int
 	// Best is the best completed trial so far, nil before the first.
 	Best *Trial
+	// Elapsed is the time since this process started or resumed the
+	// sweep (0 where unknown).
+	Elapsed time.Duration
 }
 
 // Result is a finished sweep.
@@ -70,6 +78,28 @@ type Result struct {
 	BestRun *job.Result
 	// Epochs is the total of training epochs over every trial and attempt.
 	Epochs int
+	// AlreadyFinished says that Resume found the sweep finished and did
+	// nothing: BestRun is the stored outcome (nil for sweeps finished by
+	// an older cohort).
+	AlreadyFinished bool
+}
+
+// ErrExists means Start found the sweep id taken.
+var ErrExists = errors.New("sweeprun: the sweep exists")
+
+// Prepare reads the spec's data, splits the customers and fits the
+// baseline, as a sweep does once before its trials: a bad path, column or
+// date fails here. Pass the result as Options.Prepared.
+func Prepare(ctx context.Context, spec *Spec) (*job.Prepared, error) {
+	js, err := spec.JobSpec(nil, BestDir)
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: prepare: %w", err)
+	}
+	p, err := job.Prepare(ctx, js, job.Events{})
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: prepare: %w", err)
+	}
+	return p, nil
 }
 
 // Start creates sweep id in etcd from spec and runs it to the end. A
@@ -84,6 +114,12 @@ func Start(ctx context.Context, cli *clientv3.Client, id string, spec *Spec, opt
 		return nil, err
 	}
 	r.sampler, r.stopper = init.sampler, init.stopper
+	// The data first: a typo in its path or a column must not take the id.
+	if r.prep == nil {
+		if r.prep, err = Prepare(ctx, spec); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.st.create(ctx, spec, init.samplerState, init.stopperState); err != nil {
 		return nil, err
 	}
@@ -120,13 +156,22 @@ func (s *Spec) initial(space *sweep.Space) (initialState, error) {
 
 // Resume continues sweep id from its state in etcd: finished trials stay
 // as they are, trials that were running when the last coordinator stopped
-// are run again (a trial started more than 1+Retries times is marked
-// failed), and the sampler continues with every past observation.
+// are run again from their first epoch (a trial started more than
+// 1+Retries times is marked failed), and the sampler continues with every
+// past observation. A sweep that has finished is left as it is: the Result
+// is its stored outcome, with AlreadyFinished set.
 func Resume(ctx context.Context, cli *clientv3.Client, id string, opts Options) (*Result, error) {
 	st := &store{cli: cli, id: id, revs: map[int]int64{}}
 	snap, err := st.load(ctx)
 	if err != nil {
 		return nil, err
+	}
+	sum, err := Done(ctx, cli, id)
+	if err != nil {
+		return nil, err
+	}
+	if sum != nil {
+		return finished(id, sum, snap.Trials)
 	}
 	if err := snap.Spec.fill(); err != nil {
 		return nil, err
@@ -160,6 +205,9 @@ func Resume(ctx context.Context, cli *clientv3.Client, id string, opts Options) 
 		}
 		r.queue = append(r.queue, t.ID)
 	}
+	if len(r.queue) > 0 {
+		r.log.Info("trials that were running when the sweep stopped start again from their first epoch", "trials", r.queue)
+	}
 	return r.run(ctx)
 }
 
@@ -184,6 +232,9 @@ type runner struct {
 	bestID   int
 	bestNet  *model.Model
 	bestHist model.History
+	start    time.Time
+	// exhausted is set once a grid sampler has no point left.
+	exhausted bool
 }
 
 func newRunner(cli *clientv3.Client, id string, spec *Spec, opts Options) (*runner, error) {
@@ -209,17 +260,16 @@ func newRunner(cli *clientv3.Client, id string, spec *Spec, opts Options) (*runn
 	return &runner{
 		spec: spec, space: space, opts: opts, log: lg.With("sweep", id),
 		st: &store{cli: cli, id: id, revs: map[int]int64{}}, trials: map[int]*Trial{},
-		threads: threads, bestID: -1,
+		threads: threads, bestID: -1, prep: opts.Prepared, start: time.Now(),
 	}, nil
 }
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
-	js, err := r.spec.JobSpec(nil, filepath.Join(r.opts.Out, BestDir))
-	if err != nil {
-		return nil, err
-	}
-	if r.prep, err = job.Prepare(ctx, js, job.Events{}); err != nil {
-		return nil, fmt.Errorf("sweeprun: %w", err)
+	if r.prep == nil {
+		var err error
+		if r.prep, err = Prepare(ctx, r.spec); err != nil {
+			return nil, err
+		}
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -277,6 +327,11 @@ func (r *runner) next(ctx context.Context) (*Trial, error) {
 		}
 		ps, err := r.sampler.Propose(ctx, 1)
 		if errors.Is(err, sweep.ErrExhausted) || err == nil && len(ps) == 0 {
+			if !r.exhausted {
+				r.exhausted = true
+				r.log.Info("the grid has no configuration left: the sweep ends short of its budget",
+					"grid_points", len(r.trials), "trials", r.spec.Trials)
+			}
 			return nil, nil
 		}
 		if err != nil {
@@ -294,7 +349,7 @@ func (r *runner) next(ctx context.Context) (*Trial, error) {
 	if err := r.st.write(ctx, []Trial{*t}, samplerState, nil); err != nil {
 		return nil, err
 	}
-	r.log.Info("trial started", "trial", t.ID, "attempt", t.Attempts, "config", t.Config)
+	r.log.Info("trial started", "trial", t.ID, "attempt", t.Attempts, "config", ConfigText(t.Config))
 	c := *t
 	return &c, nil
 }
@@ -305,7 +360,7 @@ func (r *runner) next(ctx context.Context) (*Trial, error) {
 func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	js, err := r.spec.JobSpec(t.Config, "")
 	if err != nil {
-		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), nil, model.History{})
+		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), 0, nil, model.History{})
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -316,6 +371,7 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	var pruned bool
 	var failure error
 	onEpoch := func(e model.EpochStats) {
+		r.log.Debug("trial epoch", "trial", t.ID, "epoch", e.Epoch, "val_loss", e.ValLoss)
 		if !(e.ValLoss >= best) {
 			best = e.ValLoss // also takes NaN, which the stopper stops
 		}
@@ -349,7 +405,9 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 			cancel()
 		}
 	}
+	began := time.Now()
 	net, hist, err := r.opts.Step(tctx, *t, &p, job.Events{Epoch: onEpoch})
+	took := time.Since(began)
 	r.mu.Lock()
 	pr, fl := pruned, failure
 	r.mu.Unlock()
@@ -357,31 +415,43 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	case fl != nil:
 		return fl
 	case pr:
-		return r.end(ctx, t.ID, Pruned, best, "", nil, model.History{})
+		return r.end(ctx, t.ID, Pruned, best, "", took, nil, model.History{})
 	case ctx.Err() != nil:
 		return nil // interrupted: stays running for Resume
 	case err != nil:
-		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), nil, model.History{})
+		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), took, nil, model.History{})
 	}
-	return r.end(ctx, t.ID, Completed, hist.BestValLoss, "", net, hist)
+	return r.end(ctx, t.ID, Completed, hist.BestValLoss, "", took, net, hist)
 }
 
 // end records a trial's final status and tells the sampler, in one write.
-func (r *runner) end(ctx context.Context, id int, status Status, value float64, reason string, net *model.Model, hist model.History) error {
+func (r *runner) end(ctx context.Context, id int, status Status, value float64, reason string, took time.Duration, net *model.Model, hist model.History) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t := r.trials[id]
 	if status != Failed && (math.IsNaN(value) || math.IsInf(value, 0)) {
 		status, reason = Failed, fmt.Sprintf("validation loss %v (diverged)", value)
 	}
-	t.Status, t.Value, t.Reason = status, value, reason
+	t.Status, t.Value, t.Reason, t.Elapsed = status, value, reason, took
 	if status == Failed {
-		t.Value = 0
+		t.Value = 0 // no value: JSON leaves it out
 	}
 	if err := r.observe(ctx, t); err != nil {
 		return err
 	}
-	r.log.Info("trial ended", "trial", id, "status", status, "value", t.Value, "epochs", t.Epochs, "reason", reason)
+	attrs := []any{"trial", id, "status", status}
+	if status != Failed {
+		attrs = append(attrs, "value", t.Value)
+	}
+	attrs = append(attrs, "epochs", t.Epochs, "elapsed", took.Round(time.Millisecond), "config", ConfigText(t.Config))
+	if reason != "" {
+		attrs = append(attrs, "reason", reason)
+	}
+	if status == Failed {
+		r.log.Warn("trial failed", attrs...)
+	} else {
+		r.log.Info("trial ended", attrs...)
+	}
 	if status == Completed && (r.bestNet == nil || value < r.trials[r.bestID].Value) {
 		r.bestID, r.bestNet, r.bestHist = id, net, hist
 	}
@@ -411,7 +481,9 @@ func (r *runner) progress() {
 		trials[i] = *r.trials[id]
 	}
 	r.mu.Unlock()
-	r.opts.Progress(ProgressOf(r.spec.Trials, trials))
+	p := ProgressOf(r.spec.Trials, trials)
+	p.Elapsed = time.Since(r.start)
+	r.opts.Progress(p)
 }
 
 // ProgressOf counts trials by status against a budget of trials, with the
@@ -449,9 +521,10 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 	}
 	best, ok := BestTrial(res.Trials)
 	if !ok {
-		return nil, fmt.Errorf("sweeprun: sweep %s: no trial completed", r.st.id)
+		return nil, noneCompleted(r.st.id, res.Trials)
 	}
 	res.Best = best
+	began := time.Now()
 	js, err := r.spec.JobSpec(best.Config, filepath.Join(r.opts.Out, BestDir))
 	if err != nil {
 		return nil, err
@@ -461,15 +534,22 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 	be := cpu.New(cpu.Options{Threads: r.threads * r.spec.Parallel})
 	defer be.Close()
 	net, hist := r.bestNet, r.bestHist
+	trained := best.Elapsed
 	if r.bestID != best.ID {
-		r.log.Info("training the best trial again: an earlier coordinator completed it", "trial", best.ID)
+		r.log.Info("training the best trial again: it completed before the sweep was resumed, and its model is not kept",
+			"trial", best.ID, "config", ConfigText(best.Config))
 		if net, hist, err = r.opts.Step(ctx, best, &p, job.Events{}); err != nil {
 			return nil, fmt.Errorf("sweeprun: retrain best trial %d: %w", best.ID, err)
 		}
+		trained = time.Since(began)
 	}
+	r.log.Info("evaluating the best trial on the test customers and writing its run directory",
+		"trial", best.ID, "value", best.Value, "config", ConfigText(best.Config), "dir", js.Out)
 	if res.BestRun, err = p.Finish(ctx, be, net, hist, job.Events{}); err != nil {
 		return nil, fmt.Errorf("sweeprun: best trial %d: %w", best.ID, err)
 	}
+	// As train's: the training that gave the model, then its evaluation.
+	res.BestRun.Elapsed = trained + time.Since(began)
 	if err := WriteResults(filepath.Join(r.opts.Out, "results.csv"), r.space, res.Trials); err != nil {
 		return nil, err
 	}
@@ -479,6 +559,38 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 	if err := r.st.finish(ctx, res, r.opts.Out); err != nil {
 		return nil, err
 	}
+	r.log.Info("sweep finished: best trial written", "trial", best.ID, "dir", js.Out,
+		"evaluation", time.Since(began).Round(time.Millisecond), "elapsed", time.Since(r.start).Round(time.Millisecond))
+	return res, nil
+}
+
+// noneCompleted is the error of a sweep that ends with no completed trial:
+// it counts the outcomes and gives the first failure's reason, so a quiet
+// run still says why.
+func noneCompleted(id string, trials []Trial) error {
+	p := ProgressOf(len(trials), trials)
+	msg := fmt.Sprintf("sweeprun: sweep %s: no trial completed (%d failed, %d pruned of %d)", id, p.Failed, p.Pruned, len(trials))
+	for _, t := range trials {
+		if t.Status == Failed && t.Reason != "" {
+			msg += fmt.Sprintf("; first failure: trial %d (%s): %s", t.ID, ConfigText(t.Config), t.Reason)
+			break
+		}
+	}
+	return errors.New(msg)
+}
+
+// finished is Resume's outcome for a sweep that has ended: its stored
+// summary, nothing run again.
+func finished(id string, sum *Summary, trials []Trial) (*Result, error) {
+	if sum.Error != "" {
+		return nil, fmt.Errorf("sweeprun: sweep %s failed: %s", id, sum.Error)
+	}
+	res := &Result{ID: id, Trials: trials, Epochs: sum.Epochs, BestRun: sum.BestRun, AlreadyFinished: true}
+	best, ok := BestTrial(trials)
+	if !ok {
+		return nil, noneCompleted(id, trials)
+	}
+	res.Best = best
 	return res, nil
 }
 

@@ -24,6 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +44,8 @@ import (
 type Spec struct {
 	// Data is the transaction log; CalibrationEnd (YYYY-MM-DD), Horizon
 	// (39w, 180d...) and Columns mean what train's flags of the same name do.
+	// ParseSpecFile makes a relative Data absolute against the spec file's
+	// directory.
 	Data           string  `json:"data"`
 	CalibrationEnd string  `json:"calibration_end,omitempty"`
 	Horizon        string  `json:"horizon"`
@@ -58,8 +63,11 @@ type Spec struct {
 	Negative    string `json:"negative,omitempty"`
 	DataEnd     string `json:"data_end,omitempty"`
 	// Model is the base configuration every trial starts from; the space's
-	// parameters override its fields (see Apply). Zero fields take
-	// model.DefaultConfig's values.
+	// parameters override its fields (see Apply). ParseSpec decodes it over
+	// model.DefaultConfig, as cohort train's flags start from it: a field
+	// the spec leaves out has train's default (weight_decay 1e-4, seed 1...),
+	// and an explicit weight_decay: 0 means 0. A zero that training would
+	// silently replace by the default (lr, batch, patience...) is refused.
 	Model model.Config `json:"model,omitempty"`
 	// Space is the search space in sweep.ParseSpace's format.
 	Space json.RawMessage `json:"space"`
@@ -81,9 +89,11 @@ type Spec struct {
 	// EarlyStopping is the rule that stops bad trials.
 	EarlyStopping EarlyStopping `json:"early_stopping,omitempty"`
 	// Retries is how many times a trial interrupted by a crash is re-run
-	// before it is marked failed (default 2).
-	Retries int `json:"retries,omitempty"`
-	// Seed seeds the sampler when Sampler.Seed is 0.
+	// before it is marked failed (default 2; 0: never).
+	Retries int `json:"retries"`
+	// Seed seeds the sampler (which configurations it proposes) when
+	// Sampler.Seed is 0; it is not the model's seed, which is model.seed
+	// (default 1, as train's --seed).
 	Seed uint64 `json:"seed,omitempty"`
 }
 
@@ -105,36 +115,114 @@ type EarlyStopping struct {
 }
 
 // ParseSpec reads a Spec from YAML or JSON, fills defaults and validates it;
-// errors name the field.
+// errors name the field. The model block is decoded over
+// model.DefaultConfig, and every value of the search space is checked
+// against the model's rules before anything runs.
 func ParseSpec(data []byte) (*Spec, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("sweeprun: parse spec: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	var s Spec
-	if err := dec.Decode(&s); err != nil {
+	if js, err = hiddenAsList(js); err != nil {
 		return nil, fmt.Errorf("sweeprun: parse spec: %w", err)
 	}
+	s, err := decodeSpec(js)
+	if err != nil {
+		var unknown string
+		if strings.Contains(err.Error(), `unknown field "epochs"`) {
+			unknown = " (the spec's name for train's --epochs is model.max_epochs)"
+		}
+		return nil, fmt.Errorf("sweeprun: parse spec: %w%s", err, unknown)
+	}
 	if err := s.fill(); err != nil {
+		return nil, err
+	}
+	if err := s.checkModel(); err != nil {
+		return nil, fmt.Errorf("sweeprun: invalid spec: %w", err)
+	}
+	return s, nil
+}
+
+// ParseSpecFile reads and parses the spec file at path: a relative data
+// path is taken relative to the file's directory and stored absolute, so
+// the sweep resumes from any working directory; errors start with path.
+func ParseSpecFile(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sweeprun: read spec: %w", err)
+	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !filepath.IsAbs(s.Data) {
+		abs, err := filepath.Abs(filepath.Join(filepath.Dir(path), s.Data))
+		if err != nil {
+			return nil, fmt.Errorf("%s: data: %w", path, err)
+		}
+		s.Data = abs
+	}
+	return s, nil
+}
+
+// decodeSpec decodes JSON strictly, over model.DefaultConfig, so a model
+// field the spec leaves out keeps cohort train's default.
+func decodeSpec(js []byte) (*Spec, error) {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	s := newSpec()
+	if err := dec.Decode(&s); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
+// newSpec is a Spec with the defaults that a field left out keeps, for
+// decoding over: an explicit 0 in the spec stays 0.
+func newSpec() Spec { return Spec{Model: model.DefaultConfig(), Retries: 2} }
+
+// hiddenAsList rewrites model.hidden written as a string ("32,16", as the
+// space's hidden values are) or one number into the list model.Config
+// decodes.
+func hiddenAsList(js []byte) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(js, &doc) != nil || doc["model"] == nil {
+		return js, nil // not an object: the strict decode says why
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(doc["model"], &m) != nil {
+		return js, nil
+	}
+	var h any
+	if json.Unmarshal(m["hidden"], &h) != nil {
+		return js, nil
+	}
+	switch h.(type) {
+	case string, float64:
+	default:
+		return js, nil // a list, or a mistake the strict decode names
+	}
+	widths, err := parseHidden(h)
+	if err != nil {
+		return nil, fmt.Errorf("model.hidden: %w", err)
+	}
+	var err2 error
+	if m["hidden"], err2 = json.Marshal(widths); err2 != nil {
+		return nil, err2
+	}
+	if doc["model"], err2 = json.Marshal(m); err2 != nil {
+		return nil, err2
+	}
+	return json.Marshal(doc)
+}
+
 // fill sets defaults and validates.
 func (s *Spec) fill() error {
-	d := model.DefaultConfig()
 	if s.Model.Hidden == nil {
-		s.Model.Hidden = d.Hidden
+		s.Model.Hidden = model.DefaultConfig().Hidden
 	}
-	s.Model = s.Model.WithDefaults()
 	if s.Parallel == 0 {
 		s.Parallel = 1
-	}
-	if s.Retries == 0 {
-		s.Retries = 2
 	}
 	if s.WorkersPerTrial == 0 {
 		s.WorkersPerTrial = 1
@@ -181,11 +269,14 @@ func (s *Spec) fill() error {
 				errs = append(errs, fmt.Errorf("space: parameter %q: want one of %s", p.Name, setterNames()))
 			}
 		}
+		if _, err := sweep.New(space, s.Sampler); err != nil {
+			errs = append(errs, fmt.Errorf("sampler: %w", err))
+		}
 	}
 	if _, err := s.newStopper(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.Model.Validate(); err != nil {
+	if err := s.Model.WithDefaults().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("model: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -245,10 +336,16 @@ func (s *Spec) newStopper() (sweep.Stopper, error) {
 	switch s.EarlyStopping.Rule {
 	case "asha":
 		o := s.EarlyStopping.ASHA
-		if o.MaxResource == 0 {
-			o.MaxResource = s.Model.MaxEpochs
+		if o.MaxResource != 0 {
+			return sweep.NewASHA(o)
 		}
-		return sweep.NewASHA(o)
+		o.MaxResource = s.Model.WithDefaults().MaxEpochs
+		a, err := sweep.NewASHA(o)
+		if err != nil {
+			return nil, fmt.Errorf("early_stopping: asha stops trials between min_resource and model.max_epochs (%d), which leaves it no room: %w; "+
+				"for so few epochs use early_stopping: {rule: none}", o.MaxResource, err)
+		}
+		return a, nil
 	case "median":
 		return sweep.NewMedian(s.EarlyStopping.Median)
 	case "none":
@@ -377,4 +474,126 @@ func parseHidden(v any) ([]int, error) {
 		h = append(h, n)
 	}
 	return h, nil
+}
+
+// checkModel refuses a base model, or a value of the search space applied
+// to it, that training would refuse or would silently train as something
+// else: every bound of a numeric parameter (and 0, when an integer range
+// holds it) and every categorical value goes through the parameter's setter
+// and model.Config.Validate, so a bad space fails before any trial runs.
+func (s *Spec) checkModel() error {
+	var errs []error
+	if err := defaultedZeros(s.Model, "model.", ""); err != nil {
+		errs = append(errs, err)
+	}
+	space, err := s.space()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, p := range space.Params() {
+		if _, ok := setters[p.Name]; !ok {
+			continue // fill reported it
+		}
+		for _, v := range probeValues(p) {
+			if err := s.checkValue(p.Name, v.value); err != nil {
+				errs = append(errs, fmt.Errorf("space: parameter %q: %s %v: %w", p.Name, v.what, v.value, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// probe is one value of a parameter that checkModel tries.
+type probe struct {
+	what  string // "min", "max", "value"...
+	value any
+}
+
+// probeValues are the values of p worth trying: a numeric range's bounds
+// (the model's rules are intervals, so the bounds stand for the range) and
+// 0 when an integer range holds it; each categorical value.
+func probeValues(p sweep.Param) []probe {
+	if p.Type == sweep.Categorical {
+		out := make([]probe, len(p.Values))
+		for i, v := range p.Values {
+			out[i] = probe{"value", v}
+		}
+		return out
+	}
+	lo, hi := *p.Min, *p.Max
+	if p.Type == sweep.Int {
+		out := []probe{{"min", int(lo)}, {"max", int(hi)}}
+		if lo < 0 && hi > 0 {
+			out = append(out, probe{"value in the range", 0})
+		}
+		return out
+	}
+	return []probe{{"min", lo}, {"max", hi}}
+}
+
+// checkValue applies name = v to the base model as a trial would.
+func (s *Spec) checkValue(name string, v any) error {
+	c, err := Apply(s.Model, sweep.Config{name: v})
+	if err != nil {
+		return errors.Unwrap(err) // Apply's error names the parameter again
+	}
+	if err := defaultedZeros(c, "", name); err != nil {
+		return err
+	}
+	return c.WithDefaults().Validate()
+}
+
+// defaultedZeros reports the fields of c that are 0 where training takes 0
+// to mean the default (model.Config.WithDefaults): lr 0 would train at the
+// default rate, patience 0 with the default patience. Each error starts
+// with prefix and the field's name; when only is set, only that field is
+// checked.
+func defaultedZeros(c model.Config, prefix, only string) error {
+	d := c.WithDefaults()
+	cv, dv := reflect.ValueOf(c), reflect.ValueOf(d)
+	var errs []error
+	for i := range cv.NumField() {
+		name, _, _ := strings.Cut(cv.Type().Field(i).Tag.Get("json"), ",")
+		if only != "" && name != only {
+			continue
+		}
+		if reflect.DeepEqual(cv.Field(i).Interface(), dv.Field(i).Interface()) {
+			continue
+		}
+		hint := "give the value itself"
+		switch name {
+		case "patience":
+			hint = "use -1 to turn early stopping off, or a number of epochs"
+		case "hidden":
+			hint = `use "linear" or [] for no hidden layer`
+		}
+		errs = append(errs, fmt.Errorf("%s%s %v would train as the default %v (0 means the default); %s",
+			prefix, name, cv.Field(i).Interface(), dv.Field(i).Interface(), hint))
+	}
+	return errors.Join(errs...)
+}
+
+// GridSize is the number of configurations of the spec's grid, for a grid
+// sampler; ok is false for the other samplers, which never run out.
+func (s *Spec) GridSize() (n int, ok bool) {
+	if s.Sampler.Algorithm != sweep.AlgorithmGrid {
+		return 0, false
+	}
+	space, err := s.space()
+	if err != nil {
+		return 0, false
+	}
+	n, err = sweep.GridSize(space)
+	return n, err == nil
+}
+
+// ConfigText writes a configuration as name=value pairs in name order, as
+// the sweep's log lines and summaries show it.
+func ConfigText(c sweep.Config) string {
+	keys := slices.Sorted(maps.Keys(c))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%v", k, c[k])
+	}
+	return strings.Join(parts, " ")
 }

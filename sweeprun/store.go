@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -43,9 +44,30 @@ type Trial struct {
 	// Epochs counts every epoch trained, over all attempts.
 	Epochs int `json:"epochs"`
 	// Value is the objective: the best validation loss of a completed
-	// trial, the last reported loss of a pruned one.
+	// trial, the last reported loss of a pruned one. Other trials have
+	// none: JSON leaves it out, and it is 0 here.
 	Value  float64 `json:"value"`
 	Reason string  `json:"reason,omitempty"`
+	// Elapsed is the training time of the attempt that ended the trial.
+	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
+}
+
+// HasValue reports whether the trial has an objective value: it completed
+// or was pruned.
+func (t Trial) HasValue() bool { return t.Status == Completed || t.Status == Pruned }
+
+// MarshalJSON leaves the value out of a trial that has none (failed,
+// running), so that min(value) over the JSON never picks a failed trial.
+func (t Trial) MarshalJSON() ([]byte, error) {
+	type plain Trial // no MarshalJSON: no recursion
+	doc := struct {
+		plain
+		Value *float64 `json:"value,omitempty"`
+	}{plain: plain(t)}
+	if t.HasValue() {
+		doc.Value = &t.Value
+	}
+	return json.Marshal(doc)
 }
 
 // Finished reports whether the trial has reached a final status.
@@ -93,7 +115,7 @@ func (s *store) create(ctx context.Context, spec *Spec, sampler, stopper []byte,
 		return fmt.Errorf("sweeprun: create sweep %s: %w", s.id, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("sweeprun: create sweep %s: it exists (resume it, or pick another id)", s.id)
+		return fmt.Errorf("sweeprun: create sweep %s: %w (resume it, or pick another id)", s.id, ErrExists)
 	}
 	return nil
 }
@@ -117,7 +139,7 @@ func (s *store) load(ctx context.Context) (*snapshot, error) {
 		k := string(kv.Key)
 		switch {
 		case k == specKey(s.id):
-			var sp Spec
+			sp := newSpec() // as ParseSpec decodes
 			if err := json.Unmarshal(kv.Value, &sp); err != nil {
 				return nil, fmt.Errorf("sweeprun: load sweep %s: spec: %w", s.id, err)
 			}
@@ -208,4 +230,14 @@ func SamplerState(ctx context.Context, cli *clientv3.Client, id string) ([]byte,
 		return nil, err
 	}
 	return snap.Sampler, nil
+}
+
+// Delete removes every key of sweep id from etcd; it says whether there
+// were any. The output directory is the caller's to remove.
+func Delete(ctx context.Context, cli *clientv3.Client, id string) (bool, error) {
+	resp, err := cli.Delete(ctx, prefix(id), clientv3.WithPrefix())
+	if err != nil {
+		return false, fmt.Errorf("sweeprun: delete sweep %s: %w", id, err)
+	}
+	return resp.Deleted > 0, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/model"
 	"github.com/cohort-clv/cohort/sweeprun"
 	"github.com/cohort-clv/cohort/synth"
 )
@@ -270,5 +272,127 @@ early_stopping: {rule: asha, asha: {min_resource: 1, eta: 2}}
 	}
 	if res.Best.ID != 0 {
 		t.Errorf("best trial %d, want 0", res.Best.ID)
+	}
+}
+
+// tinySweep is 2 grid trials of 2 epochs over data, no early stopping.
+func tinySweep(data, lrs string) string {
+	return fmt.Sprintf(`
+data: %s
+calibration_end: "1997-09-30"
+horizon: 39w
+model: {max_epochs: 2, batch: 256, hidden: [8]}
+space: {parameters: [{name: lr, type: categorical, values: [%s]}]}
+sampler: {algorithm: grid}
+trials: 2
+parallel: 1
+threads: 1
+early_stopping: {rule: none}
+`, data, lrs)
+}
+
+// TestStartBadDataKeepsID ensures a sweep whose data cannot be read fails
+// before it exists: the id stays free, and the fixed spec starts under it.
+func TestStartBadDataKeepsID(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	shop := writeShop(t, dir)
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"missing file", tinySweep(filepath.Join(dir, "nope.csv"), "0.01"), "nope.csv"},
+		{"bad column", tinySweep(shop, "0.01") + "columns: {customer: client}\n", `"client"`},
+		{"calibration end after the data", strings.Replace(tinySweep(shop, "0.01"), "1997-09-30", "2030-01-01", 1), "2030"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.ReplaceAll(tc.name, " ", "-")
+			_, err := sweeprun.Start(context.Background(), cli, id, parse(t, tc.yaml), sweeprun.Options{Out: filepath.Join(dir, id)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+			if _, _, err := sweeprun.Load(context.Background(), cli, id); err == nil {
+				t.Errorf("sweep %s was created in etcd: its id is taken", id)
+			}
+		})
+	}
+	// The id of a failed start is free for the fixed spec.
+	if _, err := sweeprun.Start(context.Background(), cli, "missing-file", parse(t, tinySweep(shop, "0.01")),
+		sweeprun.Options{Out: filepath.Join(dir, "fixed")}); err != nil {
+		t.Fatalf("the fixed spec under the same id: %v", err)
+	}
+}
+
+// TestResumeFinished ensures resuming a finished sweep trains nothing and
+// rewrites nothing: it returns the stored outcome, with the best run's test
+// metrics and elapsed time, marked AlreadyFinished.
+func TestResumeFinished(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	out := filepath.Join(dir, "sweep")
+	first, err := sweeprun.Start(context.Background(), cli, "f1", parse(t, tinySweep(writeShop(t, dir), "0.01, 0.003")), sweeprun.Options{Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := filepath.Join(out, sweeprun.BestDir, "metrics.json")
+	before, err := os.Stat(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	again, err := sweeprun.Resume(context.Background(), cli, "f1", sweeprun.Options{Out: out,
+		Step: func(context.Context, sweeprun.Trial, *job.Prepared, job.Events) (*model.Model, model.History, error) {
+			calls++
+			return nil, model.History{}, errors.New("resuming a finished sweep must not train")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		ok   bool
+	}{
+		{"the first run's best_run.elapsed_ns is set", first.BestRun != nil && first.BestRun.Elapsed > 0},
+		{"the first run's best trial has its training time", first.Best.Elapsed > 0},
+		{"the resumed sweep is marked already finished", again.AlreadyFinished && !first.AlreadyFinished},
+		{"nothing trained", calls == 0},
+		{"best/metrics.json not rewritten", after.ModTime().Equal(before.ModTime())},
+		{"the same best trial", again.Best.ID == first.Best.ID && again.Best.Value == first.Best.Value},
+		{"the stored best run", again.BestRun != nil && again.BestRun.Model.NormalizedGini == first.BestRun.Model.NormalizedGini &&
+			again.BestRun.Elapsed == first.BestRun.Elapsed},
+		{"every trial", len(again.Trials) == 2 && again.Epochs == first.Epochs},
+	} {
+		if !c.ok {
+			t.Errorf("%s: no (first %+v, resumed %+v)", c.what, first.Best, again.Best)
+		}
+	}
+}
+
+// TestNoTrialCompleted ensures a sweep in which every trial fails says why
+// in its error, not only in its stored trials.
+func TestNoTrialCompleted(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	shop := writeShop(t, dir)
+	for _, tc := range []struct {
+		name, lrs string
+		want      []string
+	}{
+		{"diverged", "1000000000", []string{"no trial completed (1 failed", "first failure: trial 0 (lr=1e+09): ", "NaN"}},
+		{"both diverged", "1000000000, 10000000000", []string{"no trial completed (2 failed", "first failure: trial 0 (lr=1e+09): "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := parse(t, strings.Replace(tinySweep(shop, tc.lrs), "trials: 2", "trials: 2\nretries: 0", 1))
+			_, err := sweeprun.Start(context.Background(), cli, strings.ReplaceAll(tc.name, " ", "-"), spec,
+				sweeprun.Options{Out: filepath.Join(dir, tc.name)})
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want one mentioning %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -314,7 +314,9 @@ seed: 2
 	}
 	var doc struct {
 		Sweep     string `json:"sweep"`
-		BestTrial int    `json:"best_trial"`
+		BestTrial struct {
+			ID int `json:"id"`
+		} `json:"best_trial"`
 		Completed int    `json:"completed"`
 		Model     string `json:"model"`
 	}
@@ -322,7 +324,7 @@ seed: 2
 		t.Fatalf("sweep --cluster --json: %v\n%s", err, out)
 	}
 	best, _ := sweeprun.BestTrial(trials)
-	if doc.Sweep != id || doc.BestTrial != best.ID || doc.Completed != 8 || !strings.HasSuffix(doc.Model, filepath.Join(sweeprun.BestDir, "model")) {
+	if doc.Sweep != id || doc.BestTrial.ID != best.ID || doc.Completed != 8 || !strings.HasSuffix(doc.Model, filepath.Join(sweeprun.BestDir, "model")) {
 		t.Errorf("sweep --cluster --json printed %+v, want sweep %s, best trial %d, 8 completed, the best model's path", doc, id, best.ID)
 	}
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cohort-clv/cohort/sweeprun"
 )
@@ -121,10 +125,221 @@ func TestSweepFlagErrors(t *testing.T) {
 		{[]string{"sweep", "status", "nosuch", "--dir", dir}, "no embedded etcd"},
 		{[]string{"sweep", "results", "nosuch", "--dir", dir}, "--out is required"},
 		{[]string{"sweep", filepath.Join(dir, "missing.yaml"), "--dir", dir}, "missing.yaml"},
+		{[]string{"sweep", "--resume", "a", "--trials", "3", "--dir", dir}, "new sweep"},
+		{[]string{"sweep", "delete", "nosuch", "--dir", dir}, "no directory"},
 	} {
 		_, _, err := runCohort(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// writeTinySpec writes a spec of 2 grid trials of 2 epochs over a
+// synthetic shop (dir/shop.csv, written if missing, unless data names
+// another file) into dir and returns its path.
+func writeTinySpec(t *testing.T, dir, name, data, extra string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "shop.csv")); err != nil {
+		writeShop(t, dir, "shop.csv", "customer_id,date,amount")
+	}
+	if data == "" {
+		data = "shop.csv"
+	}
+	spec := filepath.Join(dir, name)
+	yaml := fmt.Sprintf(`
+data: %s
+calibration_end: "%s"
+horizon: 39w
+model: {max_epochs: 2, batch: 512, hidden: "8"}
+space: {parameters: [{name: lr, type: categorical, values: [0.01, 0.003]}]}
+sampler: {algorithm: grid}
+trials: 2
+threads: 2
+early_stopping: {rule: none}
+%s`, data, calibrationEnd, extra)
+	if err := os.WriteFile(spec, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// TestSweepNewIDNotBurned ensures a new sweep with bad data creates nothing,
+// so its id stays free, and that a taken id is refused with how to resume
+// or delete it.
+func TestSweepNewIDNotBurned(t *testing.T) {
+	dir := t.TempDir()
+	sweeps := filepath.Join(dir, "sweeps")
+	good := writeTinySpec(t, dir, "good.yaml", "", "")
+	if _, stderr, err := runCohort(t, "sweep", good, "--id", "taken", "--dir", sweeps, "-q"); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, stderr)
+	}
+	for _, tc := range []struct {
+		name, data, extra, id string
+		want                  []string
+	}{
+		{"bad column", "", "columns: {customer: client}", "col", []string{`"client"`, "nothing was created"}},
+		{"missing file", "nope.csv", "", "nofile", []string{"nope.csv", "nothing was created"}},
+		{"taken id", "", "", "taken", []string{"sweep taken exists", "--resume taken", "cohort sweep delete taken", filepath.Join(sweeps, "taken")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := writeTinySpec(t, dir, tc.id+".yaml", tc.data, tc.extra)
+			_, _, err := runCohort(t, "sweep", spec, "--id", tc.id, "--dir", sweeps, "-q")
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want one mentioning %q", err, w)
+				}
+			}
+			if tc.id != "taken" {
+				if _, err := os.Stat(filepath.Join(sweeps, tc.id)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a failed new sweep left %s behind (%v)", filepath.Join(sweeps, tc.id), err)
+				}
+			}
+		})
+	}
+	// delete frees the id.
+	if _, stderr, err := runCohort(t, "sweep", "delete", "taken", "--dir", sweeps); err != nil || !strings.Contains(stderr, "deleted sweep taken") {
+		t.Fatalf("delete: %v\n%s", err, stderr)
+	}
+	if _, stderr, err := runCohort(t, "sweep", good, "--id", "taken", "--dir", sweeps, "-q"); err != nil {
+		t.Fatalf("sweep after delete: %v\n%s", err, stderr)
+	}
+}
+
+// TestSweepInUse ensures that while a process holds a sweep (as a running
+// sweep does), status and results read it through that process's etcd, and
+// resume and delete refuse at once, saying the sweep is in use, instead of
+// waiting for the embedded etcd's lock.
+func TestSweepInUse(t *testing.T) {
+	dir := t.TempDir()
+	sweeps := filepath.Join(dir, "sweeps")
+	spec := writeTinySpec(t, dir, "spec.yaml", "", "")
+	if _, stderr, err := runCohort(t, "sweep", spec, "--id", "busy", "--dir", sweeps, "-q"); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, stderr)
+	}
+	f := &sweepFlags{dir: sweeps}
+	_, release, err := f.connect(context.Background(), "busy", connectRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { release() }()
+	const inUse = "sweep busy is in use by another cohort process (running?)"
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string // empty: it reads the running sweep
+		wantOut string
+	}{
+		{"status", []string{"sweep", "status", "busy"}, "", "best: trial"},
+		{"status json", []string{"sweep", "status", "busy", "--json"}, "", `"status": "completed"`},
+		{"results", []string{"sweep", "results", "busy", "--out", "-"}, "", "trial,status,value"},
+		{"resume", []string{"sweep", "--resume", "busy"}, inUse, ""},
+		{"delete", []string{"sweep", "delete", "busy"}, inUse, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			began := time.Now()
+			stdout, _, err := runCohort(t, append(tc.args, "--dir", sweeps)...)
+			if took := time.Since(began); took > 5*time.Second {
+				t.Errorf("took %v, want an answer within seconds", took)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(stdout, tc.wantOut) {
+				t.Errorf("error %v, output %q; want %q", err, stdout, tc.wantOut)
+			}
+		})
+	}
+	// Without the holder's address, status says the sweep is in use too.
+	if err := os.Remove(sweepEndpointPath(f.sweepDir("busy"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCohort(t, "sweep", "status", "busy", "--dir", sweeps); err == nil || !strings.Contains(err.Error(), inUse) {
+		t.Errorf("status without the holder's address: error %v, want %q", err, inUse)
+	}
+	release()
+	release = func() {}
+	if _, stderr, err := runCohort(t, "sweep", "status", "busy", "--dir", sweeps); err != nil {
+		t.Errorf("status once released: %v\n%s", err, stderr)
+	}
+}
+
+// TestSweepOutput ensures what a sweep prints: -q leaves only warnings and
+// errors on stderr; otherwise trial configs read as name=value, progress has
+// the elapsed time and the best trial's evaluation is announced; --json
+// gives best_trial as an object and best_run's elapsed time; a finished
+// sweep resumed says so and trains nothing; --trials overrides the spec.
+func TestSweepOutput(t *testing.T) {
+	dir := t.TempDir()
+	sweeps := filepath.Join(dir, "sweeps")
+	spec := writeTinySpec(t, dir, "spec.yaml", "", "")
+	for _, tc := range []struct {
+		name             string
+		args             []string
+		stderr, noStderr []string
+		stdout           []string
+	}{
+		{"quiet", []string{"sweep", spec, "--id", "q", "-q"}, nil,
+			[]string{"trial started", "trial ended", "trials 2/2", "sweep q:", "level=INFO", "reading"}, []string{"best trial", "2 of 2 trials completed"}},
+		{"progress", []string{"sweep", spec, "--id", "p"},
+			[]string{`config="lr=0.01"`, "evaluating the best trial", "s elapsed", "trials 2/2 done", "sweep finished: best trial written"}, nil, nil},
+		{"trials flag", []string{"sweep", spec, "--id", "t", "-q", "--trials", "1", "--parallel", "1"}, nil, nil, []string{"1 of 1 trials completed"}},
+		{"json", []string{"sweep", spec, "--id", "j", "-q", "--json"}, nil, nil, []string{`"best_trial": {`, `"id": `}},
+		{"resume finished", []string{"sweep", "--resume", "j", "--json"}, []string{"sweep j already finished: best trial", "nothing to do"},
+			[]string{"training the best trial again", "trial started"}, []string{`"best_trial": {`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, err := runCohort(t, append(tc.args, "--dir", sweeps)...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range tc.noStderr {
+				if strings.Contains(stderr, w) {
+					t.Errorf("stderr has %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+			if slices.Contains(tc.args, "--json") {
+				var doc struct {
+					Best    sweeprun.Trial `json:"best_trial"`
+					BestRun struct {
+						Elapsed int64 `json:"elapsed_ns"`
+					} `json:"best_run"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.BestRun.Elapsed <= 0 || doc.Best.Config["lr"] == nil {
+					t.Errorf("--json: best_trial %+v, best_run.elapsed_ns %d (%v)", doc.Best, doc.BestRun.Elapsed, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSweepHelp ensures sweep --help documents the flags that exist and the
+// spec's keys: the sampler's seed, conditional parameters, grid sizes,
+// retries, threads, workers_per_trial, where relative paths start, and
+// that a resumed sweep's running trial starts again.
+func TestSweepHelp(t *testing.T) {
+	stdout, _, err := runCohort(t, "sweep", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--parallel int", "--trials int", "when:", "grid:", "retries:", "threads:", "workers_per_trial:",
+		"the sampler's seed", "model.seed", "starts again from its first epoch", "relative paths start at the spec's directory",
+		"weight_decay 1e-4, seed 1", "cohort sweep delete", "max_epochs"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("sweep --help lacks %q", want)
 		}
 	}
 }
