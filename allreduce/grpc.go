@@ -28,8 +28,9 @@ import (
 //     64 or 256 KiB. Unbuffered I/O, which would skip gRPC's two copies of
 //     every byte, cost 35-60% more CPU in system calls: here a system call
 //     costs more than copying 16 KiB. The read buffer is taken from a pool
-//     only while data waits in it, and the write buffer is shared
-//     (grpc.WithSharedWriteBuffer), so idle connections hold neither.
+//     only while data waits in it, and gRPC releases a connection's write
+//     buffer after each flush (its default now), so idle connections hold
+//     neither.
 const (
 	// DefaultLanes is the number of streams, each on its own connection, of
 	// one link. One: on 2 cores, in alternating runs of BenchmarkGRPCRing,
@@ -87,6 +88,20 @@ type rankKey struct {
 // NewServer returns a Server with no transports.
 func NewServer() *Server {
 	return &Server{newest: map[string]uint64{}, ranks: map[rankKey]*GRPCTransport{}, changed: make(chan struct{})}
+}
+
+// forgetJobLocked drops job's newest generation once no rank of the job is
+// left here, so a long-lived worker (a sweep's trials) does not keep an
+// entry for every job it ever ran. A stream of an older generation that
+// comes after that is no longer refused at once: it waits (await) for a
+// transport that never comes.
+func (s *Server) forgetJobLocked(job string) {
+	for k := range s.ranks {
+		if k.job == job {
+			return
+		}
+	}
+	delete(s.newest, job)
 }
 
 // Register adds the Ring service to a grpc.Server, which should have been

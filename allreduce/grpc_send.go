@@ -184,7 +184,6 @@ func (t *GRPCTransport) dial(ctx context.Context, to int) (*outLink, error) {
 		grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithReadBufferSize(ioBufferSize),
 		grpc.WithWriteBufferSize(chunkIOBuffer),
-		grpc.WithSharedWriteBuffer(true),
 		experimental.WithBufferPool(&t.frames),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxFrame), grpc.MaxCallSendMsgSize(maxFrame)),
 	}, t.cfg.DialOptions...)
@@ -248,6 +247,7 @@ func (t *GRPCTransport) Close() error {
 	key := rankKey{t.cfg.Job, t.cfg.Generation, t.cfg.Rank}
 	if s.ranks[key] == t {
 		delete(s.ranks, key)
+		s.forgetJobLocked(t.cfg.Job)
 		s.notifyLocked()
 	}
 	s.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -248,4 +249,62 @@ func TestGRPCLatePeer(t *testing.T) {
 		}
 	}
 	checkSums(t, bufs, sum, abs)
+}
+
+// TestServerForgetsFinishedJobs ensures a Server keeps a job's newest
+// generation while any of its ranks is registered, and drops it once the
+// last one closes: a long-lived worker once kept an entry for every job it
+// ever ran.
+func TestServerForgetsFinishedJobs(t *testing.T) {
+	type rank struct {
+		job  string
+		gen  uint64
+		rank int
+	}
+	for _, tc := range []struct {
+		name  string
+		open  []rank
+		close []rank // in order
+		want  []string
+	}{
+		{"one rank", []rank{{"a", 1, 0}}, []rank{{"a", 1, 0}}, nil},
+		{"a rank left", []rank{{"a", 1, 0}, {"a", 1, 1}}, []rank{{"a", 1, 0}}, []string{"a"}},
+		{"both ranks", []rank{{"a", 1, 0}, {"a", 1, 1}}, []rank{{"a", 1, 1}, {"a", 1, 0}}, nil},
+		{"newest first", []rank{{"a", 1, 0}, {"a", 2, 1}}, []rank{{"a", 2, 1}, {"a", 1, 0}}, nil},
+		{"another job", []rank{{"a", 1, 0}, {"b", 3, 0}}, []rank{{"a", 1, 0}}, []string{"b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewServer()
+			open := map[rank]*GRPCTransport{}
+			for _, r := range tc.open {
+				gt, err := s.Transport(GRPCConfig{Job: r.job, Generation: r.gen, Rank: r.rank,
+					Peers: []string{"127.0.0.1:1", "127.0.0.1:2"}, Timeout: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				open[r] = gt
+			}
+			for _, r := range tc.close {
+				if err := open[r].Close(); err != nil {
+					t.Fatal(err)
+				}
+				delete(open, r)
+			}
+			t.Cleanup(func() {
+				for _, gt := range open {
+					_ = gt.Close()
+				}
+			})
+			s.mu.Lock()
+			var got []string
+			for job := range s.newest {
+				got = append(got, job)
+			}
+			s.mu.Unlock()
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("newest holds jobs %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -24,8 +24,8 @@ func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *
 	if req.GetRank() != 0 {
 		return fmt.Errorf("checkpoint from rank %d: only rank 0 writes them: %w", req.GetRank(), rpcerr.ErrInvalidArgument)
 	}
-	if n := len(c.GetPath()); n == 0 || n > 4096 {
-		return fmt.Errorf("checkpoint path of %d bytes, want 1..4096: %w", n, rpcerr.ErrInvalidArgument)
+	if n := len(c.GetPath()); n == 0 || n > cohortv1.MaxPathLen {
+		return fmt.Errorf("checkpoint path of %d bytes, want 1..%d: %w", n, cohortv1.MaxPathLen, rpcerr.ErrInvalidArgument)
 	}
 	if b, err := hex.DecodeString(c.GetSha256()); err != nil || len(b) != 32 {
 		return fmt.Errorf("checkpoint sha256 %.80q, want 64 hex digits: %w", c.GetSha256(), rpcerr.ErrInvalidArgument)

@@ -3,20 +3,18 @@ package coordinator
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
-	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/model"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
 )
-
-// chunkBytes bounds a ShardChunk's payload below the 4 MiB the proto
-// promises, leaving room for field tags.
-const chunkBytes = 3 << 20
 
 // jobLookup finds the job a worker's request names: the one job of a
 // Start, or any job a Server runs.
@@ -40,6 +38,9 @@ type dataService struct {
 // Shard streams one rank's training or validation rows with their global
 // row numbers.
 func (s dataService) Shard(req *cohortv1.ShardRequest, st grpc.ServerStreamingServer[cohortv1.ShardChunk]) error {
+	if err := req.Validate(); err != nil {
+		return fmt.Errorf("coordinator: shard: %w", err)
+	}
 	j, err := s.jobs.find(req.GetJobId())
 	if err != nil {
 		return fmt.Errorf("coordinator: shard: %w", err)
@@ -49,7 +50,7 @@ func (s dataService) Shard(req *cohortv1.ShardRequest, st grpc.ServerStreamingSe
 		return fmt.Errorf("coordinator: shard: %w", err)
 	}
 	world, rank := uint32(len(g.plan.Workers)), req.GetRank()
-	if req.GetWorldSize() != world || rank >= world {
+	if req.GetWorldSize() != world {
 		return fmt.Errorf("coordinator: shard: rank %d of %d, generation %d has %d workers: %w",
 			rank, req.GetWorldSize(), g.plan.Generation, world, rpcerr.ErrInvalidArgument)
 	}
@@ -63,17 +64,16 @@ func (s dataService) Shard(req *cohortv1.ShardRequest, st grpc.ServerStreamingSe
 	default:
 		return fmt.Errorf("coordinator: shard: split %v, want train or validation: %w", req.GetSplit(), rpcerr.ErrInvalidArgument)
 	}
-	customers := g.prep.Train
-	if req.GetSplit() == cohortv1.Split_SPLIT_VALIDATION {
-		customers = g.prep.Val
-	}
-	return streamShard(st.Context(), st.Send, g, rows[rank], data, customers)
+	return streamShard(st.Context(), st.Send, g, rows[rank], data)
 }
 
-// streamShard sends the rows idx of data in chunks under chunkBytes.
-func streamShard(ctx context.Context, send func(*cohortv1.ShardChunk) error, g *generation, idx []int, data model.Data, customers []*clv.Customer) error {
+// streamShard sends the rows idx of data in chunks of
+// cohortv1.ShardChunkRows rows. It sends no customer ids: the workers do
+// not use them, and a long id would push a chunk past the workers' 4 MiB
+// receive limit.
+func streamShard(ctx context.Context, send func(*cohortv1.ShardChunk) error, g *generation, idx []int, data model.Data) error {
 	cols := data.Cols
-	per := max(1, chunkBytes/(cols*4+4+4+260))
+	per := cohortv1.ShardChunkRows(cols)
 	seq := uint32(0)
 	for lo := 0; lo == 0 || lo < len(idx); lo += per {
 		if err := ctx.Err(); err != nil {
@@ -81,7 +81,7 @@ func streamShard(ctx context.Context, send func(*cohortv1.ShardChunk) error, g *
 		}
 		part := idx[lo:min(lo+per, len(idx))]
 		c := &cohortv1.ShardChunk{Seq: seq, Rows: uint32(len(part)), Features: make([]byte, 0, len(part)*cols*4),
-			Labels: make([]float32, len(part)), CustomerIds: make([]string, len(part)), GlobalRows: make([]uint32, len(part)),
+			Labels: make([]float32, len(part)), GlobalRows: make([]uint32, len(part)),
 			Last: lo+per >= len(idx)}
 		if seq == 0 {
 			c.FeatureNames, c.Log1P = g.prep.Dataset.FeatureNames, g.prep.Dataset.Log1p
@@ -91,7 +91,7 @@ func streamShard(ctx context.Context, send func(*cohortv1.ShardChunk) error, g *
 			for _, v := range data.X[r*cols : (r+1)*cols] {
 				c.Features = binary.LittleEndian.AppendUint32(c.Features, math.Float32bits(v))
 			}
-			c.Labels[i], c.CustomerIds[i], c.GlobalRows[i] = data.Y[r], customers[r].ID, uint32(r)
+			c.Labels[i], c.GlobalRows[i] = data.Y[r], uint32(r)
 		}
 		if err := send(c); err != nil {
 			return fmt.Errorf("coordinator: shard: send chunk %d: %w", seq, err)
@@ -122,6 +122,9 @@ type reportService struct {
 
 // Report queues a worker's report for Train.
 func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) (*cohortv1.ReportResponse, error) {
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("coordinator: report: %w", err)
+	}
 	j, err := s.jobs.find(req.GetJobId())
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
@@ -130,8 +133,16 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
-	if req.GetReport() == nil {
-		return nil, fmt.Errorf("coordinator: report: no epoch, checkpoint, final model or error: %w", rpcerr.ErrInvalidArgument)
+	if err := g.sender(req.GetRank(), req.GetWorker()); err != nil {
+		return nil, fmt.Errorf("coordinator: report: %w", err)
+	}
+	switch req.GetReport().(type) {
+	case *cohortv1.ReportRequest_Epoch, *cohortv1.ReportRequest_Final, *cohortv1.ReportRequest_Checkpoint:
+		// train.proto: only rank 0 reports progress and the model.
+		if req.GetRank() != 0 {
+			return nil, fmt.Errorf("coordinator: report: %T from rank %d: only rank 0 sends it: %w",
+				req.GetReport(), req.GetRank(), rpcerr.ErrInvalidArgument)
+		}
 	}
 	if c := req.GetCheckpoint(); c != nil {
 		// A checkpoint is recorded at once, not queued behind epochs:
@@ -141,12 +152,121 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 		}
 		return &cohortv1.ReportResponse{}, nil
 	}
+	if err := g.queue(ctx, req); err != nil {
+		return nil, fmt.Errorf("coordinator: report: %w", err)
+	}
+	return &cohortv1.ReportResponse{}, nil
+}
+
+// sender checks that rank and worker name one of the generation's workers.
+func (g *generation) sender(rank uint32, worker string) error {
+	if int(rank) >= len(g.plan.Workers) || g.plan.Workers[rank] != worker {
+		return fmt.Errorf("worker %.128q is not rank %d of job %s generation %d: %w",
+			worker, rank, g.plan.Job, g.plan.Generation, rpcerr.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// queue hands a report to Train.
+func (g *generation) queue(ctx context.Context, req *cohortv1.ReportRequest) error {
 	select {
 	case g.reports <- req:
-		return &cohortv1.ReportResponse{}, nil
+		return nil
 	case <-g.done:
-		return nil, fmt.Errorf("coordinator: report: job %s generation %d no longer listens: %w", req.GetJobId(), req.GetGeneration(), rpcerr.ErrFinished)
+		return fmt.Errorf("job %s generation %d no longer listens: %w", req.GetJobId(), req.GetGeneration(), rpcerr.ErrFinished)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("coordinator: report: %w", ctx.Err())
+		return ctx.Err()
 	}
+}
+
+// ReportFinal takes rank 0's final model in chunks and queues it for
+// Train as one report. The first chunk names the sender and the model's
+// size, which must be the job's network's; nothing beyond it is taken, so
+// a sender cannot make the coordinator hold more than the model.
+func (s reportService) ReportFinal(st grpc.ClientStreamingServer[cohortv1.FinalModelChunk, cohortv1.ReportResponse]) error {
+	ctx := st.Context()
+	first, err := st.Recv()
+	if err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	if err := first.Validate(); err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	if first.GetSeq() != 0 {
+		return fmt.Errorf("coordinator: report final model: first chunk %d, want 0: %w", first.GetSeq(), rpcerr.ErrInvalidArgument)
+	}
+	j, err := s.jobs.find(first.GetJobId())
+	if err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	g, err := j.current(first.GetGeneration())
+	if err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	if err := g.sender(first.GetRank(), first.GetWorker()); err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	if first.GetRank() != 0 {
+		return fmt.Errorf("coordinator: report final model: from rank %d: only rank 0 sends it: %w", first.GetRank(), rpcerr.ErrInvalidArgument)
+	}
+	want, err := g.paramBytes()
+	if err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	if first.GetParamBytes() != uint64(want) {
+		return fmt.Errorf("coordinator: report final model: %d param bytes, the job's network has %d: %w",
+			first.GetParamBytes(), want, rpcerr.ErrInvalidArgument)
+	}
+	f := proto.CloneOf(first.GetModel())
+	f.Params = make([]byte, 0, want)
+	f.Epochs = make([]*cohortv1.EpochStats, 0, first.GetEpochCount())
+	for c, seq := first, uint32(0); ; seq++ {
+		if seq > 0 {
+			if c, err = st.Recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = fmt.Errorf("stream ended before the last chunk: %w", rpcerr.ErrInvalidArgument)
+				}
+				return fmt.Errorf("coordinator: report final model: chunk %d: %w", seq, err)
+			}
+			if err := c.Validate(); err != nil {
+				return fmt.Errorf("coordinator: report final model: %w", err)
+			}
+		}
+		switch {
+		case c.GetSeq() != seq:
+			err = fmt.Errorf("chunk %d, want %d", c.GetSeq(), seq)
+		case len(f.Params)+len(c.GetParams()) > want:
+			err = fmt.Errorf("chunk %d: more than the %d param bytes announced", seq, want)
+		case len(f.Epochs)+len(c.GetEpochs()) > int(first.GetEpochCount()):
+			err = fmt.Errorf("chunk %d: more than the %d epochs announced", seq, first.GetEpochCount())
+		}
+		if err != nil {
+			return fmt.Errorf("coordinator: report final model: %w: %w", err, rpcerr.ErrInvalidArgument)
+		}
+		f.Params = append(f.Params, c.GetParams()...)
+		f.Epochs = append(f.Epochs, c.GetEpochs()...)
+		if c.GetLast() {
+			break
+		}
+	}
+	if len(f.Params) != want || len(f.Epochs) != int(first.GetEpochCount()) {
+		return fmt.Errorf("coordinator: report final model: got %d param bytes and %d epochs, the first chunk announced %d and %d: %w",
+			len(f.Params), len(f.Epochs), want, first.GetEpochCount(), rpcerr.ErrInvalidArgument)
+	}
+	req := &cohortv1.ReportRequest{JobId: first.GetJobId(), Generation: first.GetGeneration(), Rank: first.GetRank(),
+		Worker: first.GetWorker(), Report: &cohortv1.ReportRequest_Final{Final: f}}
+	if err := g.queue(ctx, req); err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
+	}
+	return st.SendAndClose(&cohortv1.ReportResponse{})
+}
+
+// paramBytes is the size of the job's network's parameters as
+// little-endian float32s: what a final model must carry.
+func (g *generation) paramBytes() (int, error) {
+	layout, err := g.prep.Spec.Model.WithDefaults().Layout(g.prep.TrainData.Cols)
+	if err != nil {
+		return 0, fmt.Errorf("job %s: network: %w", g.plan.Job, err)
+	}
+	return 4 * layout.Size, nil
 }

@@ -30,10 +30,6 @@ const (
 	DefaultListen = "127.0.0.1:0"
 )
 
-// maxReportBytes bounds a worker's report: a final model of up to 256M
-// float32 parameters.
-const maxReportBytes = 1 << 30
-
 // Config configures the coordinator of one job.
 type Config struct {
 	// Client talks to etcd; required. The coordinator writes the job under
@@ -128,14 +124,14 @@ func (c *Config) fill() error {
 	if c.JobID == "" {
 		c.JobID = fmt.Sprintf("train-%x", time.Now().UnixNano())
 	}
-	if err := validJobID(c.JobID); err != nil {
+	if err := cohortv1.ValidateJobID(c.JobID); err != nil {
 		return err
 	}
 	if len(c.WorkerNames) > 0 {
 		c.Workers = len(c.WorkerNames)
 	}
-	if c.Workers < 1 || c.Workers > 1024 {
-		return fmt.Errorf("workers %d, want 1..1024", c.Workers)
+	if c.Workers < 1 || c.Workers > cohortv1.MaxWorkers {
+		return fmt.Errorf("workers %d, want 1..%d", c.Workers, cohortv1.MaxWorkers)
 	}
 	if c.MinWorkers == 0 {
 		c.MinWorkers = 1
@@ -176,18 +172,6 @@ func (c *Config) fill() error {
 	return nil
 }
 
-func validJobID(id string) error {
-	if len(id) > 64 {
-		return fmt.Errorf("job id %.20q... is %d bytes, want at most 64", id, len(id))
-	}
-	for i, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return fmt.Errorf("job id %q: byte %d is %q, want [a-z0-9-]", id, i, r)
-		}
-	}
-	return nil
-}
-
 // Job is the coordinator of one training job: it serves the workers' Data
 // and Coordinator RPCs, records the job in etcd and, through Train, runs
 // its training on a generation of workers.
@@ -215,12 +199,13 @@ type Job struct {
 	ckpt *cohortv1.CheckpointPointer // the last checkpoint recorded, nil before
 }
 
-// newGRPCServer is the server of the workers' Data and Coordinator RPCs.
+// newGRPCServer is the server of the workers' Data and Coordinator RPCs
+// (and, in a Server, the Jobs API). It keeps gRPC's default 4 MiB receive
+// limit: every request fits it, the final model included, which comes in
+// chunks (Coordinator.ReportFinal); the Jobs API is unauthenticated, and
+// gRPC allocates a message whole before any handler can refuse it.
 func newGRPCServer() *grpc.Server {
 	return grpc.NewServer(
-		// A final model is one message of every parameter; gRPC's default
-		// 4 MiB would cap the network at a million parameters.
-		grpc.MaxRecvMsgSize(maxReportBytes),
 		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor()))
 }
@@ -308,9 +293,9 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 				r.Metrics = metricsSummary(res)
 			}
 		case errors.Is(err, context.Canceled):
-			r.State, r.Error = cohortv1.JobState_JOB_STATE_CANCELLED, cut(err.Error())
+			r.State, r.Error = cohortv1.JobState_JOB_STATE_CANCELLED, cohortv1.Clip(err.Error(), cohortv1.MaxErrorLen)
 		default:
-			r.State, r.Error = cohortv1.JobState_JOB_STATE_FAILED, cut(err.Error())
+			r.State, r.Error = cohortv1.JobState_JOB_STATE_FAILED, cohortv1.Clip(err.Error(), cohortv1.MaxErrorLen)
 		}
 	}, tidy...)
 	if ended := (*endedError)(nil); errors.As(perr, &ended) {
@@ -322,14 +307,6 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 		return fmt.Errorf("coordinator: end job %s: %w", j.cfg.JobID, perr)
 	}
 	return nil
-}
-
-// cut bounds an error text to Job.error's 4096 bytes.
-func cut(s string) string {
-	if len(s) > 4096 {
-		return s[:4096]
-	}
-	return s
 }
 
 // endedError is a write refused because the job's record was ended by
@@ -357,8 +334,10 @@ func cancelOf(rec *cohortv1.Job) error {
 	return errCancelRequested{reason: reason}
 }
 
-// put applies change to the job record and writes it to etcd, with ops
-// (a generation plan) in the same transaction. Once the record's revision
+// put applies change to a copy of the job record and writes it to etcd,
+// with ops (a generation plan) in the same transaction. The job keeps the
+// changed record only once it encodes: a change that cannot be written
+// (invalid UTF-8) must not stick and fail every later write. Once the record's revision
 // is known, the write also requires the record to be as this job last
 // wrote it: the job is its only writer but for Jobs.Cancel of a PENDING
 // job, whose CANCELLED must not be overwritten by the job waking up
@@ -368,14 +347,18 @@ func (j *Job) put(ctx context.Context, change func(*cohortv1.Job), ops ...client
 	j.writeMu.Lock()
 	defer j.writeMu.Unlock()
 	j.mu.Lock()
+	rec := proto.CloneOf(j.rec)
 	if change != nil {
-		change(j.rec)
+		change(rec)
 	}
-	j.rec.UpdatedAt = timestamppb.Now()
-	raw, err := protojson.Marshal(j.rec)
+	rec.UpdatedAt = timestamppb.Now()
+	raw, err := protojson.Marshal(rec)
+	if err == nil {
+		j.rec = rec
+	}
 	j.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("encode job record: %w", err)
+		return fmt.Errorf("encode job %s record: %w", j.cfg.JobID, err)
 	}
 	key := membership.JobKey(j.cfg.JobID)
 	ops = append(ops, clientv3.OpPut(key, string(raw)))

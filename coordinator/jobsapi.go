@@ -151,14 +151,15 @@ func (s *JobsService) stillLeads(ctx context.Context, f clientv3.Cmp) (bool, err
 // returns the job the first call created.
 func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (*cohortv1.SubmitResponse, error) {
 	const op = "submit"
+	// ValidateJobSpec reports the spec's bounds and what they mean; the
+	// request's own Validate then checks the rest (request_id).
 	if err := ValidateJobSpec(req.GetSpec()); err != nil {
 		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
-	rid := req.GetRequestId()
-	if len(rid) > cohortv1.MaxIDLen {
-		return nil, fmt.Errorf("coordinator: %s: %w: request_id: %d bytes, want at most %d",
-			op, rpcerr.ErrInvalidArgument, len(rid), cohortv1.MaxIDLen)
+	if err := req.Validate(); err != nil {
+		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
+	rid := req.GetRequestId()
 	f, err := s.fence(ctx, op)
 	if err != nil {
 		return nil, err
@@ -174,7 +175,7 @@ func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (
 		if id == "" {
 			return nil, fmt.Errorf("coordinator: %s: NewID returned an empty id", op)
 		}
-		if err := validJobID(id); err != nil {
+		if err := cohortv1.ValidateJobID(id); err != nil {
 			return nil, fmt.Errorf("coordinator: %s: NewID: %w", op, err)
 		}
 		now := timestamppb.New(s.opts.Now())
@@ -417,7 +418,7 @@ func parsePageToken(tok string) (listPos, error) {
 		return listPos{}, errors.New("not a token this service issued")
 	}
 	n, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || validJobID(parts[2]) != nil {
+	if err != nil || cohortv1.ValidateJobID(parts[2]) != nil {
 		return listPos{}, errors.New("not a token this service issued")
 	}
 	return listPos{nanos: n, id: parts[2]}, nil
@@ -445,7 +446,7 @@ func (s *JobsService) Watch(req *cohortv1.WatchRequest, stream grpc.ServerStream
 	rev := resp.Header.Revision
 	snap := "state " + jobStateName(prev.GetState())
 	if m := prev.GetMessage(); m != "" {
-		snap = clipMessage(snap+": "+m, cohortv1.MaxReasonLen)
+		snap = cohortv1.Clip(snap+": "+m, cohortv1.MaxReasonLen)
 	}
 	if err := stream.Send(&cohortv1.JobEvent{Kind: cohortv1.JobEvent_KIND_SNAPSHOT, Job: prev, Revision: uint64(rev),
 		Time: eventTime(prev, s.opts.Now), Message: snap}); err != nil {
@@ -509,24 +510,16 @@ func describeChange(prev, cur *cohortv1.Job) (cohortv1.JobEvent_Kind, string) {
 		} else if m := cur.GetMessage(); m != "" {
 			msg += ": " + m
 		}
-		return cohortv1.JobEvent_KIND_STATE, clipMessage(msg, cohortv1.MaxReasonLen)
+		return cohortv1.JobEvent_KIND_STATE, cohortv1.Clip(msg, cohortv1.MaxReasonLen)
 	case prev.GetGeneration() != cur.GetGeneration():
 		return cohortv1.JobEvent_KIND_GENERATION, fmt.Sprintf("generation %d: %d workers", cur.GetGeneration(), cur.GetWorkers())
 	case prev.GetCheckpointStep() != cur.GetCheckpointStep():
 		return cohortv1.JobEvent_KIND_CHECKPOINT, fmt.Sprintf("checkpoint at step %d", cur.GetCheckpointStep())
 	case prev.GetMessage() != cur.GetMessage() && cur.GetMessage() != "":
 		// What a waiting job waits for changed: a worker came or went.
-		return cohortv1.JobEvent_KIND_PROGRESS, clipMessage(cur.GetMessage(), cohortv1.MaxReasonLen)
+		return cohortv1.JobEvent_KIND_PROGRESS, cohortv1.Clip(cur.GetMessage(), cohortv1.MaxReasonLen)
 	}
 	return cohortv1.JobEvent_KIND_PROGRESS, fmt.Sprintf("step %d, epoch %d, loss %.4g", cur.GetStep(), cur.GetEpoch(), cur.GetLoss())
-}
-
-// clipMessage cuts s to at most n bytes on a rune boundary.
-func clipMessage(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }
 
 // Cancel stops a job. A PENDING job becomes CANCELLED at once, by a write

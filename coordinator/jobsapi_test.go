@@ -169,7 +169,7 @@ func TestJobsSubmitGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := resp.GetJob()
-	if err := validJobID(j.GetId()); err != nil || !strings.HasPrefix(j.GetId(), "job-") || len(j.GetId()) != len("job-")+12 {
+	if err := cohortv1.ValidateJobID(j.GetId()); err != nil || !strings.HasPrefix(j.GetId(), "job-") || len(j.GetId()) != len("job-")+12 {
 		t.Errorf("id %q, want job- and 12 hex digits (%v)", j.GetId(), err)
 	}
 	if j.GetState() != cohortv1.JobState_JOB_STATE_PENDING || j.GetCoordinator() != "coord-a" ||

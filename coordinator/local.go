@@ -39,7 +39,9 @@ type LocalWorkers struct {
 	exits chan error // one per process that ended, buffered
 }
 
-// StartLocal starts cfg.N worker processes.
+// StartLocal starts cfg.N worker processes. ctx bounds the starting only:
+// once ctx ends, StartLocal starts no more, stops those it started and
+// fails. The workers it returns outlive ctx; Stop ends them.
 func StartLocal(ctx context.Context, cfg LocalConfig) (*LocalWorkers, error) {
 	if cfg.N < 1 || cfg.Exe == "" || cfg.Args == nil {
 		return nil, fmt.Errorf("coordinator: start local workers: want N >= 1 (got %d), an executable and args", cfg.N)
@@ -52,6 +54,10 @@ func StartLocal(ctx context.Context, cfg LocalConfig) (*LocalWorkers, error) {
 	}
 	lw := &LocalWorkers{cfg: cfg, exits: make(chan error, cfg.N)}
 	for i := range cfg.N {
+		if err := context.Cause(ctx); err != nil {
+			lw.Stop()
+			return nil, fmt.Errorf("coordinator: start local worker %d: %w", i, err)
+		}
 		// Not CommandContext: the caller ends them with Stop, gracefully.
 		cmd := exec.Command(cfg.Exe, cfg.Args(i)...)
 		cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr

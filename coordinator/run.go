@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,7 +35,7 @@ func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohor
 	}
 	maxW := int(ps.GetMaxWorkers())
 	if maxW == 0 {
-		maxW = 1024
+		maxW = cohortv1.MaxWorkers
 	}
 	minW := max(1, int(ps.GetMinWorkers()))
 	every := int(ps.GetCheckpointEvery())
@@ -78,9 +79,7 @@ func (e errCancelRequested) Unwrap() error { return context.Canceled }
 // stays RUNNING in etcd for the next leader.
 func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 	jctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go r.watchCancel(jctx, cancel)
-	go r.watchCancelled(jctx, cancel)
+	defer r.watchCancels(jctx, cancel)()
 	be := cpu.New(cpu.Options{Threads: r.j.cfg.Threads})
 	defer be.Close()
 	log.Info("coordinator: job starts", "generation", r.j.cfg.FirstGeneration, "data", r.spec.Data, "out", r.spec.Out)
@@ -103,6 +102,17 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 		return
 	}
 	log.Info("coordinator: job succeeded", "gini", res.Model.NormalizedGini, "out", r.spec.Out)
+}
+
+// watchCancels starts watchCancel and watchCancelled on ctx, which cancel
+// ends, and returns a function that cancels ctx and waits for both: the
+// watches end before the job's run returns, so none calls etcd after the
+// Server believes its jobs have stopped.
+func (r *serverRun) watchCancels(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() { r.watchCancel(ctx, cancel) })
+	wg.Go(func() { r.watchCancelled(ctx, cancel) })
+	return func() { cancel(nil); wg.Wait() }
 }
 
 // watchCancel cancels a RUNNING job when its cancel key appears

@@ -225,6 +225,8 @@ func (s *Server) Run(ctx context.Context) error {
 				break
 			}
 			log.Warn("coordinator: campaign", "err", err)
+			// Not straight back: each try grants a new lease.
+			sleep(ctx, time.Second)
 			continue
 		}
 		log.Info("coordinator: leading", "addr", s.addr)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/job"
@@ -71,16 +72,16 @@ func TestShardRows(t *testing.T) {
 }
 
 // TestStreamShard ensures a shard streams in several chunks carrying each
-// row's features, label, id and global row number, with the schema and
-// counts on the first chunk only.
+// row's features, label and global row number, with the schema and counts
+// on the first chunk only.
 func TestStreamShard(t *testing.T) {
-	const cols = 200000 // ~0.8 MB a row: four rows fill a chunk
+	const cols = 200000 // ~0.8 MB a row: five rows fill a chunk
 	p := prepared(10, cols)
 	g := &generation{prep: p}
 	idx := []int{1, 3, 4, 6, 7, 9}
 	var chunks []*cohortv1.ShardChunk
 	send := func(c *cohortv1.ShardChunk) error { chunks = append(chunks, c); return nil }
-	if err := streamShard(context.Background(), send, g, idx, p.TrainData, p.Train); err != nil {
+	if err := streamShard(context.Background(), send, g, idx, p.TrainData); err != nil {
 		t.Fatal(err)
 	}
 	if len(chunks) < 2 || !chunks[len(chunks)-1].GetLast() {
@@ -96,14 +97,89 @@ func TestStreamShard(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k, r := range c.GetGlobalRows() {
-			if c.GetCustomerIds()[k] != p.Train[r].ID || c.GetLabels()[k] != float32(r) || feats[k*cols+7] != float32(int(r)*cols+7) {
-				t.Errorf("row %d: id %s label %v feature 7 %v", r, c.GetCustomerIds()[k], c.GetLabels()[k], feats[k*cols+7])
+			if c.GetLabels()[k] != float32(r) || feats[k*cols+7] != float32(int(r)*cols+7) {
+				t.Errorf("row %d: label %v feature 7 %v", r, c.GetLabels()[k], feats[k*cols+7])
 			}
 		}
 		rows = append(rows, c.GetGlobalRows()...)
 	}
 	if !slices.Equal(rows, []uint32{1, 3, 4, 6, 7, 9}) {
 		t.Errorf("rows %v", rows)
+	}
+}
+
+// TestStreamShardChunksFit ensures every chunk streamShard sends passes
+// the worker's ShardChunk.Validate and fits the worker's 4 MiB receive
+// limit, whatever the length of the data's customer ids: the ids are not
+// sent (the workers do not use them), where a long one once pushed chunks
+// past the limit and failed every worker after the whole load.
+func TestStreamShardChunksFit(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		rows, cols int
+		idLen      int
+	}{
+		{"one feature, short ids", 40000, 1, 6},
+		{"one feature, long ids", 20000, 1, 1000},
+		{"most features, long ids", 3000, cohortv1.MaxFeatures, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := prepared(tc.rows, tc.cols)
+			for i, c := range p.Train {
+				c.ID = fmt.Sprintf("%0*d", tc.idLen, i)
+			}
+			idx := make([]int, tc.rows)
+			for i := range idx {
+				idx[i] = i
+			}
+			var chunks, rows int
+			send := func(c *cohortv1.ShardChunk) error {
+				chunks++
+				rows += int(c.GetRows())
+				if err := c.Validate(tc.cols); err != nil {
+					return err
+				}
+				if n := proto.Size(c); n > cohortv1.MaxChunkBytes {
+					return fmt.Errorf("chunk %d: %d bytes", c.GetSeq(), n)
+				}
+				return nil
+			}
+			if err := streamShard(t.Context(), send, &generation{prep: p}, idx, p.TrainData); err != nil {
+				t.Fatal(err)
+			}
+			if rows != tc.rows || chunks < 2 {
+				t.Errorf("%d rows in %d chunks, want %d rows in several", rows, chunks, tc.rows)
+			}
+		})
+	}
+}
+
+// TestShardValidatesRequest ensures Shard refuses a request out of bounds
+// before it looks the job up.
+func TestShardValidatesRequest(t *testing.T) {
+	svc := dataService{jobs: func(string) (*Job, bool) { return nil, false }}
+	valid := func() *cohortv1.ShardRequest {
+		return &cohortv1.ShardRequest{JobId: "j", Generation: 1, Rank: 0, WorldSize: 2, Split: cohortv1.Split_SPLIT_TRAIN}
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*cohortv1.ShardRequest)
+		want   error
+	}{
+		{"valid, unknown job", func(*cohortv1.ShardRequest) {}, rpcerr.ErrNotFound},
+		{"bad job id", func(r *cohortv1.ShardRequest) { r.JobId = "J/1" }, rpcerr.ErrInvalidArgument},
+		{"no generation", func(r *cohortv1.ShardRequest) { r.Generation = 0 }, rpcerr.ErrInvalidArgument},
+		{"rank past world", func(r *cohortv1.ShardRequest) { r.Rank = 2 }, rpcerr.ErrInvalidArgument},
+		{"world too large", func(r *cohortv1.ShardRequest) { r.WorldSize = cohortv1.MaxWorkers + 1 }, rpcerr.ErrInvalidArgument},
+		{"no split", func(r *cohortv1.ShardRequest) { r.Split = cohortv1.Split_SPLIT_UNSPECIFIED }, rpcerr.ErrInvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := valid()
+			tc.mutate(req)
+			if err := svc.Shard(req, nil); !errors.Is(err, tc.want) {
+				t.Errorf("Shard = %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
 
@@ -172,6 +248,7 @@ func TestConfigFill(t *testing.T) {
 		{"no workers", Config{Client: cli}},
 		{"bad id", Config{Client: cli, Workers: 1, JobID: "Job_1"}},
 		{"negative timeout", Config{Client: cli, Workers: 1, Timeout: -1}},
+		{"too many workers", Config{Client: cli, Workers: cohortv1.MaxWorkers + 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.fill(); err == nil {

@@ -75,7 +75,7 @@ func (w *worker) generation(ctx context.Context, plan *cohortv1.GenerationPlan, 
 		log.Info("worker: generation stopped", "err", err)
 		return
 	}
-	msg := err.Error()
+	msg := cohortv1.Clip(err.Error(), cohortv1.MaxErrorLen-len(interruptedPrefix))
 	var in *model.Interrupted
 	if errors.As(err, &in) {
 		w.resume.keep(plan.GetJobId(), plan.GetGeneration(), in.State)
@@ -212,7 +212,7 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 	for _, e := range hist.Epochs {
 		f.Epochs = append(f.Epochs, epochProto(e))
 	}
-	if err := r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Final{Final: f}}); err != nil {
+	if err := r.sendFinal(ctx, f); err != nil {
 		return fmt.Errorf("worker: report final model: %w: %w", errUnreported, err)
 	}
 	return nil
@@ -269,6 +269,28 @@ func (r reporter) send(ctx context.Context, req *cohortv1.ReportRequest) error {
 	return err
 }
 
+// sendFinal streams the final model in chunks (Coordinator.ReportFinal):
+// the coordinator takes no message over gRPC's default 4 MiB.
+func (r reporter) sendFinal(ctx context.Context, f *cohortv1.FinalModel) error {
+	st, err := r.cli.ReportFinal(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cohortv1.FinalModelChunks(f) {
+		if c.GetSeq() == 0 {
+			c.JobId, c.Generation, c.Rank, c.Worker = r.plan.GetJobId(), r.plan.GetGeneration(), uint32(r.rank), r.name
+		}
+		if err := st.Send(c); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // the coordinator ended the stream: CloseAndRecv says why
+			}
+			return err
+		}
+	}
+	_, err = st.CloseAndRecv()
+	return err
+}
+
 // fetchShard streams the rank's training and validation rows.
 func fetchShard(ctx context.Context, data cohortv1.DataClient, plan *cohortv1.GenerationPlan, rank int) (model.Shard, []string, []bool, error) {
 	var sh model.Shard
@@ -296,6 +318,10 @@ type split struct {
 	log1p     []bool
 }
 
+// fetchSplit streams one split of the rank's shard. Every chunk is checked
+// against its bounds and the first chunk's schema (ShardChunk.Validate), and
+// the stream is refused as soon as it holds more rows than the first chunk
+// announced, so a coordinator cannot make the worker hold more than that.
 func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.ShardRequest) (*split, error) {
 	op := fmt.Sprintf("worker: fetch %v shard of rank %d", req.GetSplit(), req.GetRank())
 	st, err := data.Shard(ctx, req)
@@ -303,7 +329,7 @@ func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.Sha
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	s := &split{}
-	var want uint64
+	var want int
 	for seq := uint32(0); ; seq++ {
 		c, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -316,13 +342,16 @@ func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.Sha
 			return nil, fmt.Errorf("%s: chunk %d, want %d", op, c.GetSeq(), seq)
 		}
 		if seq == 0 {
-			s.names, s.log1p, want, s.splitRows = c.GetFeatureNames(), c.GetLog1P(), c.GetTotalRows(), int(c.GetSplitRows())
-			s.data.Cols = len(s.names)
+			s.names, s.log1p, s.splitRows = c.GetFeatureNames(), c.GetLog1P(), int(c.GetSplitRows())
+			want, s.data.Cols = int(c.GetTotalRows()), len(s.names)
 		}
-		n, cols := int(c.GetRows()), s.data.Cols
-		if len(c.GetFeatures()) != n*cols*4 || len(c.GetLabels()) != n || len(c.GetGlobalRows()) != n {
-			return nil, fmt.Errorf("%s: chunk %d: %d rows of %d features with %d bytes, %d labels, %d row numbers",
-				op, seq, n, cols, len(c.GetFeatures()), len(c.GetLabels()), len(c.GetGlobalRows()))
+		if err := c.Validate(s.data.Cols); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		n := int(c.GetRows())
+		if s.data.Rows+n > want {
+			return nil, fmt.Errorf("%s: chunk %d: %d rows so far, more than the %d the first chunk announced",
+				op, seq, s.data.Rows+n, want)
 		}
 		b := c.GetFeatures()
 		for i := 0; i < len(b); i += 4 {
@@ -330,6 +359,9 @@ func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.Sha
 		}
 		s.data.Y = append(s.data.Y, c.GetLabels()...)
 		for _, g := range c.GetGlobalRows() {
+			if int(g) >= s.splitRows {
+				return nil, fmt.Errorf("%s: chunk %d: global row %d, the split has %d", op, seq, g, s.splitRows)
+			}
 			s.global = append(s.global, int(g))
 		}
 		s.data.Rows += n
@@ -337,7 +369,7 @@ func fetchSplit(ctx context.Context, data cohortv1.DataClient, req *cohortv1.Sha
 			break
 		}
 	}
-	if uint64(s.data.Rows) != want {
+	if s.data.Rows != want {
 		return nil, fmt.Errorf("%s: got %d rows, the first chunk announced %d", op, s.data.Rows, want)
 	}
 	return s, nil

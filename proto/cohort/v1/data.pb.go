@@ -184,8 +184,10 @@ type ShardChunk struct {
 	Features []byte `protobuf:"bytes,6,opt,name=features,proto3" json:"features,omitempty"`
 	// labels are the rows' targets (holdout spend), exactly rows values.
 	Labels []float32 `protobuf:"fixed32,7,rep,packed,name=labels,proto3" json:"labels,omitempty"`
-	// customer_ids are the rows' customer ids, exactly rows values of
-	// 1..256 bytes each; rows are sorted by customer id within a shard.
+	// customer_ids are the rows' customer ids: none, or exactly rows values
+	// of 1..256 bytes each. The coordinator sends none (workers train on
+	// features and labels only), so a chunk's size does not depend on how
+	// long the data's ids are.
 	CustomerIds []string `protobuf:"bytes,8,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
 	// last marks the final chunk of the stream.
 	Last bool `protobuf:"varint,9,opt,name=last,proto3" json:"last,omitempty"`

@@ -813,6 +813,147 @@ func (*ReportResponse) Descriptor() ([]byte, []int) {
 	return file_cohort_v1_train_proto_rawDescGZIP(), []int{7}
 }
 
+// FinalModelChunk is one piece of rank 0's final model (ReportFinal). The
+// first chunk (seq 0) names the report's sender and carries the model but
+// its params and epochs, with their counts; each chunk then carries a run of
+// the params and of the epochs, which the receiver appends in seq order, up
+// to the chunk with last = true. A chunk's serialized size is at most 4 MiB
+// (4194304 bytes).
+type FinalModelChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seq numbers the chunks of one stream from 0.
+	Seq uint32 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// job_id, generation, rank and worker are set on the first chunk only,
+	// with the bounds of ReportRequest's; rank is 0.
+	JobId      string `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Generation uint64 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	Rank       uint32 `protobuf:"varint,4,opt,name=rank,proto3" json:"rank,omitempty"`
+	Worker     string `protobuf:"bytes,5,opt,name=worker,proto3" json:"worker,omitempty"`
+	// model is set on the first chunk only: the final model without params
+	// and epochs (mean and std at most 1024 values each).
+	Model *FinalModel `protobuf:"bytes,6,opt,name=model,proto3" json:"model,omitempty"`
+	// param_bytes (a multiple of 4) and epoch_count (at most 100000) are set
+	// on the first chunk only: the size of the whole params and the number
+	// of epochs the stream carries.
+	ParamBytes uint64 `protobuf:"varint,7,opt,name=param_bytes,json=paramBytes,proto3" json:"param_bytes,omitempty"`
+	EpochCount uint32 `protobuf:"varint,8,opt,name=epoch_count,json=epochCount,proto3" json:"epoch_count,omitempty"`
+	// params is the next run of FinalModel.params.
+	Params []byte `protobuf:"bytes,9,opt,name=params,proto3" json:"params,omitempty"`
+	// epochs is the next run of FinalModel.epochs.
+	Epochs []*EpochStats `protobuf:"bytes,10,rep,name=epochs,proto3" json:"epochs,omitempty"`
+	// last marks the final chunk of the stream.
+	Last          bool `protobuf:"varint,11,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinalModelChunk) Reset() {
+	*x = FinalModelChunk{}
+	mi := &file_cohort_v1_train_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinalModelChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinalModelChunk) ProtoMessage() {}
+
+func (x *FinalModelChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_cohort_v1_train_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinalModelChunk.ProtoReflect.Descriptor instead.
+func (*FinalModelChunk) Descriptor() ([]byte, []int) {
+	return file_cohort_v1_train_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FinalModelChunk) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *FinalModelChunk) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *FinalModelChunk) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *FinalModelChunk) GetRank() uint32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *FinalModelChunk) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *FinalModelChunk) GetModel() *FinalModel {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+func (x *FinalModelChunk) GetParamBytes() uint64 {
+	if x != nil {
+		return x.ParamBytes
+	}
+	return 0
+}
+
+func (x *FinalModelChunk) GetEpochCount() uint32 {
+	if x != nil {
+		return x.EpochCount
+	}
+	return 0
+}
+
+func (x *FinalModelChunk) GetParams() []byte {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *FinalModelChunk) GetEpochs() []*EpochStats {
+	if x != nil {
+		return x.Epochs
+	}
+	return nil
+}
+
+func (x *FinalModelChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 var File_cohort_v1_train_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_train_proto_rawDesc = "" +
@@ -894,9 +1035,27 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\x0eallreduce_gbps\x18\n" +
 	" \x01(\x01R\rallreduceGbpsB\b\n" +
 	"\x06report\"\x10\n" +
-	"\x0eReportResponse2L\n" +
+	"\x0eReportResponse\"\xd0\x02\n" +
+	"\x0fFinalModelChunk\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\rR\x03seq\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
+	"generation\x12\x12\n" +
+	"\x04rank\x18\x04 \x01(\rR\x04rank\x12\x16\n" +
+	"\x06worker\x18\x05 \x01(\tR\x06worker\x12+\n" +
+	"\x05model\x18\x06 \x01(\v2\x15.cohort.v1.FinalModelR\x05model\x12\x1f\n" +
+	"\vparam_bytes\x18\a \x01(\x04R\n" +
+	"paramBytes\x12\x1f\n" +
+	"\vepoch_count\x18\b \x01(\rR\n" +
+	"epochCount\x12\x16\n" +
+	"\x06params\x18\t \x01(\fR\x06params\x12-\n" +
+	"\x06epochs\x18\n" +
+	" \x03(\v2\x15.cohort.v1.EpochStatsR\x06epochs\x12\x12\n" +
+	"\x04last\x18\v \x01(\bR\x04last2\x94\x01\n" +
 	"\vCoordinator\x12=\n" +
-	"\x06Report\x12\x18.cohort.v1.ReportRequest\x1a\x19.cohort.v1.ReportResponseB7Z5github.com/cohort-clv/cohort/proto/cohort/v1;cohortv1b\x06proto3"
+	"\x06Report\x12\x18.cohort.v1.ReportRequest\x1a\x19.cohort.v1.ReportResponse\x12F\n" +
+	"\vReportFinal\x12\x1a.cohort.v1.FinalModelChunk\x1a\x19.cohort.v1.ReportResponse(\x01B7Z5github.com/cohort-clv/cohort/proto/cohort/v1;cohortv1b\x06proto3"
 
 var (
 	file_cohort_v1_train_proto_rawDescOnce sync.Once
@@ -910,7 +1069,7 @@ func file_cohort_v1_train_proto_rawDescGZIP() []byte {
 	return file_cohort_v1_train_proto_rawDescData
 }
 
-var file_cohort_v1_train_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cohort_v1_train_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_cohort_v1_train_proto_goTypes = []any{
 	(*WorkerStatus)(nil),          // 0: cohort.v1.WorkerStatus
 	(*GenerationPlan)(nil),        // 1: cohort.v1.GenerationPlan
@@ -920,27 +1079,32 @@ var file_cohort_v1_train_proto_goTypes = []any{
 	(*FinalModel)(nil),            // 5: cohort.v1.FinalModel
 	(*ReportRequest)(nil),         // 6: cohort.v1.ReportRequest
 	(*ReportResponse)(nil),        // 7: cohort.v1.ReportResponse
-	(*NodeStatus)(nil),            // 8: cohort.v1.NodeStatus
-	(*ModelConfig)(nil),           // 9: cohort.v1.ModelConfig
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*FinalModelChunk)(nil),       // 8: cohort.v1.FinalModelChunk
+	(*NodeStatus)(nil),            // 9: cohort.v1.NodeStatus
+	(*ModelConfig)(nil),           // 10: cohort.v1.ModelConfig
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_cohort_v1_train_proto_depIdxs = []int32{
-	8,  // 0: cohort.v1.WorkerStatus.node:type_name -> cohort.v1.NodeStatus
+	9,  // 0: cohort.v1.WorkerStatus.node:type_name -> cohort.v1.NodeStatus
 	3,  // 1: cohort.v1.GenerationPlan.workers:type_name -> cohort.v1.PlanWorker
-	9,  // 2: cohort.v1.GenerationPlan.model:type_name -> cohort.v1.ModelConfig
+	10, // 2: cohort.v1.GenerationPlan.model:type_name -> cohort.v1.ModelConfig
 	2,  // 3: cohort.v1.GenerationPlan.resume_from:type_name -> cohort.v1.CheckpointPointer
-	10, // 4: cohort.v1.CheckpointPointer.time:type_name -> google.protobuf.Timestamp
+	11, // 4: cohort.v1.CheckpointPointer.time:type_name -> google.protobuf.Timestamp
 	4,  // 5: cohort.v1.FinalModel.epochs:type_name -> cohort.v1.EpochStats
 	4,  // 6: cohort.v1.ReportRequest.epoch:type_name -> cohort.v1.EpochStats
 	5,  // 7: cohort.v1.ReportRequest.final:type_name -> cohort.v1.FinalModel
 	2,  // 8: cohort.v1.ReportRequest.checkpoint:type_name -> cohort.v1.CheckpointPointer
-	6,  // 9: cohort.v1.Coordinator.Report:input_type -> cohort.v1.ReportRequest
-	7,  // 10: cohort.v1.Coordinator.Report:output_type -> cohort.v1.ReportResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	5,  // 9: cohort.v1.FinalModelChunk.model:type_name -> cohort.v1.FinalModel
+	4,  // 10: cohort.v1.FinalModelChunk.epochs:type_name -> cohort.v1.EpochStats
+	6,  // 11: cohort.v1.Coordinator.Report:input_type -> cohort.v1.ReportRequest
+	8,  // 12: cohort.v1.Coordinator.ReportFinal:input_type -> cohort.v1.FinalModelChunk
+	7,  // 13: cohort.v1.Coordinator.Report:output_type -> cohort.v1.ReportResponse
+	7,  // 14: cohort.v1.Coordinator.ReportFinal:output_type -> cohort.v1.ReportResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_cohort_v1_train_proto_init() }
@@ -962,7 +1126,7 @@ func file_cohort_v1_train_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cohort_v1_train_proto_rawDesc), len(file_cohort_v1_train_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Coordinator_Report_FullMethodName = "/cohort.v1.Coordinator/Report"
+	Coordinator_Report_FullMethodName      = "/cohort.v1.Coordinator/Report"
+	Coordinator_ReportFinal_FullMethodName = "/cohort.v1.Coordinator/ReportFinal"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -30,11 +31,19 @@ const (
 // it (besides Data): rank 0 reports progress and the final model, any rank
 // reports the error that stopped it.
 //
+// Every message the coordinator receives is at most gRPC's default 4 MiB;
+// the final model, which may be far larger, comes as a stream of chunks
+// (ReportFinal).
+//
 // Errors follow package rpcerr: an unknown job is NOT_FOUND, a report of a
 // generation other than the job's current one ABORTED (stale generation), a
 // finished job FAILED_PRECONDITION, a malformed report INVALID_ARGUMENT.
 type CoordinatorClient interface {
+	// Report takes a worker's epoch, checkpoint or error (and, from workers
+	// that predate ReportFinal, a final model that fits one message).
 	Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error)
+	// ReportFinal takes rank 0's final model in chunks (FinalModelChunk).
+	ReportFinal(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FinalModelChunk, ReportResponse], error)
 }
 
 type coordinatorClient struct {
@@ -55,6 +64,19 @@ func (c *coordinatorClient) Report(ctx context.Context, in *ReportRequest, opts 
 	return out, nil
 }
 
+func (c *coordinatorClient) ReportFinal(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FinalModelChunk, ReportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Coordinator_ServiceDesc.Streams[0], Coordinator_ReportFinal_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FinalModelChunk, ReportResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_ReportFinalClient = grpc.ClientStreamingClient[FinalModelChunk, ReportResponse]
+
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
@@ -63,11 +85,19 @@ func (c *coordinatorClient) Report(ctx context.Context, in *ReportRequest, opts 
 // it (besides Data): rank 0 reports progress and the final model, any rank
 // reports the error that stopped it.
 //
+// Every message the coordinator receives is at most gRPC's default 4 MiB;
+// the final model, which may be far larger, comes as a stream of chunks
+// (ReportFinal).
+//
 // Errors follow package rpcerr: an unknown job is NOT_FOUND, a report of a
 // generation other than the job's current one ABORTED (stale generation), a
 // finished job FAILED_PRECONDITION, a malformed report INVALID_ARGUMENT.
 type CoordinatorServer interface {
+	// Report takes a worker's epoch, checkpoint or error (and, from workers
+	// that predate ReportFinal, a final model that fits one message).
 	Report(context.Context, *ReportRequest) (*ReportResponse, error)
+	// ReportFinal takes rank 0's final model in chunks (FinalModelChunk).
+	ReportFinal(grpc.ClientStreamingServer[FinalModelChunk, ReportResponse]) error
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -80,6 +110,9 @@ type UnimplementedCoordinatorServer struct{}
 
 func (UnimplementedCoordinatorServer) Report(context.Context, *ReportRequest) (*ReportResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Report not implemented")
+}
+func (UnimplementedCoordinatorServer) ReportFinal(grpc.ClientStreamingServer[FinalModelChunk, ReportResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method ReportFinal not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -120,6 +153,13 @@ func _Coordinator_Report_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_ReportFinal_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CoordinatorServer).ReportFinal(&grpc.GenericServerStream[FinalModelChunk, ReportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_ReportFinalServer = grpc.ClientStreamingServer[FinalModelChunk, ReportResponse]
+
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -132,6 +172,12 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Coordinator_Report_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ReportFinal",
+			Handler:       _Coordinator_ReportFinal_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "cohort/v1/train.proto",
 }

@@ -136,6 +136,13 @@ func (p *problems) jobID(field, id string) {
 	}
 }
 
+// ValidateJobID checks a job id: 1..MaxIDLen bytes of [a-z0-9-].
+func ValidateJobID(id string) error {
+	var p problems
+	p.jobID("job_id", id)
+	return p.err("job id")
+}
+
 // Validate checks a SubmitRequest's bounds.
 func (r *SubmitRequest) Validate() error {
 	var p problems
@@ -144,9 +151,7 @@ func (r *SubmitRequest) Validate() error {
 	} else {
 		r.GetSpec().check(&p, "spec")
 	}
-	if len(r.GetRequestId()) > MaxIDLen {
-		p.add("request_id: %d bytes, want at most %d", len(r.GetRequestId()), MaxIDLen)
-	}
+	p.str("request_id", r.GetRequestId(), 0, MaxIDLen)
 	return p.err("submit")
 }
 
@@ -365,8 +370,11 @@ func (c *ShardChunk) Validate(features int) error {
 	if len(c.GetLabels()) != rows {
 		p.add("labels: %d, want rows = %d", len(c.GetLabels()), rows)
 	}
-	if len(c.GetCustomerIds()) != rows {
-		p.add("customer_ids: %d, want rows = %d", len(c.GetCustomerIds()), rows)
+	if len(c.GetGlobalRows()) != rows {
+		p.add("global_rows: %d, want rows = %d", len(c.GetGlobalRows()), rows)
+	}
+	if n := len(c.GetCustomerIds()); n != 0 && n != rows {
+		p.add("customer_ids: %d, want none or rows = %d", n, rows)
 	}
 	for i, id := range c.GetCustomerIds() {
 		if id == "" || len(id) > MaxCustomerIDLen {
@@ -379,11 +387,119 @@ func (c *ShardChunk) Validate(features int) error {
 
 // ShardChunkRows is how many rows of the given feature count a sender may
 // put in one ShardChunk and stay under MaxChunkBytes, whatever the customer
-// ids (up to MaxCustomerIDLen bytes) and with the first chunk's schema
-// (MaxFeatures names of MaxNameLen bytes) on top.
+// ids (none, or up to MaxCustomerIDLen bytes each) and global row numbers,
+// and with the first chunk's schema (MaxFeatures names of MaxNameLen bytes)
+// on top.
 func ShardChunkRows(features int) int {
-	const tagLen = 3                                         // field tag + length varint of one id
-	schema := MaxFeatures*(MaxNameLen+tagLen+1) + 64         // names, log1p flags, counters
-	perRow := features*4 + 4 + MaxCustomerIDLen + tagLen + 1 // features, label, id
+	const tagLen = 3                                                     // field tag + length varint of one id
+	const rowNumLen = 5                                                  // a uint32 varint
+	schema := MaxFeatures*(MaxNameLen+tagLen+1) + 64                     // names, log1p flags, counters
+	perRow := features*4 + 4 + MaxCustomerIDLen + tagLen + 1 + rowNumLen // features, label, id, global row
 	return max((MaxChunkBytes-schema-64)/perRow, 1)
+}
+
+// Validate checks a ReportRequest's bounds: who sends it (job, generation,
+// rank, worker name) and the report it carries. Whether the rank and name
+// match the generation's plan is the coordinator's check.
+func (r *ReportRequest) Validate() error {
+	var p problems
+	p.reporter(r.GetJobId(), r.GetGeneration(), r.GetRank(), r.GetWorker())
+	switch rep := r.GetReport().(type) {
+	case *ReportRequest_Error:
+		p.str("error", rep.Error, 1, MaxErrorLen)
+	case *ReportRequest_Checkpoint:
+		p.str("checkpoint.path", rep.Checkpoint.GetPath(), 1, MaxPathLen)
+		p.str("checkpoint.sha256", rep.Checkpoint.GetSha256(), 1, 64)
+	case *ReportRequest_Final:
+		rep.Final.check(&p, "final")
+	case *ReportRequest_Epoch:
+	default:
+		p.add("report: an epoch, checkpoint, final model or error: required")
+	}
+	return p.err("report")
+}
+
+// reporter checks the sender fields of a report.
+func (p *problems) reporter(job string, generation uint64, rank uint32, worker string) {
+	p.jobID("job_id", job)
+	if generation < 1 {
+		p.add("generation: required (>= 1)")
+	}
+	if rank >= MaxWorkers {
+		p.add("rank: %d, want < %d", rank, MaxWorkers)
+	}
+	p.str("worker", worker, 1, MaxNameLen)
+}
+
+func (f *FinalModel) check(p *problems, at string) {
+	if n := len(f.GetMean()); n > MaxFeatures {
+		p.add("%s.mean: %d values, want at most %d", at, n, MaxFeatures)
+	}
+	if n := len(f.GetStd()); n > MaxFeatures {
+		p.add("%s.std: %d values, want at most %d", at, n, MaxFeatures)
+	}
+	if n := len(f.GetEpochs()); n > MaxEpochs {
+		p.add("%s.epochs: %d, want at most %d", at, n, MaxEpochs)
+	}
+	if n := len(f.GetParams()); n%4 != 0 {
+		p.add("%s.params: %d bytes, want a multiple of 4", at, n)
+	}
+}
+
+// Validate checks a received FinalModelChunk against its bounds: the
+// sender and the model's counts on the first chunk, on no other.
+func (c *FinalModelChunk) Validate() error {
+	var p problems
+	if c.GetSeq() == 0 {
+		p.reporter(c.GetJobId(), c.GetGeneration(), c.GetRank(), c.GetWorker())
+		if m := c.GetModel(); m == nil {
+			p.add("model: required on the first chunk")
+		} else {
+			m.check(&p, "model")
+			if len(m.GetParams()) != 0 || len(m.GetEpochs()) != 0 {
+				p.add("model: params and epochs go in the chunks' own fields")
+			}
+		}
+		if n := c.GetParamBytes(); n%4 != 0 {
+			p.add("param_bytes: %d, want a multiple of 4", n)
+		}
+		p.atMost("epoch_count", uint64(c.GetEpochCount()), MaxEpochs)
+	} else if c.GetJobId() != "" || c.GetGeneration() != 0 || c.GetRank() != 0 || c.GetWorker() != "" ||
+		c.GetModel() != nil || c.GetParamBytes() != 0 || c.GetEpochCount() != 0 {
+		p.add("chunk %d: sender and model fields are allowed on the first chunk only", c.GetSeq())
+	}
+	if size := proto.Size(c); size > MaxChunkBytes {
+		p.add("chunk %d: %d bytes, want at most %d", c.GetSeq(), size, MaxChunkBytes)
+	}
+	return p.err("final model chunk")
+}
+
+// Runs of a final model per FinalModelChunk: with the first chunk's model
+// (2 x MaxFeatures floats) and at most 56 bytes an epoch, a chunk stays
+// under 3 MiB, well inside MaxChunkBytes.
+const (
+	FinalChunkParamBytes = 2 << 20
+	FinalChunkEpochs     = 16 << 10
+)
+
+// FinalModelChunks cuts f into the chunks of a ReportFinal stream, in
+// order; the caller sets the sender fields of the first. f is not changed.
+func FinalModelChunks(f *FinalModel) []*FinalModelChunk {
+	head := proto.CloneOf(f)
+	head.Params, head.Epochs = nil, nil
+	params, epochs := f.GetParams(), f.GetEpochs()
+	var out []*FinalModelChunk
+	for seq := uint32(0); seq == 0 || len(params) > 0 || len(epochs) > 0; seq++ {
+		c := &FinalModelChunk{Seq: seq}
+		if seq == 0 {
+			c.Model, c.ParamBytes, c.EpochCount = head, uint64(len(params)), uint32(len(epochs))
+		}
+		n := min(len(params), FinalChunkParamBytes)
+		c.Params, params = params[:n:n], params[n:]
+		k := min(len(epochs), FinalChunkEpochs)
+		c.Epochs, epochs = epochs[:k:k], epochs[k:]
+		out = append(out, c)
+	}
+	out[len(out)-1].Last = true
+	return out
 }

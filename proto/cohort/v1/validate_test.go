@@ -184,6 +184,10 @@ func chunk(seq uint32, rows, features, idLen, nameLen int) *cohortv1.ShardChunk 
 		Features:    make([]byte, rows*features*4),
 		Labels:      make([]float32, rows),
 		CustomerIds: make([]string, rows),
+		GlobalRows:  make([]uint32, rows),
+	}
+	for i := range c.GlobalRows {
+		c.GlobalRows[i] = math.MaxInt32 - uint32(i) // the longest varints
 	}
 	for i := range c.CustomerIds {
 		c.CustomerIds[i] = strings.Repeat("c", idLen)
@@ -216,6 +220,7 @@ func TestShardChunkValidate(t *testing.T) {
 		{"features: 196 bytes", func() *cohortv1.ShardChunk { c := chunk(1, 10, 5, 8, 8); c.Features = c.Features[4:]; return c }(), 5},
 		{"features: 200 bytes, want rows 10 x 6", chunk(1, 10, 5, 8, 8), 6},
 		{"labels", func() *cohortv1.ShardChunk { c := chunk(1, 10, 5, 8, 8); c.Labels = c.Labels[1:]; return c }(), 5},
+		{"global_rows: 9", func() *cohortv1.ShardChunk { c := chunk(1, 10, 5, 8, 8); c.GlobalRows = c.GlobalRows[1:]; return c }(), 5},
 		{"customer_ids: 9", func() *cohortv1.ShardChunk { c := chunk(1, 10, 5, 8, 8); c.CustomerIds = c.CustomerIds[1:]; return c }(), 5},
 		{"customer_ids[0]", chunk(1, 10, 5, 0, 8), 5},
 		{"customer_ids[0]", chunk(1, 10, 5, 257, 8), 5},
