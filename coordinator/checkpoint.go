@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,6 +28,9 @@ func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *
 	if n := len(c.GetPath()); n == 0 || n > cohortv1.MaxPathLen {
 		return fmt.Errorf("checkpoint path of %d bytes, want 1..%d: %w", n, cohortv1.MaxPathLen, rpcerr.ErrInvalidArgument)
 	}
+	if e := c.GetError(); e != "" {
+		return j.checkpointFailed(ctx, req, c)
+	}
 	if b, err := hex.DecodeString(c.GetSha256()); err != nil || len(b) != 32 {
 		return fmt.Errorf("checkpoint sha256 %.80q, want 64 hex digits: %w", c.GetSha256(), rpcerr.ErrInvalidArgument)
 	}
@@ -45,8 +49,12 @@ func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *
 	// The checkpoint holds the state after its step, so that many steps
 	// are done: the record's step, else updated only at epoch ends, moves
 	// up to it, and a row never shows "step 99, checkpoint at step 100".
-	err = j.put(ctx, func(r *cohortv1.Job) { r.CheckpointStep, r.Step = c.GetStep(), max(r.Step, c.GetStep()) },
-		clientv3.OpPut(membership.CheckpointKey(j.cfg.JobID), string(raw)))
+	err = j.put(ctx, func(r *cohortv1.Job) {
+		r.CheckpointStep, r.Step = c.GetStep(), max(r.Step, c.GetStep())
+		if strings.HasPrefix(r.Message, checkpointFailedPrefix) {
+			r.Message = "" // checkpoints work again
+		}
+	}, clientv3.OpPut(membership.CheckpointKey(j.cfg.JobID), string(raw)))
 	if err != nil {
 		return err
 	}
@@ -54,6 +62,23 @@ func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *
 	j.ckpt = c
 	j.mu.Unlock()
 	return nil
+}
+
+// checkpointFailedPrefix starts the record's message while rank 0's last
+// checkpoint could not be written.
+const checkpointFailedPrefix = "checkpoint failed"
+
+// checkpointFailed records rank 0's report that it could not write a
+// checkpoint (CheckpointPointer.error): the job goes on, its last good
+// checkpoint stays the one to resume from, and the record's message says
+// what failed, so status and watch show it long before the job ends
+// rather than "none yet".
+func (j *Job) checkpointFailed(ctx context.Context, req *cohortv1.ReportRequest, c *cohortv1.CheckpointPointer) error {
+	msg := cohortv1.Clip(fmt.Sprintf("%s at step %d (worker %s): %s; training goes on, resuming from the last good checkpoint if a worker fails",
+		checkpointFailedPrefix, c.GetStep(), req.GetWorker(), c.GetError()), cohortv1.MaxReasonLen)
+	j.cfg.Logger.Warn("coordinator: checkpoint failed", "job", j.cfg.JobID, "generation", req.GetGeneration(),
+		"worker", req.GetWorker(), "step", c.GetStep(), "path", c.GetPath(), "err", c.GetError())
+	return j.put(ctx, func(r *cohortv1.Job) { r.Message = msg })
 }
 
 // lastCheckpoint is the newest checkpoint recorded: this coordinator's, or

@@ -55,7 +55,7 @@ func (j *Job) follow(ctx context.Context, g *generation, live []membership.Membe
 		if idle++; idle > maxIdleGenerations {
 			return fmt.Errorf("generation %d: %s: %d generations without an epoch, giving up", g.plan.Generation, why, maxIdleGenerations)
 		}
-		ng, err := j.startGeneration(ctx, g.plan.Generation+1, members, g.prep, g.fingerprint)
+		ng, err := j.startGeneration(ctx, g.plan.Generation+1, members, g.prep, g.fingerprint, why)
 		if err != nil {
 			return fmt.Errorf("generation %d: %s: start the next: %w", g.plan.Generation, why, err)
 		}

@@ -206,8 +206,8 @@ type Job struct {
 // gRPC allocates a message whole before any handler can refuse it.
 func newGRPCServer() *grpc.Server {
 	return grpc.NewServer(
-		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor()))
+		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor(), leaderUnary),
+		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor(), leaderStream))
 }
 
 // Start records a PENDING job in etcd and starts serving the workers' RPCs
@@ -325,13 +325,17 @@ func (e *endedError) Error() string {
 func (e *endedError) Unwrap() error { return cancelOf(e.rec) }
 
 // cancelOf is the cancellation a CANCELLED record says happened (nil for
-// any other record): Jobs.Cancel writes "cancelled" or "cancelled: REASON".
+// any other record): Jobs.Cancel writes errCancelRequested's text,
+// "cancelled", "cancelled: REASON" or a REASON that says cancelled itself.
 func cancelOf(rec *cohortv1.Job) error {
 	if rec.GetState() != cohortv1.JobState_JOB_STATE_CANCELLED {
 		return nil
 	}
-	reason := strings.TrimPrefix(strings.TrimPrefix(rec.GetError(), "cancelled"), ": ")
-	return errCancelRequested{reason: reason}
+	reason := rec.GetError()
+	if reason == "cancelled" {
+		reason = ""
+	}
+	return errCancelRequested{reason: strings.TrimPrefix(reason, "cancelled: ")}
 }
 
 // put applies change to a copy of the job record and writes it to etcd,

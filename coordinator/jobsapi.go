@@ -8,10 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -72,6 +76,15 @@ type JobsOptions struct {
 	// DefaultRequestTTL): a retry within it returns the first job. The
 	// request keys expire with an etcd lease, so they do not pile up.
 	RequestTTL time.Duration
+	// Host names this coordinator's machine in Submit's errors about its
+	// files (default os.Hostname()).
+	Host string
+	// NoFileChecks stops Submit from looking at this machine's files (that
+	// data_path can be read, that out_dir and checkpoint_dir can be
+	// written and hold no finished run): for tests of the API over specs
+	// whose paths exist nowhere. Paths must still be absolute, and an
+	// out_dir held by another live job is still refused.
+	NoFileChecks bool
 }
 
 // DefaultRequestTTL is how long a request_id is remembered by default: a
@@ -87,6 +100,9 @@ type JobsService struct {
 	cli  *clientv3.Client
 	lead Leadership
 	opts JobsOptions
+	// submitMu orders Submits from their out_dir check to their write, so
+	// two jobs submitted at once cannot both take the same out_dir.
+	submitMu sync.Mutex
 }
 
 // NewJobsService returns the Jobs service of a coordinator, filling opts'
@@ -104,6 +120,9 @@ func NewJobsService(cli *clientv3.Client, lead Leadership, opts JobsOptions) *Jo
 	}
 	if opts.RequestTTL <= 0 {
 		opts.RequestTTL = DefaultRequestTTL
+	}
+	if opts.Host == "" {
+		opts.Host, _ = os.Hostname() // "" on error: errors then name the coordinator only
 	}
 	return &JobsService{cli: cli, lead: lead, opts: opts}
 }
@@ -128,7 +147,7 @@ func (s *JobsService) notLeader(ctx context.Context, op string) error {
 	addr, err := s.lead.Leader(ctx)
 	switch {
 	case err == nil && addr != "":
-		return fmt.Errorf("coordinator: %s: %w; the leader is %s", op, rpcerr.ErrNotLeader, addr)
+		return &notLeaderError{leader: addr, err: fmt.Errorf("coordinator: %s: %w; the leader is %s", op, rpcerr.ErrNotLeader, addr)}
 	case err != nil:
 		return fmt.Errorf("coordinator: %s: %w; leader unknown: %v", op, rpcerr.ErrNotLeader, err)
 	}
@@ -148,7 +167,9 @@ func (s *JobsService) stillLeads(ctx context.Context, f clientv3.Cmp) (bool, err
 // Submit validates the spec and records a new PENDING job. With a
 // request_id, the job and the request key are created in one transaction,
 // so a retry (after a lost reply or a failover) finds the request key and
-// returns the job the first call created.
+// returns the job the first call created. Before it records anything, the
+// leader checks the spec's paths on its own machine (checkPaths) and that
+// no PENDING or RUNNING job writes to the same out_dir.
 func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (*cohortv1.SubmitResponse, error) {
 	const op = "submit"
 	// ValidateJobSpec reports the spec's bounds and what they mean; the
@@ -159,10 +180,30 @@ func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
+	if err := absolutePaths(req.GetSpec()); err != nil {
+		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
+	}
 	rid := req.GetRequestId()
 	f, err := s.fence(ctx, op)
 	if err != nil {
 		return nil, err
+	}
+	s.submitMu.Lock()
+	defer s.submitMu.Unlock()
+	if rid != "" {
+		// A retry of a Submit that created its job must find that job,
+		// not refuse the out_dir the job itself now holds.
+		if j, found, err := s.requested(ctx, rid); err != nil || found {
+			return jobOrErr(j, err, op)
+		}
+	}
+	if !s.opts.NoFileChecks {
+		if err := s.checkPaths(req.GetSpec()); err != nil {
+			return nil, fmt.Errorf("coordinator: %s: %w", op, err)
+		}
+	}
+	if err := s.outDirFree(ctx, req.GetSpec()); err != nil {
+		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
 	for range maxWriteRetries {
 		if rid != "" {
@@ -223,6 +264,172 @@ func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (
 	}
 	return nil, fmt.Errorf("coordinator: %s: %w: no free job id after %d tries (is NewID random?)",
 		op, rpcerr.ErrAlreadyExists, maxWriteRetries)
+}
+
+// absolutePaths refuses a relative data_path, out_dir or checkpoint_dir:
+// the coordinator would resolve it against its own working directory,
+// which is not the submitter's. cohort submit sends absolute paths (it
+// resolves them against the spec file's directory); older clients and
+// other tools may not. Jobs recorded before this check keep running: it
+// applies to Submit only.
+func absolutePaths(sp *cohortv1.JobSpec) error {
+	var errs []error
+	for _, p := range []struct{ field, path string }{
+		{"data_path", sp.GetDataPath()}, {"out_dir", sp.GetOutDir()}, {"checkpoint_dir", sp.GetCheckpointDir()},
+	} {
+		if p.path != "" && !filepath.IsAbs(p.path) {
+			errs = append(errs, fmt.Errorf("spec.%s: %q is a relative path, which the coordinator would resolve "+
+				"against its own working directory, not yours: give an absolute path (cohort submit resolves relative "+
+				"paths against the spec file's directory)", p.field, p.path))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &invalidError{msg: "job spec: " + errors.Join(errs...).Error()}
+}
+
+// where names this coordinator in errors about its files: "coordinator c1
+// (host vm)", or the one name both share.
+func (s *JobsService) where() string {
+	switch h, n := s.opts.Host, s.opts.Name; {
+	case h == "" && n == "":
+		return "the coordinator"
+	case h == "" || h == n:
+		return "coordinator " + cmp.Or(n, h)
+	case n == "":
+		return "coordinator " + h
+	default:
+		return fmt.Sprintf("coordinator %s (host %s)", n, h)
+	}
+}
+
+// checkPaths checks on this (the leading) coordinator's machine, where the
+// job will read and write them, that data_path is a file it can read, that
+// out_dir and checkpoint_dir can be created and written, and that out_dir
+// holds no finished run unless the spec sets overwrite. A job then fails
+// at submit, not after its training.
+func (s *JobsService) checkPaths(sp *cohortv1.JobSpec) error {
+	var errs []error
+	if p := sp.GetDataPath(); p != "" {
+		if err := readable(p); err != nil {
+			errs = append(errs, fmt.Errorf("spec.data_path %s: %s on %s", p, err, s.where()))
+		}
+	}
+	out := sp.GetOutDir()
+	for _, d := range []struct{ field, dir string }{{"out_dir", out}, {"checkpoint_dir", sp.GetCheckpointDir()}} {
+		if d.dir == "" {
+			continue
+		}
+		if err := writable(d.dir); err != nil {
+			errs = append(errs, fmt.Errorf("spec.%s %s: cannot be written on %s: %w", d.field, d.dir, s.where(), err))
+		}
+	}
+	if !sp.GetOverwrite() && out != "" {
+		for _, name := range []string{"model", "metrics.json"} {
+			if _, err := os.Stat(filepath.Join(out, name)); err == nil {
+				errs = append(errs, fmt.Errorf("spec.out_dir %s: holds a finished run (%s); set overwrite: true in the "+
+					"job spec to replace it, or pick another out_dir", out, name))
+				break
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &invalidError{msg: "job spec: " + errors.Join(errs...).Error()}
+}
+
+// readable says why path is not a file this process can read, or nil.
+func readable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("no such file")
+	case err != nil:
+		return fmt.Errorf("cannot stat: %w", unwrapPath(err))
+	case fi.IsDir():
+		return errors.New("is a directory, not a file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot open: %w", unwrapPath(err))
+	}
+	return f.Close()
+}
+
+// writable checks that dir can be created and written: in dir when it
+// exists, else in its nearest existing parent, it creates and removes a
+// temporary file. It creates no directory.
+func writable(dir string) error {
+	at := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(at)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is a file, not a directory", at)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return unwrapPath(err)
+		}
+		up := filepath.Dir(at)
+		if up == at {
+			return fmt.Errorf("no part of %s exists", dir)
+		}
+		at = up
+	}
+	f, err := os.CreateTemp(at, ".cohort-write-check-*")
+	if err != nil {
+		return fmt.Errorf("create a file in %s: %w", at, unwrapPath(err))
+	}
+	name := f.Name()
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("write in %s: %w", at, err)
+	}
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	return nil
+}
+
+// unwrapPath drops the *fs.PathError around err: the message names the
+// path already.
+func unwrapPath(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// outDirFree refuses sp's out_dir when a PENDING or RUNNING job writes to
+// the same directory: the two would overwrite each other's model,
+// metrics and checkpoints.
+func (s *JobsService) outDirFree(ctx context.Context, sp *cohortv1.JobSpec) error {
+	out := filepath.Clean(sp.GetOutDir())
+	jobs, err := s.readJobs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		switch j.GetState() {
+		case cohortv1.JobState_JOB_STATE_PENDING, cohortv1.JobState_JOB_STATE_RUNNING:
+		default:
+			continue
+		}
+		if d := j.GetSpec().GetOutDir(); d != "" && filepath.Clean(d) == out {
+			name := ""
+			if n := j.GetSpec().GetName(); n != "" {
+				name = " (" + n + ")"
+			}
+			return invalidf("job spec: spec.out_dir %s: job %s%s, %s, writes there; pick another out_dir, "+
+				"or wait for it to end (cohort watch %s) or cancel it (cohort cancel %s)",
+				out, j.GetId(), name, jobStateName(j.GetState()), j.GetId(), j.GetId())
+		}
+	}
+	return nil
 }
 
 // requested returns the job a request id created, if it created one.
@@ -512,7 +719,12 @@ func describeChange(prev, cur *cohortv1.Job) (cohortv1.JobEvent_Kind, string) {
 		}
 		return cohortv1.JobEvent_KIND_STATE, cohortv1.Clip(msg, cohortv1.MaxReasonLen)
 	case prev.GetGeneration() != cur.GetGeneration():
-		return cohortv1.JobEvent_KIND_GENERATION, fmt.Sprintf("generation %d: %d workers", cur.GetGeneration(), cur.GetWorkers())
+		msg := fmt.Sprintf("generation %d: %s", cur.GetGeneration(), workersText(int(cur.GetWorkers())))
+		// Job.startGeneration records why it started as "generation N: why".
+		if why, ok := strings.CutPrefix(cur.GetMessage(), fmt.Sprintf("generation %d: ", cur.GetGeneration())); ok && why != "" {
+			msg += " (" + why + ")"
+		}
+		return cohortv1.JobEvent_KIND_GENERATION, cohortv1.Clip(msg, cohortv1.MaxReasonLen)
 	case prev.GetCheckpointStep() != cur.GetCheckpointStep():
 		return cohortv1.JobEvent_KIND_CHECKPOINT, fmt.Sprintf("checkpoint at step %d", cur.GetCheckpointStep())
 	case prev.GetMessage() != cur.GetMessage() && cur.GetMessage() != "":
@@ -520,6 +732,14 @@ func describeChange(prev, cur *cohortv1.Job) (cohortv1.JobEvent_Kind, string) {
 		return cohortv1.JobEvent_KIND_PROGRESS, cohortv1.Clip(cur.GetMessage(), cohortv1.MaxReasonLen)
 	}
 	return cohortv1.JobEvent_KIND_PROGRESS, fmt.Sprintf("step %d, epoch %d, loss %.4g", cur.GetStep(), cur.GetEpoch(), cur.GetLoss())
+}
+
+// workersText is "1 worker" or "N workers".
+func workersText(n int) string {
+	if n == 1 {
+		return "1 worker"
+	}
+	return fmt.Sprintf("%d workers", n)
 }
 
 // Cancel stops a job. A PENDING job becomes CANCELLED at once, by a write
@@ -555,10 +775,7 @@ func (s *JobsService) Cancel(ctx context.Context, req *cohortv1.CancelRequest) (
 			now := timestamppb.New(s.opts.Now())
 			j.State, j.UpdatedAt, j.FinishedAt = cohortv1.JobState_JOB_STATE_CANCELLED, now, now
 			j.Message = "" // it waits for nothing any more
-			j.Error = "cancelled"
-			if r := req.GetReason(); r != "" {
-				j.Error += ": " + r
-			}
+			j.Error = errCancelRequested{reason: req.GetReason()}.Error()
 			raw, err := protojson.Marshal(j)
 			if err != nil {
 				return nil, fmt.Errorf("coordinator: %s: encode job %s: %w", op, id, err)

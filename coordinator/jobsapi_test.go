@@ -90,8 +90,11 @@ func (s *submitted) list() []string {
 	return slices.Clone(s.ids)
 }
 
-// newTestJobs returns a leading JobsService over cli with a step clock.
+// newTestJobs returns a leading JobsService over cli with a step clock
+// that does not look at this machine's files (validSpecProto's paths exist
+// nowhere); TestSubmitChecksPaths tests those checks.
 func newTestJobs(cli *clientv3.Client, lead Leadership, opts JobsOptions) *JobsService {
+	opts.NoFileChecks = true
 	if opts.Now == nil {
 		opts.Now = (&stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}).Now
 	}
@@ -118,9 +121,7 @@ func putJobRecord(t *testing.T, cli *clientv3.Client, j *cohortv1.Job) {
 func serveJobs(t *testing.T, svc cohortv1.JobsServer) cohortv1.JobsClient {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor()))
+	srv := newGRPCServer()
 	cohortv1.RegisterJobsServer(srv, svc)
 	done := make(chan struct{})
 	go func() {
@@ -269,7 +270,10 @@ func TestJobsSubmitIdempotent(t *testing.T) {
 		t.Errorf("retry returned %v, want the first job %v", retry.GetJob(), first.GetJob())
 	}
 	// NewID now returns job-a again, which is taken: Submit draws job-b.
-	other, err := svc.Submit(ctx, &cohortv1.SubmitRequest{Spec: validSpecProto(), RequestId: "req-2"})
+	// (Another out_dir: job-a, PENDING, holds /runs/cdnow.)
+	spec2 := validSpecProto()
+	spec2.OutDir = "/runs/cdnow-2"
+	other, err := svc.Submit(ctx, &cohortv1.SubmitRequest{Spec: spec2, RequestId: "req-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +301,18 @@ func TestJobsSubmitIdempotent(t *testing.T) {
 
 	t.Run("no free id", func(t *testing.T) {
 		stuck := newTestJobs(cli, fakeLeadership{}, JobsOptions{NewID: func() string { return "job-a" }})
-		_, err := stuck.Submit(ctx, &cohortv1.SubmitRequest{Spec: validSpecProto()})
+		spec := validSpecProto()
+		spec.OutDir = "/runs/no-free-id"
+		_, err := stuck.Submit(ctx, &cohortv1.SubmitRequest{Spec: spec})
 		if !errors.Is(err, rpcerr.ErrAlreadyExists) {
 			t.Errorf("Submit with a taken id = %v, want ErrAlreadyExists", err)
 		}
 	})
 	t.Run("bad NewID", func(t *testing.T) {
 		bad := newTestJobs(cli, fakeLeadership{}, JobsOptions{NewID: func() string { return "Job/1" }})
-		if _, err := bad.Submit(ctx, &cohortv1.SubmitRequest{Spec: validSpecProto()}); err == nil {
+		spec := validSpecProto()
+		spec.OutDir = "/runs/bad-id"
+		if _, err := bad.Submit(ctx, &cohortv1.SubmitRequest{Spec: spec}); err == nil {
 			t.Error("Submit accepted an id with / from NewID")
 		}
 	})

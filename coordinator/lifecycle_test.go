@@ -118,7 +118,9 @@ func TestSubmitValidatesRequest(t *testing.T) {
 		{"request id not UTF-8", "r\xff", rpcerr.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := svc.Submit(t.Context(), &cohortv1.SubmitRequest{Spec: validSpecProto(), RequestId: tc.rid})
+			spec := validSpecProto()
+			spec.OutDir = "/runs/" + t.Name() // one PENDING job per out_dir
+			_, err := svc.Submit(t.Context(), &cohortv1.SubmitRequest{Spec: spec, RequestId: tc.rid})
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Errorf("Submit = %v, want %v", err, tc.want)
 			}

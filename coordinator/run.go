@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -66,13 +67,25 @@ func (s *Server) prepareRun(ctx context.Context, fence *clientv3.Cmp, rec *cohor
 type errCancelRequested struct{ reason string }
 
 func (e errCancelRequested) Error() string {
-	if e.reason == "" {
+	switch {
+	case e.reason == "":
 		return "cancelled"
+	case strings.HasPrefix(strings.ToLower(e.reason), "cancel"):
+		// "cancelled by root on vm (cohort cancel)" says it already.
+		return e.reason
 	}
 	return "cancelled: " + e.reason
 }
 
 func (e errCancelRequested) Unwrap() error { return context.Canceled }
+
+// specTermsError is a job's error with the cmd/cohort flags it names
+// rewritten as job spec keys (SpecTerms).
+type specTermsError struct{ err error }
+
+func (e *specTermsError) Error() string { return SpecTerms(e.err.Error()) }
+
+func (e *specTermsError) Unwrap() error { return e.err }
 
 // run trains the job and records how it ended, unless ctx ended first:
 // then this coordinator stopped leading (or is shutting down) and the job
@@ -93,6 +106,10 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 	case err == nil:
 	case errors.As(context.Cause(jctx), &cr), errors.As(err, &cr):
 		err = cr
+	default:
+		// clv and job word their advice for cohort train's flags; the
+		// user of a submitted job sets spec keys.
+		err = &specTermsError{err: err}
 	}
 	if eerr := r.j.End(ctx, res, err); eerr != nil {
 		log.Warn("coordinator: record the job's end", "err", eerr)

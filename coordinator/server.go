@@ -195,6 +195,10 @@ func (s *Server) submitted(id string) {
 	}
 }
 
+// Close releases the listener of a Server whose Run was never called (Run
+// releases it on return).
+func (s *Server) Close() error { return s.lis.Close() }
+
 // Run serves until ctx ends: it campaigns, leads while it can, and
 // campaigns again after losing its lease (a partition). On return it has
 // resigned, so a standby takes over at once; the jobs it ran stay RUNNING

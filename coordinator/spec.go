@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	yaml2 "go.yaml.in/yaml/v2"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"sigs.k8s.io/yaml"
@@ -48,10 +52,11 @@ func ValidateJobSpec(s *cohortv1.JobSpec) error {
 		// other (amount none with a negative policy) or name a year clv
 		// does not read; a job would fail on them once it runs.
 		if err := o.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("spec.read: %s", strings.TrimPrefix(err.Error(), "clv: ")))
+			errs = append(errs, fmt.Errorf("spec.read: %s", SpecTerms(strings.TrimPrefix(err.Error(), "clv: "))))
 		}
 	}
 	if _, ok := s.GetSource().(*cohortv1.JobSpec_Dataset); ok {
+		// job.proto reserves dataset; no coordinator serves datasets yet.
 		errs = append(errs, errors.New("spec.dataset: not supported yet; use data_path"))
 	}
 	if d := s.GetCheckpointDir(); len(d) > cohortv1.MaxPathLen {
@@ -108,7 +113,8 @@ func SpecFromProto(s *cohortv1.JobSpec) (job.Spec, error) {
 	sp.Read = read
 	sp.Model = modelConfig(s.GetModel())
 	if err := sp.Validate(); err != nil {
-		return job.Spec{}, fmt.Errorf("%w: %w", rpcerr.ErrInvalidArgument, err)
+		// job.Spec words its errors for cohort train's flags.
+		return job.Spec{}, fmt.Errorf("%w: %w", rpcerr.ErrInvalidArgument, &specTermsError{err: err})
 	}
 	return sp, nil
 }
@@ -167,14 +173,31 @@ func modelConfig(m *cohortv1.ModelConfig) model.Config {
 // job.yaml). Field names are the proto's, snake_case or lowerCamelCase.
 // YAML's own typing is undone where a string field is meant: a column given
 // by index (customer: 2) becomes "2", and header: yes (a YAML boolean)
-// becomes "yes". Errors start with name and the path of the bad field
-// (`job.yaml: model: unknown field "lrr"`); the spec is then checked with
-// ValidateJobSpec.
+// becomes "yes". A key given twice in one mapping is refused (YAML would
+// keep the last value quietly). Errors start with name and the path of the
+// bad field (`job.yaml: model: unknown field "lrr"; did you mean lr?`),
+// every unknown key and mistyped value at once, in the spec's snake_case
+// names; the spec is then checked with ValidateJobSpec. Relative paths stay
+// relative: cohort submit resolves them (ResolvePaths).
 func JobSpecFromYAML(name string, raw []byte) (*cohortv1.JobSpec, error) {
-	js, err := yaml.YAMLToJSON(raw)
+	js, err := yaml.YAMLToJSONStrict(raw)
 	if err != nil {
 		if bareComma.Match(raw) {
 			return nil, fmt.Errorf("%s: %w (%s)", name, err, bareCommaHelp)
+		}
+		if dup := duplicateKeys(raw); len(dup) > 0 {
+			// A duplicate key is the one thing the strict decode refuses
+			// that the lax one takes (its last value would win quietly).
+			var lines []string
+			for _, m := range dupLine.FindAllStringSubmatch(err.Error(), -1) {
+				lines = append(lines, m[1])
+			}
+			where := ""
+			if len(lines) > 0 {
+				where = " (again on line " + strings.Join(lines, ", ") + ")"
+			}
+			return nil, invalidf("%s: duplicate key %s%s: each key may appear once; remove the extra one",
+				name, strings.Join(dup, ", "), where)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -192,8 +215,10 @@ func JobSpecFromYAML(name string, raw []byte) (*cohortv1.JobSpec, error) {
 		return nil, fmt.Errorf("%s: want a mapping of job spec fields, got %s", name, yamlKind(doc))
 	}
 	spec := &cohortv1.JobSpec{}
-	if err := fixYAMLMessage(spec.ProtoReflect().Descriptor(), top, ""); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	var errs []error
+	fixYAMLMessage(spec.ProtoReflect().Descriptor(), top, "", &errs)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s: %w", name, errors.Join(errs...))
 	}
 	fixed, err := json.Marshal(top)
 	if err != nil {
@@ -201,13 +226,277 @@ func JobSpecFromYAML(name string, raw []byte) (*cohortv1.JobSpec, error) {
 	}
 	if err := protojson.Unmarshal(fixed, spec); err != nil {
 		// protojson's positions are in the JSON made from the YAML, which
-		// the user never sees.
-		return nil, fmt.Errorf("%s: %s", name, protojsonPrefix.ReplaceAllString(err.Error(), ""))
+		// the user never sees, and its field names are the JSON ones.
+		return nil, fmt.Errorf("%s: %s", name, protojsonText(spec.ProtoReflect().Descriptor(), err))
 	}
 	if err := ValidateJobSpec(spec); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		// The spec's own error, without the sentinel's "cohort: invalid
+		// argument" that cmd/cohort's "cohort: " would double.
+		return nil, &invalidError{msg: name + ": " + strings.TrimPrefix(err.Error(), rpcerr.ErrInvalidArgument.Error()+": ")}
 	}
 	return spec, nil
+}
+
+// invalidError is an invalid-argument error whose text is msg alone: it
+// matches rpcerr.ErrInvalidArgument (and gets its gRPC code) without
+// repeating the sentinel's "cohort: invalid argument" in front of text a
+// CLI prints after its own "cohort: ".
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+func (e *invalidError) Unwrap() error { return rpcerr.ErrInvalidArgument }
+
+// invalidf is an invalidError of a formatted message.
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+// duplicateKeys returns the paths of the keys a YAML document maps twice
+// in one mapping ("read.calibration_end"), in document order.
+func duplicateKeys(raw []byte) []string {
+	var doc yaml2.MapSlice
+	if yaml2.Unmarshal(raw, &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch x := v.(type) {
+		case yaml2.MapSlice:
+			seen := map[string]bool{}
+			for _, it := range x {
+				k := fmt.Sprint(it.Key)
+				at := joinPath(path, k)
+				if seen[k] && !slices.Contains(out, at) {
+					out = append(out, at)
+				}
+				seen[k] = true
+				walk(it.Value, at)
+			}
+		case []any:
+			for i, e := range x {
+				walk(e, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(doc, "")
+	return out
+}
+
+// dupLine matches the YAML decoder's text about a duplicate key.
+var dupLine = regexp.MustCompile(`line (\d+): key .* already set in map`)
+
+// protojsonField matches protojson's text about a value of the wrong type:
+// "invalid value for uint32 field minWorkers: -1".
+var protojsonField = regexp.MustCompile(`invalid value for (\w+) field (\w+):[\s\x{a0}]*(.*)$`)
+
+// protojsonText is protojson's error for the message md, in the terms of
+// the YAML the user wrote: snake_case field names and what the field wants.
+func protojsonText(md protoreflect.MessageDescriptor, err error) string {
+	msg := protojsonPrefix.ReplaceAllString(err.Error(), "")
+	m := protojsonField.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	name := m[2]
+	if fd := findField(md, m[2]); fd != nil {
+		name = string(fd.Name())
+	}
+	return fmt.Sprintf("%s: want %s, got %s", name, kindWant(m[1]), m[3])
+}
+
+// findField finds the field of md or of a message below it whose JSON or
+// proto name is name.
+func findField(md protoreflect.MessageDescriptor, name string) protoreflect.FieldDescriptor {
+	fields := md.Fields()
+	if fd := fields.ByJSONName(name); fd != nil {
+		return fd
+	}
+	if fd := fields.ByTextName(name); fd != nil {
+		return fd
+	}
+	for i := range fields.Len() {
+		if sub := fields.Get(i).Message(); sub != nil && sub != md {
+			if fd := findField(sub, name); fd != nil {
+				return fd
+			}
+		}
+	}
+	return nil
+}
+
+// kindWant says what a value of a proto scalar kind looks like.
+func kindWant(kind string) string {
+	switch kind {
+	case "uint32", "uint64", "fixed32", "fixed64":
+		return "a whole number >= 0"
+	case "int32", "int64", "sint32", "sint64", "sfixed32", "sfixed64":
+		return "a whole number"
+	case "float", "double":
+		return "a number"
+	case "bool":
+		return "true or false"
+	}
+	return "a " + kind
+}
+
+// checkNumber checks a YAML scalar for a numeric or boolean field of kind
+// k, so the error names the field's path and what it wants rather than
+// protojson's "invalid value for uint32 field minWorkers".
+func checkNumber(k protoreflect.Kind, v any, at string) error {
+	var text string
+	switch x := v.(type) {
+	case json.Number:
+		text = x.String()
+	case string:
+		text = x // protojson reads quoted numbers too
+	case bool:
+		if k == protoreflect.BoolKind {
+			return nil
+		}
+		return fmt.Errorf("%s: want %s, got %s (%v)", at, kindWant(k.String()), yamlKind(v), x)
+	case nil:
+		return nil
+	default:
+		return fmt.Errorf("%s: want %s, got %s", at, kindWant(k.String()), yamlKind(v))
+	}
+	bad := func() error { return fmt.Errorf("%s: want %s, got %s", at, kindWant(k.String()), text) }
+	var err error
+	switch k {
+	case protoreflect.BoolKind:
+		_, err = strconv.ParseBool(text)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		_, err = strconv.ParseUint(text, 10, 32)
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		_, err = strconv.ParseUint(text, 10, 64)
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		_, err = strconv.ParseInt(text, 10, 32)
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		_, err = strconv.ParseInt(text, 10, 64)
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		_, err = strconv.ParseFloat(text, 64)
+	default:
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	var ne *strconv.NumError
+	if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+		if strings.HasPrefix(text, "-") && k != protoreflect.FloatKind && k != protoreflect.DoubleKind {
+			return bad()
+		}
+		return fmt.Errorf("%s: %s is out of range for the field", at, text)
+	}
+	return bad()
+}
+
+// nestedField returns "model.seed" when key is no field of md but is one
+// of a message field of md (seed written at the top level), else "".
+func nestedField(md protoreflect.MessageDescriptor, key string) string {
+	fields := md.Fields()
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		sub := f.Message()
+		if sub == nil || f.IsList() {
+			continue
+		}
+		if fd := sub.Fields().ByTextName(key); fd != nil {
+			return string(f.Name()) + "." + string(fd.Name())
+		}
+		if fd := sub.Fields().ByJSONName(key); fd != nil {
+			return string(f.Name()) + "." + string(fd.Name())
+		}
+	}
+	return ""
+}
+
+// nearest returns the candidate closest to key in edit distance, or ""
+// when none is close enough to be a likely typo.
+func nearest(key string, candidates []string) string {
+	best, bestD := "", 0
+	k := strings.ToLower(key)
+	for _, c := range candidates {
+		d := editDistance(k, strings.ToLower(c))
+		if best == "" || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" || bestD > max(1, len(key)/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// flagKeys maps the cmd/cohort flags clv's messages suggest to the job
+// spec keys that set the same thing.
+var flagKeys = map[string]string{
+	"amount": "read.amount", "calibration-end": "read.calibration_end", "customer": "read.customer",
+	"data-end": "read.data_end", "date": "read.date", "date-format": "read.date_format", "decimal": "read.decimal",
+	"delimiter": "read.delimiter", "extra": "read.extra", "format": "read.format", "header": "read.header",
+	"horizon": "read.horizon", "negative": "read.negative", "period-days": "read.period_days", "periods": "read.periods",
+	"quantity": "read.quantity", "skip-bad-rows": "read.skip_bad_rows", "out": "out_dir", "overwrite": "overwrite",
+	"epochs": "model.max_epochs",
+}
+
+var flagRef = regexp.MustCompile(`--([a-z][a-z-]*[a-z])`)
+
+// SpecTerms rewrites the cmd/cohort flags a message from clv or job names
+// ("a shorter --horizon (or ... with --data-end)") into the job spec keys
+// that set the same thing (read.horizon, read.data_end), for errors about
+// a submitted job. Flags without a spec key stay as they are.
+func SpecTerms(msg string) string {
+	return flagRef.ReplaceAllStringFunc(msg, func(f string) string {
+		if k, ok := flagKeys[f[2:]]; ok {
+			return k
+		}
+		return f
+	})
+}
+
+// ResolvePaths makes the relative data_path, out_dir and checkpoint_dir of
+// s absolute against dir (cohort submit passes the spec file's directory),
+// so a coordinator never resolves them against its own working directory.
+// dir itself is made absolute first.
+func ResolvePaths(s *cohortv1.JobSpec, dir string) error {
+	base, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("resolve paths against %s: %w", dir, err)
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	if src, ok := s.GetSource().(*cohortv1.JobSpec_DataPath); ok {
+		src.DataPath = abs(src.DataPath)
+	}
+	s.OutDir = abs(s.GetOutDir())
+	s.CheckpointDir = abs(s.GetCheckpointDir())
+	return nil
 }
 
 // bareComma matches a decimal separator written as a bare comma, which YAML
@@ -222,11 +511,15 @@ const bareCommaHelp = `a bare comma is YAML syntax; quote it: decimal: ","`
 var protojsonPrefix = regexp.MustCompile(`^proto:[\s\x{a0}]*(\(line \d+:\d+\):[\s\x{a0}]*)?`)
 
 // fixYAMLMessage checks the keys of one message in the decoded YAML against
-// md, naming the path of an unknown one, and turns scalars YAML typed as
-// numbers or booleans back into the strings md's string fields want.
-func fixYAMLMessage(md protoreflect.MessageDescriptor, m map[string]any, path string) error {
+// md, adding to errs an error naming the path of every unknown key (with
+// the nearest valid one) and of every value of the wrong type, and turns
+// scalars YAML typed as numbers or booleans back into the strings md's
+// string fields want. Keys are visited in order, so errors come out the
+// same on every run.
+func fixYAMLMessage(md protoreflect.MessageDescriptor, m map[string]any, path string, errs *[]error) {
 	fields := md.Fields()
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
 		fd := fields.ByJSONName(k)
 		if fd == nil {
 			fd = fields.ByTextName(k)
@@ -236,41 +529,53 @@ func fixYAMLMessage(md protoreflect.MessageDescriptor, m map[string]any, path st
 			for i := range names {
 				names[i] = string(fields.Get(i).Name())
 			}
-			return fmt.Errorf("%sunknown field %q (want one of %s)", pathPrefix(path), k, strings.Join(names, ", "))
+			hint := ""
+			if n := nestedField(md, k); n != "" {
+				hint = fmt.Sprintf("; did you mean %s?", joinPath(path, n))
+			} else if n := nearest(k, names); n != "" {
+				hint = fmt.Sprintf("; did you mean %s?", n)
+			}
+			*errs = append(*errs, fmt.Errorf("%sunknown field %q%s (want one of %s)", pathPrefix(path), k, hint, strings.Join(names, ", ")))
+			continue
 		}
 		at := joinPath(path, string(fd.Name()))
 		if fd.IsList() {
 			list, ok := v.([]any)
 			if !ok {
-				if v == nil {
-					continue
+				if v != nil {
+					*errs = append(*errs, fmt.Errorf("%s: want a list, got %s", at, yamlKind(v)))
 				}
-				return fmt.Errorf("%s: want a list, got %s", at, yamlKind(v))
+				continue
 			}
 			for i, e := range list {
-				fe, err := fixYAMLValue(fd, e, fmt.Sprintf("%s[%d]", at, i))
+				fe, err := fixYAMLValue(fd, e, fmt.Sprintf("%s[%d]", at, i), errs)
 				if err != nil {
-					return err
+					*errs = append(*errs, err)
+					continue
 				}
 				list[i] = fe
 			}
 			continue
 		}
-		fv, err := fixYAMLValue(fd, v, at)
+		fv, err := fixYAMLValue(fd, v, at, errs)
 		if err != nil {
-			return err
+			*errs = append(*errs, err)
+			continue
 		}
 		m[k] = fv
 	}
-	return nil
 }
 
 // fixYAMLValue fixes one value of field fd.
-func fixYAMLValue(fd protoreflect.FieldDescriptor, v any, at string) (any, error) {
+func fixYAMLValue(fd protoreflect.FieldDescriptor, v any, at string, errs *[]error) (any, error) {
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		if sub, ok := v.(map[string]any); ok {
-			return v, fixYAMLMessage(fd.Message(), sub, at)
+			fixYAMLMessage(fd.Message(), sub, at, errs)
+			return v, nil
+		}
+		if v != nil && fd.Message().FullName() != "google.protobuf.Timestamp" {
+			return nil, fmt.Errorf("%s: want a mapping, got %s", at, yamlKind(v))
 		}
 	case protoreflect.StringKind:
 		switch x := v.(type) {
@@ -287,6 +592,11 @@ func fixYAMLValue(fd protoreflect.FieldDescriptor, v any, at string) (any, error
 				return map[bool]string{true: "yes", false: "no"}[x], nil
 			}
 			return nil, fmt.Errorf("%s: YAML read a boolean (%v); quote the value to mean a string", at, x)
+		}
+	case protoreflect.EnumKind, protoreflect.BytesKind:
+	default:
+		if err := checkNumber(fd.Kind(), v, at); err != nil {
+			return nil, err
 		}
 	}
 	return v, nil

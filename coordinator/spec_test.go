@@ -309,7 +309,7 @@ func TestJobSpecFromYAML(t *testing.T) {
 		{"decimal word", "data_path: a\nout_dir: b\nread: {horizon: 39w, decimal: comma}\n", "spec.read.decimal"},
 		{"list expected", "data_path: a\nout_dir: b\nread: {horizon: 39w, extra: visits}\n", "read.extra: want a list"},
 		{"both sources", "data_path: a\ndataset: b\nout_dir: c\nread: {horizon: 39w}\n", "job.yaml: "},
-		{"out of bounds", "data_path: a\nout_dir: b\nread: {horizon: 39w}\nthreads: 5000\n", "job.yaml: cohort: invalid argument: job spec: spec.threads"},
+		{"out of bounds", "data_path: a\nout_dir: b\nread: {horizon: 39w}\nthreads: 5000\n", "job.yaml: job spec: spec.threads"},
 		{"missing horizon", "data_path: a\nout_dir: b\n", "spec.read.horizon: required"},
 		{"empty", "", "job.yaml: empty"},
 		{"not a mapping", "- a\n- b\n", "job.yaml: want a mapping"},

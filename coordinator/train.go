@@ -77,7 +77,7 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
-	g, err := j.startGeneration(ctx, j.cfg.FirstGeneration, members, p, fp)
+	g, err := j.startGeneration(ctx, j.cfg.FirstGeneration, members, p, fp, "")
 	if err != nil {
 		return nil, model.History{}, fmt.Errorf("coordinator: train: %w", err)
 	}
@@ -229,8 +229,11 @@ func (j *Job) planFingerprint(p *job.Prepared) ([]byte, error) {
 
 // startGeneration plans generation gen over members and writes the plan
 // and the RUNNING job to etcd in one transaction. fp is the run's
-// fingerprint (planFingerprint), which rank 0 saves in its checkpoints.
-func (j *Job) startGeneration(ctx context.Context, gen uint64, members []membership.Member, p *job.Prepared, fp []byte) (*generation, error) {
+// fingerprint (planFingerprint), which rank 0 saves in its checkpoints;
+// why, "" for a job's first generation, says why the generation changed
+// ("worker w1 lost its lease"): the record's message keeps it, as
+// "generation N: why", for status and the watchers' events.
+func (j *Job) startGeneration(ctx context.Context, gen uint64, members []membership.Member, p *job.Prepared, fp []byte, why string) (*generation, error) {
 	names := make([]string, len(members))
 	for i, m := range members {
 		names[i] = m.Name
@@ -262,6 +265,9 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	err = j.put(ctx, func(r *cohortv1.Job) {
 		r.State, r.Generation, r.Workers = cohortv1.JobState_JOB_STATE_RUNNING, gen, uint32(len(members))
 		r.Message = ""
+		if why != "" {
+			r.Message = cohortv1.Clip(fmt.Sprintf("generation %d: %s", gen, why), cohortv1.MaxReasonLen)
+		}
 		if r.Spec.GetSource() == nil {
 			r.Spec.Source = &cohortv1.JobSpec_DataPath{DataPath: p.Spec.Data}
 		}

@@ -34,13 +34,16 @@ type checkpointer struct {
 }
 
 // save is TrainOptions.Checkpoint. A checkpoint that cannot be written or
-// reported is logged, not fatal: training goes on and the previous
-// checkpoint stays the one to resume from.
+// reported is not fatal: training goes on and the previous checkpoint stays
+// the one to resume from. A failed write is logged with the job's id and
+// reported to the coordinator (CheckpointPointer.error), which shows it in
+// the job's status and watch, so a job whose checkpoints all fail is not
+// taken for a fault-tolerant one until it ends.
 func (c *checkpointer) save(ctx context.Context, st *model.TrainState) error {
 	step := st.Adam.Step
 	path := filepath.Join(c.dir, job.CheckpointName(c.job, step))
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		c.log.Warn("worker: checkpoint", "err", err)
+		c.failed(ctx, st, path, err)
 		return nil
 	}
 	var fp json.RawMessage
@@ -48,12 +51,12 @@ func (c *checkpointer) save(ctx context.Context, st *model.TrainState) error {
 		fp = c.fingerprint
 	}
 	if err := model.SaveCheckpointWith(path, st, fp); err != nil {
-		c.log.Warn("worker: checkpoint", "step", step, "err", err)
+		c.failed(ctx, st, path, err)
 		return nil
 	}
 	sum, n, err := job.FileSHA256(path)
 	if err != nil {
-		c.log.Warn("worker: checkpoint", "step", step, "err", err)
+		c.failed(ctx, st, path, err)
 		return nil
 	}
 	ptr := &cohortv1.CheckpointPointer{Step: uint64(step), Epoch: uint32(st.Epoch), Path: path, Sha256: sum, Bytes: uint64(n),
@@ -61,7 +64,7 @@ func (c *checkpointer) save(ctx context.Context, st *model.TrainState) error {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.report(rctx, ptr); err != nil {
-		c.log.Warn("worker: report checkpoint", "step", step, "err", err)
+		c.log.Warn("worker: report checkpoint", "job", c.job, "generation", c.gen, "step", step, "err", err)
 		return nil
 	}
 	if c.written != nil {
@@ -69,6 +72,21 @@ func (c *checkpointer) save(ctx context.Context, st *model.TrainState) error {
 	}
 	c.prune(path)
 	return nil
+}
+
+// failed logs a checkpoint rank 0 could not write and reports it to the
+// coordinator; a report that fails too is only logged.
+func (c *checkpointer) failed(ctx context.Context, st *model.TrainState, path string, err error) {
+	step := st.Adam.Step
+	c.log.Warn("worker: checkpoint failed", "job", c.job, "generation", c.gen, "step", step, "dir", c.dir, "err", err)
+	msg := cohortv1.Clip(err.Error(), cohortv1.MaxReasonLen)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ptr := &cohortv1.CheckpointPointer{Step: uint64(step), Epoch: uint32(st.Epoch), Path: path, Generation: c.gen,
+		Time: timestamppb.Now(), Error: msg}
+	if rerr := c.report(rctx, ptr); rerr != nil {
+		c.log.Warn("worker: report failed checkpoint", "job", c.job, "generation", c.gen, "step", step, "err", rerr)
+	}
 }
 
 // prune removes the job's checkpoints older than the one at path, whose

@@ -74,7 +74,7 @@ func clusterGPUs(cmd *cobra.Command, e etcdFlags, asJSON bool) error {
 	ctx := cmd.Context()
 	cli, err := membership.Dial(ctx, e.config())
 	if err != nil {
-		return fmt.Errorf("gpus: %w", err)
+		return etcdDialError("gpus", err, false)
 	}
 	defer cli.Close()
 	snap, err := clusterview.Read(ctx, cli, time.Now())

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -19,16 +20,20 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cohort-clv/cohort/internal/etcdtest"
+	"github.com/cohort-clv/cohort/internal/freeport"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
 )
 
 // fakeJobs is an in-memory Jobs service. A standby answers every call with
-// rpcerr.ErrNotLeader, as a coordinator that does not lead does.
+// rpcerr.ErrNotLeader, as a coordinator that does not lead does, naming
+// leader when set.
 type fakeJobs struct {
 	cohortv1.UnimplementedJobsServer
 	standby bool
+	leader  string // set under mu once the fakes are served
+	hold    bool   // Watch keeps the stream open after its events, as for a running job
 
 	mu      sync.Mutex
 	calls   int
@@ -49,8 +54,12 @@ func (f *fakeJobs) enter() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	if f.standby {
-		return rpcerr.ErrNotLeader
+	switch {
+	case f.standby && f.leader != "":
+		// As coordinator.JobsService.notLeader words it.
+		return fmt.Errorf("coordinator: call: %w; the leader is %s", rpcerr.ErrNotLeader, f.leader)
+	case f.standby:
+		return fmt.Errorf("coordinator: call: %w; leader unknown", rpcerr.ErrNotLeader)
 	}
 	return nil
 }
@@ -139,6 +148,10 @@ func (f *fakeJobs) Watch(req *cohortv1.WatchRequest, ss grpc.ServerStreamingServ
 			return err
 		}
 	}
+	if f.hold {
+		<-ss.Context().Done()
+		return ss.Context().Err()
+	}
 	return end
 }
 
@@ -153,10 +166,20 @@ func (f *fakeJobs) Cancel(_ context.Context, req *cohortv1.CancelRequest) (*coho
 	if err != nil {
 		return nil, err
 	}
-	if j.GetState() == cohortv1.JobState_JOB_STATE_SUCCEEDED || j.GetState() == cohortv1.JobState_JOB_STATE_FAILED {
+	// As coordinator.JobsService.Cancel: a RUNNING job comes back as it
+	// was (its workers stop at their next step), a PENDING one CANCELLED
+	// with "cancelled: REASON" as its error.
+	switch j.GetState() {
+	case cohortv1.JobState_JOB_STATE_SUCCEEDED, cohortv1.JobState_JOB_STATE_FAILED:
 		return nil, rpcerr.ErrFinished
+	case cohortv1.JobState_JOB_STATE_RUNNING:
+		return &cohortv1.CancelResponse{Job: proto.CloneOf(j)}, nil
+	case cohortv1.JobState_JOB_STATE_PENDING:
+		j.State, j.Error = cohortv1.JobState_JOB_STATE_CANCELLED, "cancelled"
+		if r := req.GetReason(); r != "" {
+			j.Error += ": " + r
+		}
 	}
-	j.State, j.Error = cohortv1.JobState_JOB_STATE_CANCELLED, req.GetReason()
 	return &cohortv1.CancelResponse{Job: j}, nil
 }
 
@@ -472,10 +495,97 @@ func TestJobsCLIStandbySkipped(t *testing.T) {
 		t.Errorf("standby %d calls, leader %d calls, output:\n%s", sc, lc, out)
 	}
 	_, _, err = runCohort(t, "status", "--coordinator", sa, "--timeout", "300ms")
-	for _, w := range []string{"no leading coordinator answered at --coordinator " + sa, "not the leading coordinator", "cohort up"} {
+	for _, w := range []string{"no leading coordinator answered at --coordinator " + sa, "not the leading coordinator",
+		sa + " is a standby and knows no leader"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("with only a standby: error %v, want one containing %q", err, w)
 		}
+	}
+	if err != nil && strings.Contains(err.Error(), "cohort up") {
+		t.Errorf("with a standby answering: error %v asks whether cohort up runs", err)
+	}
+}
+
+// TestJobsCLIFollowsNamedLeader ensures the job commands dial the leader a
+// standby names ("not the leading coordinator; the leader is X") at once,
+// follow at most maxRedirects such answers per round, and, when the named
+// leader does not answer, say so instead of asking whether cohort up runs.
+func TestJobsCLIFollowsNamedLeader(t *testing.T) {
+	dead := freeport.Addr(t)
+	for _, tc := range []struct {
+		name string
+		// setup serves the fakes and returns --coordinator and the fakes
+		// whose calls to count.
+		setup    func(t *testing.T) (string, []*fakeJobs)
+		timeout  string
+		wantOut  string
+		wantErr  []string
+		maxCalls int // over all the fakes; 0: no bound
+	}{
+		{name: "standby names the leader", timeout: "20s", wantOut: "j1",
+			setup: func(t *testing.T) (string, []*fakeJobs) {
+				leader := &fakeJobs{jobs: []*cohortv1.Job{{Id: "j1", State: sRunning, Spec: &cohortv1.JobSpec{Name: "one"}}}}
+				standby := &fakeJobs{standby: true, leader: serveJobs(t, leader)}
+				return serveJobs(t, standby), []*fakeJobs{standby, leader}
+			}, maxCalls: 2},
+		{name: "standby names a dead leader", timeout: "1s",
+			setup: func(t *testing.T) (string, []*fakeJobs) {
+				standby := &fakeJobs{standby: true, leader: dead}
+				return serveJobs(t, standby), []*fakeJobs{standby}
+			},
+			wantErr: []string{"is a standby; the leader is " + dead + ", which did not answer", "check that " + dead + " (the address the leader advertises) is reachable"}},
+		{name: "standbys name each other", timeout: "1s",
+			setup: func(t *testing.T) (string, []*fakeJobs) {
+				a, b := &fakeJobs{standby: true}, &fakeJobs{standby: true}
+				aa, ba := serveJobs(t, a), serveJobs(t, b)
+				a.mu.Lock()
+				a.leader = ba
+				a.mu.Unlock()
+				b.mu.Lock()
+				b.leader = aa
+				b.mu.Unlock()
+				return aa, []*fakeJobs{a, b}
+			},
+			// Each round dials a, then b, then a's named leader is b:
+			// tried already. Backoff from 100ms: under 10 rounds in 1s.
+			wantErr: []string{"is a standby; the leader is "}, maxCalls: 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, fakes := tc.setup(t)
+			began := time.Now()
+			out, _, err := runCohort(t, "status", "--coordinator", addr, "--timeout", tc.timeout)
+			took := time.Since(began)
+			calls := 0
+			for _, f := range fakes {
+				calls += f.count(func() int { return f.calls })
+			}
+			if tc.maxCalls > 0 && calls > tc.maxCalls {
+				t.Errorf("%d calls, want at most %d", calls, tc.maxCalls)
+			}
+			if tc.wantErr == nil {
+				if err != nil || !strings.Contains(out, tc.wantOut) {
+					t.Fatalf("status: %v, output:\n%s", err, out)
+				}
+				if took > 3*time.Second {
+					t.Errorf("took %v: the named leader was not dialled at once", took)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("status succeeded:\n%s", out)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "cohort up") {
+				t.Errorf("error %q asks whether cohort up runs, though a coordinator answered", err)
+			}
+			if _, code := exitMessage(err, nil); code != exitUnreachable {
+				t.Errorf("exit status %d, want %d", code, exitUnreachable)
+			}
+		})
 	}
 }
 
@@ -515,8 +625,12 @@ func TestCancel(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{name: "running", state: sRunning, args: []string{"--reason", "wrong horizon"}, want: "job j1 CANCELLED: wrong horizon"},
-		{name: "default reason", state: sPending, want: "cancelled by "},
+		// The coordinator returns a RUNNING job as it was: the stop is
+		// requested, not done.
+		{name: "running", state: sRunning, args: []string{"--reason", "wrong horizon"},
+			want: "cancel requested: j1 stops at its next step (cohort watch j1 --coordinator "},
+		{name: "pending", state: sPending, args: []string{"--reason", "wrong horizon"}, want: "job j1 CANCELLED: cancelled: wrong horizon\n"},
+		{name: "default reason", state: sPending, want: "job j1 CANCELLED: cancelled: by "},
 		{name: "finished", state: sDone, wantErr: `cancel j1: the job already finished (SUCCEEDED)`},
 		{name: "unknown", state: sRunning, args: []string{"--reason", "x"}, wantErr: `job "j9" not found`},
 	} {
@@ -538,6 +652,11 @@ func TestCancel(t *testing.T) {
 			}
 			if n := f.count(func() int { return len(f.cancels) }); !strings.Contains(out, tc.want) || n != 1 {
 				t.Errorf("%d Cancel calls, output %q, want one call and %q", n, out, tc.want)
+			}
+			for _, bad := range []string{"RUNNING", "cancelled: cancelled"} {
+				if strings.Contains(out, bad) {
+					t.Errorf("output %q has %q", out, bad)
+				}
 			}
 		})
 	}

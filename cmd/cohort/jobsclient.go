@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cohort-clv/cohort/coordinator"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -47,6 +49,12 @@ const (
 // a few backoff rounds fit in it, so a coordinator that is just starting
 // is still found.
 const refuseGrace = membership.DefaultDialTimeout
+
+// maxRedirects bounds how many leaders named by standbys ("not the leading
+// coordinator; the leader is X") one round dials: two covers a standby
+// that names a leader which has just lost the lease to a third coordinator,
+// and the bound keeps two standbys naming each other from looping.
+const maxRedirects = 2
 
 // jobsFlags say how the job commands (submit, status, watch, cancel) find
 // the leading coordinator.
@@ -98,6 +106,10 @@ type jobsClient struct {
 	// NOT_LEADER counts): from then on a refused connection is a
 	// coordinator going away mid-failover, retried for --timeout.
 	answered bool
+	// standby is the latest standby that answered NOT_LEADER, and the
+	// leader it named ("" when it knew none), for the error if no leader
+	// answers in time.
+	standby struct{ addr, leader string }
 }
 
 // refusals records, per coordinator address, whether the last dial to it
@@ -257,7 +269,12 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 			last = err
 		}
 		progressed := false
-		for _, addr := range addrs {
+		// A standby names the leader: dial it next, in this round, rather
+		// than waiting for the leader to turn up in the list.
+		queue := slices.Clone(addrs)
+		redirects := 0
+		for i := 0; i < len(queue); i++ {
+			addr := queue[i]
 			cli, err := c.conn(addr)
 			if err != nil {
 				return fmt.Errorf("%s: %w", op, err)
@@ -295,6 +312,16 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 			if errors.Is(err, rpcerr.ErrNotLeader) || made {
 				c.answered = true
 			}
+			if errors.Is(err, rpcerr.ErrNotLeader) {
+				// The status detail first; the text for coordinators that
+				// predate it.
+				leader := cmp.Or(coordinator.LeaderFromError(err), namedLeader(err))
+				c.standby.addr, c.standby.leader = addr, leader
+				if leader != "" && redirects < maxRedirects && !slices.Contains(queue, leader) {
+					queue = slices.Insert(queue, i+1, leader)
+					redirects++
+				}
+			}
 			if !c.refused.is(addr) {
 				allRefused = false // something is there, or the network is in the way: wait it out
 			}
@@ -314,7 +341,7 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 			backoff = minBackoff
 			continue
 		}
-		if allRefused && !c.answered && len(addrs) > 0 && time.Since(began) >= refuseGrace {
+		if allRefused && !c.answered && len(queue) > 0 && time.Since(began) >= refuseGrace {
 			return c.nothingListens(op, last, time.Since(began))
 		}
 		wait := min(backoff, time.Until(deadline))
@@ -330,14 +357,34 @@ func (c *jobsClient) retry(ctx context.Context, op string, try attempt) error {
 	}
 }
 
+// leaderIs is how a standby's NOT_LEADER error names the leader
+// (coordinator.JobsService.notLeader): "...; the leader is HOST:PORT".
+const leaderIs = "; the leader is "
+
+// namedLeader returns the leader's address a standby's NOT_LEADER error
+// names, or "" when it names none (the standby knows no leader either).
+func namedLeader(err error) string {
+	msg := err.Error()
+	i := strings.LastIndex(msg, leaderIs)
+	if i < 0 {
+		return ""
+	}
+	addr, _, _ := strings.Cut(msg[i+len(leaderIs):], " ")
+	addr = strings.TrimRight(addr, ";,)")
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return ""
+	}
+	return addr
+}
+
 // nothingListens is the error when every --coordinator address refused
 // the connection for refuseGrace: no coordinator runs there. gRPC's own
 // text of the refusal adds nothing to "connection refused", so it is only
 // wrapped, not printed.
 func (c *jobsClient) nothingListens(op string, last error, after time.Duration) error {
-	return &quietError{err: last, msg: fmt.Sprintf("%s: no coordinator listens at --coordinator %s (connection refused for %v); "+
+	return &codeError{code: exitUnreachable, err: &quietError{err: last, msg: fmt.Sprintf("%s: no coordinator listens at --coordinator %s (connection refused for %v); "+
 		"is `cohort up` running? point the CLI at it with --coordinator HOST:PORT, $%s, or --etcd ENDPOINTS",
-		op, strings.Join(c.addrs, ","), after.Round(time.Second), coordinatorEnv)}
+		op, strings.Join(c.addrs, ","), after.Round(time.Second), coordinatorEnv)}}
 }
 
 // quietError says msg and wraps err without repeating its text, for an
@@ -352,7 +399,9 @@ func (e *quietError) Error() string { return e.msg }
 func (e *quietError) Unwrap() error { return e.err }
 
 // giveUp is the error when no coordinator answered as leader in time; it
-// says where the CLI looked and how to point it elsewhere.
+// says where the CLI looked and how to point it elsewhere. When a
+// coordinator did answer (a standby), the cluster runs: it says what the
+// standby said rather than asking whether cohort up runs.
 func (c *jobsClient) giveUp(op string, tried []string, last error) error {
 	if last == nil {
 		last = context.DeadlineExceeded
@@ -364,7 +413,17 @@ func (c *jobsClient) giveUp(op string, tried []string, last error) error {
 	if len(tried) > 0 && c.etcd != nil {
 		where += " (" + strings.Join(tried, ",") + ")"
 	}
-	return fmt.Errorf("%s: no leading coordinator answered at %s within --timeout %v (last error: %w); "+
-		"is `cohort up` running? point the CLI at it with --coordinator HOST:PORT, $%s, or --etcd ENDPOINTS",
-		op, where, c.timeout, last, coordinatorEnv)
+	msg := fmt.Sprintf("%s: no leading coordinator answered at %s within --timeout %v", op, where, c.timeout)
+	hint := fmt.Sprintf("is `cohort up` running? point the CLI at it with --coordinator HOST:PORT, $%s, or --etcd ENDPOINTS", coordinatorEnv)
+	switch s := c.standby; {
+	case s.addr != "" && s.leader != "":
+		msg += fmt.Sprintf(": %s is a standby; the leader is %s, which did not answer", s.addr, s.leader)
+		hint = fmt.Sprintf("check that %s (the address the leader advertises) is reachable from here, or give a reachable one with --coordinator", s.leader)
+	case s.addr != "":
+		msg += fmt.Sprintf(": %s is a standby and knows no leader", s.addr)
+		hint = "the coordinators run but none leads: an election takes up to a lease TTL; try again, or raise --timeout"
+	case c.answered:
+		hint = "a coordinator answered before, so the cluster runs: try again, or raise --timeout to ride out a longer failover"
+	}
+	return &codeError{code: exitUnreachable, err: fmt.Errorf("%s (last error: %w); %s", msg, last, hint)}
 }

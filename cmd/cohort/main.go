@@ -63,6 +63,29 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() + "; " + e.hint }
 func (e *hintError) Unwrap() error { return e.err }
 
+// Exit statuses beyond 0 (success) and 1 (any other error), so a script
+// can tell a job that ended badly from a CLI that lost the cluster. An
+// interrupted command exits 128 + the signal's number (130 for Ctrl-C).
+const (
+	// exitJobFailed: the job a command followed (watch, submit --wait)
+	// ended FAILED.
+	exitJobFailed = 2
+	// exitJobCancelled: the job a command followed ended CANCELLED.
+	exitJobCancelled = 3
+	// exitUnreachable: no leading coordinator answered; a followed job's
+	// outcome is unknown (it may well still run).
+	exitUnreachable = 4
+)
+
+// codeError is an error that sets main's exit status.
+type codeError struct {
+	err  error
+	code int
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
 // exitMessage is what main prints for err on stderr and the exit code;
 // cause is the cause of the command's context.
 func exitMessage(err, cause error) (string, int) {
@@ -80,5 +103,10 @@ func exitMessage(err, cause error) (string, int) {
 		}
 		return msg, code
 	}
-	return "cohort: " + err.Error(), 1
+	code := 1
+	var ce *codeError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	return "cohort: " + err.Error(), code
 }

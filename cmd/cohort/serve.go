@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,6 +48,9 @@ func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string
 	defer cli.Close()
 	srv, err := coordinator.NewServer(coordinator.ServerConfig{Client: cli, Name: f.name, Listen: f.listen, Advertise: f.advertise,
 		TTL: e.ttl, Threads: f.threads, CheckpointEvery: f.checkpointEvery, Logger: slog.Default()})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("--listen %s: %w; pick a free port with --listen", f.listen, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -58,7 +63,9 @@ func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string
 		}, srv.Leading, 5*time.Second, slog.Default()))
 		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: f.health, Gatherer: reg, Logger: slog.Default()})
 		if err != nil {
-			return err
+			srv.Close()
+			return fmt.Errorf("--health-addr %s: %w; pick a free address with --health-addr, or --health-addr \"\" "+
+				"to turn /healthz and /metrics off", f.health, err)
 		}
 		hctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)

@@ -26,14 +26,14 @@ func newStatusCmd() *cobra.Command {
 		states []string
 	)
 	cmd := &cobra.Command{
-		Use:   "status [JOB_ID]",
+		Use:   "status [JOB_ID|NAME]",
 		Short: "List the cluster's jobs, or show one job in detail",
 		Long: `status asks the leading coordinator for its jobs. Without an id it prints a
 table, newest first: id, name, state, workers, generation, epoch, step, loss,
 validation loss, age and, once a job has succeeded, its test-set normalized
 Gini. --state keeps only jobs in the given states.
 
-With an id it shows that job: what it trains (data, read options, model,
+With an id (or the name of exactly one job) it shows that job: what it trains (data, read options, model,
 output directory, worker bounds), its state and error, the generation of
 workers, the last checkpoint, progress and, once it has succeeded, its
 test-set metrics against the BG/NBD + Gamma-Gamma baseline.
@@ -43,8 +43,9 @@ test-set metrics against the BG/NBD + Gamma-Gamma baseline.
 Example:
   cohort status
   cohort status --state pending,running
-  cohort status cdnow-1
-  cohort status cdnow-1 --json | jq .metrics`,
+  cohort status job-3f2a9c1d7e44
+  cohort status cdnow                # the one job named cdnow
+  cohort status job-3f2a9c1d7e44 --json | jq .metrics`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filter, err := parseStates(states)
@@ -72,14 +73,26 @@ Example:
 	return cmd
 }
 
-// jobStatus prints one job in detail.
+// jobStatus prints one job in detail; id may be a job's name instead.
 func jobStatus(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSON bool) error {
 	var job *cohortv1.Job
-	err := c.call(ctx, "status "+id, func(ctx context.Context, cli cohortv1.JobsClient) error {
-		resp, err := cli.Get(ctx, &cohortv1.GetRequest{JobId: id})
-		job = resp.GetJob()
-		return err
-	})
+	get := func(id string) error {
+		return c.call(ctx, "status "+id, func(ctx context.Context, cli cohortv1.JobsClient) error {
+			resp, err := cli.Get(ctx, &cohortv1.GetRequest{JobId: id})
+			job = resp.GetJob()
+			return err
+		})
+	}
+	err := get(id)
+	if errors.Is(err, rpcerr.ErrNotFound) {
+		byName, nerr := c.jobByName(ctx, "status", id)
+		switch {
+		case nerr != nil:
+			return nerr
+		case byName != "":
+			err = get(byName)
+		}
+	}
 	if errors.Is(err, rpcerr.ErrNotFound) {
 		return &quietError{err: err, msg: fmt.Sprintf("status: job %q not found; cohort status (no id) lists the jobs", id)}
 	}
@@ -92,26 +105,65 @@ func jobStatus(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSO
 	return writeJob(w, job, time.Now())
 }
 
-// listJobs prints every job (all pages) in the given states, all if none.
-func listJobs(ctx context.Context, c *jobsClient, states []cohortv1.JobState, w io.Writer, asJSON bool) error {
+// fetchJobs returns every job (all pages) in the given states, all if
+// none, newest first.
+func fetchJobs(ctx context.Context, c *jobsClient, op string, states []cohortv1.JobState) ([]*cohortv1.Job, error) {
 	var jobs []*cohortv1.Job
 	token := ""
 	for {
 		var resp *cohortv1.ListResponse
-		err := c.call(ctx, "status", func(ctx context.Context, cli cohortv1.JobsClient) error {
+		err := c.call(ctx, op, func(ctx context.Context, cli cohortv1.JobsClient) error {
 			var err error
 			resp, err = cli.List(ctx, &cohortv1.ListRequest{PageSize: cohortv1.MaxPageSize, PageToken: token, States: states})
 			return err
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		jobs = append(jobs, resp.GetJobs()...)
 		if token = resp.GetNextPageToken(); token == "" {
-			break
+			return jobs, nil
 		}
 	}
+}
+
+// jobByName returns the id of the one job named name, for a job command
+// given a name where it takes an id (status, watch, cancel); "" when no
+// job has that name, and an error listing the ids when several have.
+func (c *jobsClient) jobByName(ctx context.Context, op, name string) (string, error) {
+	jobs, err := fetchJobs(ctx, c, op+" "+name, nil)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, j := range jobs {
+		if j.GetSpec().GetName() == name {
+			ids = append(ids, fmt.Sprintf("%s (%s)", j.GetId(), stateName(j.GetState())))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", nil
+	case 1:
+		id, _, _ := strings.Cut(ids[0], " ")
+		return id, nil
+	}
+	return "", fmt.Errorf("%s %s: %d jobs are named %q, newest first: %s; give the id of one",
+		op, name, len(ids), name, strings.Join(ids, ", "))
+}
+
+// listJobs prints every job (all pages) in the given states, all if none.
+func listJobs(ctx context.Context, c *jobsClient, states []cohortv1.JobState, w io.Writer, asJSON bool) error {
+	jobs, err := fetchJobs(ctx, c, "status", states)
+	if err != nil {
+		return err
+	}
 	if asJSON {
+		if len(jobs) == 0 {
+			// protojson leaves an empty list out; the help promises one.
+			_, err := io.WriteString(w, "{\n  \"jobs\": []\n}\n")
+			return err
+		}
 		return printProto(w, &cohortv1.ListResponse{Jobs: jobs}, true)
 	}
 	if len(jobs) == 0 {
@@ -153,7 +205,7 @@ func writeJob(w io.Writer, j *cohortv1.Job, now time.Time) error {
 	row("job", "%s (%s)", j.GetId(), dash(s.GetName()))
 	state := stateName(j.GetState())
 	if j.GetState() == cohortv1.JobState_JOB_STATE_RUNNING {
-		state += fmt.Sprintf(" on %d workers", j.GetWorkers())
+		state += " on " + plural(int(j.GetWorkers()), "worker")
 	}
 	if c := j.GetCoordinator(); c != "" {
 		state += ", coordinator " + c
@@ -181,7 +233,7 @@ func writeJob(w io.Writer, j *cohortv1.Job, now time.Time) error {
 		maxW = fmt.Sprint(s.GetMaxWorkers())
 	}
 	row("workers", "min %d, max %s", max(s.GetMinWorkers(), 1), maxW)
-	row("generation", "%d (%d workers)", j.GetGeneration(), j.GetWorkers())
+	row("generation", "%d (%s)", j.GetGeneration(), plural(int(j.GetWorkers()), "worker"))
 	progress := fmt.Sprintf("epoch %d, step %d, loss %s, val loss %s", j.GetEpoch(), j.GetStep(),
 		fmtLoss(j.GetLoss(), trained(j)), fmtLoss(j.GetValLoss(), trained(j)))
 	if r := j.GetSamplesPerSecond(); r > 0 {
@@ -231,7 +283,6 @@ func fmtDelta(d float64) string {
 	return "a tie"
 }
 
-// modelSummary is a model config in one line, zero fields as "default".
 // readSummary is a job's read options in one line: the window always, then
 // only the options the spec set, so that a job reading a European export
 // (decimal ",") or a count-only log says so.
@@ -268,6 +319,7 @@ func readSummary(r *cohortv1.ReadOptions) string {
 	return strings.Join(parts, ", ")
 }
 
+// modelSummary is a model config in one line, zero fields as "default".
 func modelSummary(m *cohortv1.ModelConfig) string {
 	if m == nil {
 		return "defaults"
@@ -337,6 +389,14 @@ func age(ts *timestamppb.Timestamp, now time.Time) string {
 		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// plural is "1 worker", "2 workers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func dash(s string) string {

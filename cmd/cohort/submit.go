@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -26,20 +27,33 @@ func newSubmitCmd() *cobra.Command {
 		Long: `submit reads a job spec (YAML), checks it, and hands it to the leading
 coordinator, which queues it PENDING until min_workers workers are live, then
 trains it across them. It prints the job's id; follow the job with
-cohort watch ID, or pass --wait to follow it here (the exit status is then
-non-zero if the job ends FAILED or CANCELLED).
+cohort watch ID, or pass --wait to follow it here. With --wait the exit
+status says how the job ended, as cohort watch's does: 0 SUCCEEDED, 2 FAILED,
+3 CANCELLED, 4 no leading coordinator answered within --timeout (the job's
+outcome is unknown), 1 any other error, 130 Ctrl-C, which stops only this
+command: the job keeps running on the cluster.
 
 The spec's fields are those of the JobSpec message (proto/cohort/v1/job.proto),
 which also states each field's bounds:
 
   name: cdnow
-  data_path: /data/CDNOW_master.txt      # a file the coordinator can read (or dataset: NAME)
+  data_path: /data/CDNOW_master.txt      # a file the leading coordinator can read
   read: {calibration_end: "1997-09-30", horizon: 39w}
   model: {seed: 1, max_epochs: 40}       # hidden, lr, batch, patience, ...: model.Config's defaults
   out_dir: /runs/cdnow                   # on the coordinator: model/, metrics.json, report.html
   min_workers: 2                         # start (or resume) once this many workers are live
   max_workers: 4
   checkpoint_every: 50                   # optimizer steps between checkpoints
+  overwrite: false                       # true: replace a finished run in out_dir
+
+data_path, out_dir and checkpoint_dir are read and written on the leading
+coordinator's machine. A relative one is taken relative to the spec file's
+directory: submit makes it absolute before sending (the job's record shows the
+absolute path), so put the spec next to the data, or give absolute paths on
+storage the coordinators share. The coordinator refuses the job at once when it
+cannot read data_path or write out_dir, when another PENDING or RUNNING job
+writes to the same out_dir, or when out_dir holds a finished run (model/ or
+metrics.json) and overwrite is not true.
 
 The coordinator is found as for every job command: --coordinator (default
 $COHORT_COORDINATOR, else 127.0.0.1:7070, where cohort up listens), tried in
@@ -63,6 +77,11 @@ Example:
 			}
 			spec, err := coordinator.JobSpecFromYAML(path, raw)
 			if err != nil {
+				return fmt.Errorf("submit: %w", err)
+			}
+			// Relative paths mean the spec file's directory, never the
+			// coordinator's working directory.
+			if err := coordinator.ResolvePaths(spec, filepath.Dir(path)); err != nil {
 				return fmt.Errorf("submit: %w", err)
 			}
 			ctx := cmd.Context()
@@ -98,11 +117,12 @@ Example:
 			if !wait {
 				return nil
 			}
-			return followJob(ctx, c, job.GetId(), out, asJSON)
+			return followJob(ctx, c, job.GetId(), out,
+				followOpts{op: "submit --wait: follow " + job.GetId(), asJSON: asJSON, flags: f.hintFlags(cmd.Flags())})
 		},
 	}
 	flags := cmd.Flags()
-	flags.BoolVar(&wait, "wait", false, "follow the job like cohort watch until it ends; exit non-zero unless it SUCCEEDED")
+	flags.BoolVar(&wait, "wait", false, "follow the job like cohort watch until it ends; exit 0 if it SUCCEEDED, 2 FAILED, 3 CANCELLED, 4 coordinator lost")
 	flags.BoolVar(&asJSON, "json", false, "print the submitted Job as protojson (with --wait: one line, then one JobEvent per line)")
 	f.bind(cmd)
 	return cmd

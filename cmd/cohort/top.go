@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/term"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/clusterview"
 	"github.com/cohort-clv/cohort/membership"
@@ -26,6 +29,7 @@ func newTopCmd() *cobra.Command {
 		interval time.Duration
 		sortBy   string
 		filter   string
+		asJSON   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "top [--etcd HOST:PORT]",
@@ -39,7 +43,13 @@ every job with its progress.
 
 On a terminal it refreshes every second (or --interval): s cycles the sort
 (name, util, memory, power, compute), / filters rows, q quits. When stdout is
-not a terminal it prints one snapshot as plain text, or one every --interval.`,
+not a terminal it prints one snapshot as plain text, or one every --interval.
+--json prints one snapshot as JSON: {"time", "workers": [{"name", "status",
+"error"}], "jobs": [...]}, with each worker status and job as protojson.
+
+Without --etcd top reads ` + defaultEtcd + `, etcd's default client address;
+cohort up prints the address of its etcd (or serves one there with
+--etcd-listen ` + defaultEtcd + `).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			key, err := clusterview.ParseSortKey(sortBy)
@@ -50,14 +60,25 @@ not a terminal it prints one snapshot as plain text, or one every --interval.`,
 				return fmt.Errorf("top: --interval %v, want >= 0", interval)
 			}
 			ctx := cmd.Context()
-			if e.endpoints == "" {
+			defaulted := e.endpoints == ""
+			if defaulted {
 				e.endpoints = defaultEtcd
 			}
 			cli, err := membership.Dial(ctx, e.config())
 			if err != nil {
-				return fmt.Errorf("top: %w", err)
+				return etcdDialError("top", err, defaulted)
 			}
 			defer cli.Close()
+			if asJSON {
+				if interval != 0 {
+					return fmt.Errorf("top: --json prints one snapshot; drop --interval")
+				}
+				s, err := clusterview.Read(ctx, cli, time.Now())
+				if err != nil {
+					return fmt.Errorf("top: %w", err)
+				}
+				return writeSnapshotJSON(cmd.OutOrStdout(), s)
+			}
 			fetch := func(ctx context.Context) (*clusterview.Snapshot, error) {
 				return clusterview.Read(ctx, cli, time.Now())
 			}
@@ -84,7 +105,65 @@ not a terminal it prints one snapshot as plain text, or one every --interval.`,
 	cmd.Flags().DurationVar(&interval, "interval", 0, "refresh period; without a terminal, 0 prints one snapshot (default 1s on a terminal)")
 	cmd.Flags().StringVar(&sortBy, "sort", "name", "sort GPUs by name, util, memory, power or compute (ranks)")
 	cmd.Flags().StringVar(&filter, "filter", "", "show only rows whose worker, host, GPU or job contains this")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one snapshot as JSON and exit")
 	return cmd
+}
+
+// etcdDialError is the error of top or gpus --etcd when etcd does not
+// answer: cohort up's etcd is on a port of its own, which up prints.
+func etcdDialError(op string, err error, defaulted bool) error {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err) // etcd answered: TLS, credentials, ...
+	}
+	hint := "cohort up prints the address of its etcd (etcd http://127.0.0.1:PORT): pass it with --etcd"
+	if defaulted {
+		hint = "no --etcd given, so top tried " + defaultEtcd + ", etcd's default; " + hint +
+			", or start up with --etcd-listen " + defaultEtcd
+	}
+	return &hintError{err: fmt.Errorf("%s: %w", op, err), hint: hint}
+}
+
+// snapshotJSON is top --json's output: the snapshot, its protobuf
+// messages as protojson (as status and watch print them).
+type snapshotJSON struct {
+	Time    time.Time         `json:"time"`
+	Workers []workerJSON      `json:"workers"`
+	Jobs    []json.RawMessage `json:"jobs"`
+}
+
+type workerJSON struct {
+	Name   string          `json:"name"`
+	Status json.RawMessage `json:"status,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// writeSnapshotJSON prints s as indented JSON.
+func writeSnapshotJSON(w io.Writer, s *clusterview.Snapshot) error {
+	out := snapshotJSON{Time: s.Time, Workers: []workerJSON{}, Jobs: []json.RawMessage{}}
+	for _, wk := range s.Workers {
+		row := workerJSON{Name: wk.Name, Error: wk.Err}
+		if wk.Status != nil {
+			b, err := protojson.Marshal(wk.Status)
+			if err != nil {
+				return fmt.Errorf("top: encode worker %s: %w", wk.Name, err)
+			}
+			row.Status = b
+		}
+		out.Workers = append(out.Workers, row)
+	}
+	for _, j := range s.Jobs {
+		b, err := protojson.Marshal(j)
+		if err != nil {
+			return fmt.Errorf("top: encode job %s: %w", j.GetId(), err)
+		}
+		out.Jobs = append(out.Jobs, b)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("top: write: %w", err)
+	}
+	return nil
 }
 
 // plainTop prints snapshots as text: one, or one every interval until ctx ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cohort-clv/cohort/clusterview"
 	"github.com/cohort-clv/cohort/internal/etcdtest"
+	"github.com/cohort-clv/cohort/internal/freeport"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 )
@@ -200,5 +202,75 @@ func TestWorkerPublishesMachine(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no machine status within 20 s: %+v\nworker stderr:\n%s", c.Hosts, stderr)
 		}
+	}
+}
+
+// TestTopJSON ensures `cohort top --json` prints one snapshot: the workers
+// with their published status and the jobs, as protojson.
+func TestTopJSON(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	endpoints := fakeCluster(t, ctx)
+	out, _, err := runCohort(t, "top", "--etcd", endpoints, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap struct {
+		Time    time.Time `json:"time"`
+		Workers []struct {
+			Name   string          `json:"name"`
+			Status json.RawMessage `json:"status"`
+		} `json:"workers"`
+		Jobs []json.RawMessage `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(out), &snap); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if snap.Time.IsZero() || len(snap.Workers) != 2 || len(snap.Jobs) != 1 {
+		t.Fatalf("snapshot %+v, want a time, 2 workers, 1 job:\n%s", snap, out)
+	}
+	var ws cohortv1.WorkerStatus
+	if err := protojson.Unmarshal(snap.Workers[1].Status, &ws); err != nil || snap.Workers[1].Name != "tmux-gpu-worker" ||
+		ws.GetNode().GetHostname() != "gpu-host" {
+		t.Errorf("worker %s: %v, status %v", snap.Workers[1].Name, err, &ws)
+	}
+	var j cohortv1.Job
+	if err := protojson.Unmarshal(snap.Jobs[0], &j); err != nil || j.GetId() != "tmux-job" {
+		t.Errorf("job: %v, %v", err, &j)
+	}
+	if _, _, err := runCohort(t, "top", "--etcd", endpoints, "--json", "--interval", "1s"); err == nil {
+		t.Error("top --json --interval 1s: accepted")
+	}
+}
+
+// TestEtcdUnreachableHint ensures top and gpus --etcd, when no etcd
+// answers, say that cohort up prints its etcd address (and, for top's
+// default, that up can serve one there).
+func TestEtcdUnreachableHint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"top default", []string{"top"}, []string{"no --etcd given, so top tried " + defaultEtcd,
+			"cohort up prints the address of its etcd", "--etcd-listen " + defaultEtcd}},
+		{"top --etcd", []string{"top", "--etcd", freeport.Addr(t)}, []string{"cohort up prints the address of its etcd"}},
+		{"gpus --etcd", []string{"gpus", "--etcd", freeport.Addr(t)}, []string{"cohort up prints the address of its etcd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits out the dial timeout
+			if len(tc.args) == 1 {
+				if c, err := net.DialTimeout("tcp", defaultEtcd, time.Second); err == nil {
+					c.Close()
+					t.Skip("something listens at " + defaultEtcd)
+				}
+			}
+			_, _, err := runCohort(t, tc.args...)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: error %v, want one containing %q", tc.args, err, w)
+				}
+			}
+		})
 	}
 }

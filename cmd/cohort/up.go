@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +35,7 @@ func newUpCmd() *cobra.Command {
 	var e etcdFlags
 	var f serverFlags
 	var workers int
-	var dir string
+	var dir, etcdListen string
 	cmd := &cobra.Command{
 		Use:   "up [--workers N] [--listen ADDR]",
 		Short: "Run a one-machine cluster: an embedded etcd, a coordinator and N workers",
@@ -47,6 +50,13 @@ Submit, follow and cancel jobs from another terminal:
   cohort watch JOB_ID
   cohort top --etcd <the etcd endpoint up prints>
 
+up prints the commands that reach it: with --listen elsewhere than
+127.0.0.1:7070 the job commands need --coordinator ADDR (or
+COHORT_COORDINATOR=ADDR). The embedded etcd picks a new port at every start;
+--etcd-listen 127.0.0.1:2379 also serves it at that fixed address, where
+cohort top and cohort gpus --etcd look by default (it has no TLS and no
+authentication: keep it on loopback).
+
 The etcd data stays in --data-dir, so after a crash or a restart of up, jobs
 that were running resume from their last checkpoint. A worker process that
 dies is started again, and its jobs take it back at their next generation.`,
@@ -55,6 +65,23 @@ dies is started again, and its jobs take it back at their next generation.`,
 			ctx := cmd.Context()
 			if workers < 0 || workers > 1024 {
 				return fmt.Errorf("--workers %d, want 0..1024", workers)
+			}
+			// Taken ports fail now, naming their flag, not after etcd
+			// has started.
+			if err := checkFree("listen", f.listen, "and point the job commands at it with --coordinator"); err != nil {
+				return err
+			}
+			if err := checkFree("health-addr", f.health, `or --health-addr "" to turn /healthz and /metrics off`); err != nil {
+				return err
+			}
+			var proxy net.Listener
+			if etcdListen != "" {
+				l, err := listenEtcd(etcdListen)
+				if err != nil {
+					return err
+				}
+				proxy = l
+				defer proxy.Close()
 			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return fmt.Errorf("--data-dir: %w", err)
@@ -65,6 +92,18 @@ dies is started again, and its jobs take it back at their next generation.`,
 			}
 			defer emb.Close()
 			endpoints := emb.Endpoints()
+			shown := strings.Join(endpoints, ",") // the etcd address up prints
+			if proxy != nil {
+				target, err := url.Parse(endpoints[0])
+				if err != nil {
+					return fmt.Errorf("embedded etcd endpoint %q: %w", endpoints[0], err)
+				}
+				pctx, stopProxy := context.WithCancel(ctx)
+				var proxied sync.WaitGroup
+				proxied.Go(func() { serveEtcdProxy(pctx, proxy, target.Host) })
+				defer func() { stopProxy(); proxied.Wait() }()
+				shown = "http://" + dialable(proxy.Addr())
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find this binary to start workers: %w", err)
@@ -77,8 +116,7 @@ dies is started again, and its jobs take it back at their next generation.`,
 						"--name", fmt.Sprintf("up-w%d", i), "--lease-ttl", e.ttl.String()}
 					supervised.Go(func() { superviseWorker(wctx, exe, args, cmd.ErrOrStderr()) })
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "cohort up: coordinator %s, etcd %s, %d workers; submit jobs with: cohort submit job.yaml\n",
-					addr, strings.Join(endpoints, ","), workers)
+				fmt.Fprint(cmd.OutOrStdout(), upBanner(addr, shown, workers, os.Getenv(coordinatorEnv)))
 			}
 			if f.threads == 0 && workers > 0 {
 				// The local workers share the cores.
@@ -98,7 +136,116 @@ dies is started again, and its jobs take it back at their next generation.`,
 	f.bind(fs, "127.0.0.1:9090")
 	fs.IntVar(&workers, "workers", 2, "local worker processes to run")
 	fs.StringVar(&dir, "data-dir", defaultUpDir(), "directory of the embedded etcd's data")
+	fs.StringVar(&etcdListen, "etcd-listen", "",
+		"also serve the embedded etcd's clients at this fixed HOST:PORT, such as "+defaultEtcd+" (where top and gpus --etcd look by default); its own port changes at every start")
 	return cmd
+}
+
+// upBanner is what up prints once it serves: where the coordinator and
+// etcd are, and the commands that reach them from another terminal. env
+// is $COHORT_COORDINATOR, which the job commands dial by default.
+func upBanner(coord, etcd string, workers int, env string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cohort up: coordinator %s, etcd %s, %s\n", coord, etcd, plural(workers, "worker"))
+	if coord == cmp.Or(env, defaultCoordinator) {
+		b.WriteString("  submit jobs with:  cohort submit job.yaml\n")
+	} else {
+		fmt.Fprintf(&b, "  submit jobs with:  cohort submit job.yaml --coordinator %s   (or first: export %s=%s)\n", coord, coordinatorEnv, coord)
+	}
+	if u, err := url.Parse(etcd); err == nil && u.Host == defaultEtcd {
+		b.WriteString("  see the cluster:   cohort top\n")
+	} else {
+		fmt.Fprintf(&b, "  see the cluster:   cohort top --etcd %s\n", etcd)
+	}
+	return b.String()
+}
+
+// checkFree fails, naming --flag and what to do instead, when addr cannot
+// be bound (a port another process holds). It binds and lets go at once.
+func checkFree(flag, addr, instead string) error {
+	if addr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--%s %s: %w; pass a free HOST:PORT, %s", flag, addr, err, instead)
+	}
+	return l.Close()
+}
+
+// listenEtcd binds --etcd-listen: HOST:PORT, or an http:// URL of one.
+func listenEtcd(addr string) (net.Listener, error) {
+	hostport := addr
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return nil, fmt.Errorf("--etcd-listen %q: want HOST:PORT such as %s", addr, defaultEtcd)
+		}
+		hostport = u.Host
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		return nil, fmt.Errorf("--etcd-listen %q: want HOST:PORT such as %s: %w", addr, defaultEtcd, err)
+	}
+	l, err := net.Listen("tcp", hostport)
+	if err != nil {
+		return nil, fmt.Errorf("--etcd-listen %s: %w; pass a free HOST:PORT, or leave --etcd-listen out for a port the OS picks", addr, err)
+	}
+	return l, nil
+}
+
+// dialable is a listener's address as a client on this machine dials it:
+// a wildcard host becomes loopback.
+func dialable(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && t.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(t.Port))
+	}
+	return a.String()
+}
+
+// serveEtcdProxy forwards every connection lis accepts to target, the
+// embedded etcd's client address, until ctx ends: --etcd-listen's fixed
+// address in front of a port that changes with every start. (etcd's gRPC
+// runs over plain TCP, so bytes are all it needs.)
+func serveEtcdProxy(ctx context.Context, lis net.Listener, target string) {
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	stop := context.AfterFunc(ctx, func() { lis.Close() })
+	defer stop()
+	for {
+		down, err := lis.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("cohort up: --etcd-listen stopped accepting; use the etcd endpoint it printed", "err", err)
+			}
+			return
+		}
+		conns.Go(func() {
+			defer down.Close()
+			up, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
+			if err != nil {
+				slog.Warn("cohort up: --etcd-listen: dial the embedded etcd", "err", err)
+				return
+			}
+			defer up.Close()
+			stop := context.AfterFunc(ctx, func() { down.Close(); up.Close() })
+			defer stop()
+			done := make(chan struct{})
+			go func() { pipe(up, down); close(done) }()
+			pipe(down, up)
+			<-done
+		})
+	}
+}
+
+// pipe copies src to dst, then closes dst for writing (the half-close a
+// TCP client expects when its peer is done), or dst whole if it cannot.
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	if tc, ok := dst.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+		return
+	}
+	_ = dst.Close()
 }
 
 // superviseWorker runs one local worker process until ctx ends, starting

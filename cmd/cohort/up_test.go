@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net"
+	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cohort-clv/cohort/internal/freeport"
 	"github.com/cohort-clv/cohort/membership"
 )
 
@@ -85,5 +90,127 @@ func TestUp(t *testing.T) {
 		if alive(pid) {
 			t.Errorf("worker %s (pid %d) still runs after cohort up exited", name, pid)
 		}
+	}
+}
+
+// TestUpBanner ensures up's banner gives commands that reach it: the submit
+// hint names --coordinator when the job commands would not dial up's
+// address by default, and top names --etcd unless etcd is at top's default.
+func TestUpBanner(t *testing.T) {
+	for _, tc := range []struct {
+		name, coord, etcd, env string
+		workers                int
+		want, dont             []string
+	}{
+		{name: "defaults", coord: defaultCoordinator, etcd: "http://127.0.0.1:38377", workers: 2,
+			want: []string{"cohort up: coordinator 127.0.0.1:7070, etcd http://127.0.0.1:38377, 2 workers\n",
+				"submit jobs with:  cohort submit job.yaml\n", "cohort top --etcd http://127.0.0.1:38377\n"},
+			dont: []string{"--coordinator"}},
+		{name: "listen elsewhere", coord: "127.0.0.1:23070", etcd: "http://127.0.0.1:38377", workers: 1,
+			want: []string{", 1 worker\n", "cohort submit job.yaml --coordinator 127.0.0.1:23070",
+				"export COHORT_COORDINATOR=127.0.0.1:23070"}},
+		{name: "env points at it", coord: "127.0.0.1:23070", env: "127.0.0.1:23070", etcd: "http://127.0.0.1:1", workers: 0,
+			want: []string{", 0 workers\n", "cohort submit job.yaml\n"}, dont: []string{"--coordinator"}},
+		{name: "env points elsewhere", coord: defaultCoordinator, env: "10.0.0.1:7070", etcd: "http://127.0.0.1:1",
+			want: []string{"cohort submit job.yaml --coordinator 127.0.0.1:7070"}},
+		{name: "etcd at top's default", coord: defaultCoordinator, etcd: "http://" + defaultEtcd,
+			want: []string{"see the cluster:   cohort top\n"}, dont: []string{"--etcd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := upBanner(tc.coord, tc.etcd, tc.workers, tc.env)
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("banner lacks %q:\n%s", w, got)
+				}
+			}
+			for _, d := range tc.dont {
+				if strings.Contains(got, d) {
+					t.Errorf("banner has %q:\n%s", d, got)
+				}
+			}
+		})
+	}
+}
+
+// TestUpTakenPorts ensures a port another process holds fails up at once,
+// before it starts etcd, naming the flag that chose it.
+func TestUpTakenPorts(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	taken := held.Addr().String()
+	for _, tc := range []struct {
+		flag string
+		want string
+	}{
+		{"--health-addr", `or --health-addr "" to turn /healthz and /metrics off`},
+		{"--listen", "point the job commands at it with --coordinator"},
+		{"--etcd-listen", "leave --etcd-listen out"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "up")
+			args := []string{"up", "--workers", "0", "--data-dir", dir, "--listen", "127.0.0.1:0", "--health-addr", ""}
+			_, _, err := runCohort(t, append(args, tc.flag, taken)...)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.flag+" "+taken+": ") || !strings.Contains(err.Error(), "address already in use") ||
+				!strings.Contains(err.Error(), tc.want) {
+				t.Errorf("up %s %s (taken): error %v, want one naming the flag, the cause and %q", tc.flag, taken, err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "etcd")); err == nil {
+				t.Errorf("up started etcd before finding %s taken", tc.flag)
+			}
+		})
+	}
+	if _, _, err := runCohort(t, "up", "--etcd-listen", "2379", "--data-dir", t.TempDir()); err == nil ||
+		!strings.Contains(err.Error(), `--etcd-listen "2379": want HOST:PORT`) {
+		t.Errorf("--etcd-listen 2379: %v", err)
+	}
+}
+
+// TestUpEtcdListen runs `cohort up --etcd-listen ADDR`: the banner shows
+// ADDR as etcd's address, with the top and submit commands that reach the
+// cluster, and cohort top --etcd ADDR reads the cluster through it.
+func TestUpEtcdListen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	etcdAddr := freeport.Addr(t)
+	cmd, _, _ := cohortCmd(t, ctx, "up", "--workers", "0", "--data-dir", filepath.Join(t.TempDir(), "up"),
+		"--listen", "127.0.0.1:0", "--health-addr", "", "--etcd-listen", etcdAddr)
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	exited := start(t, cmd)
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}()
+	banner := regexp.MustCompile(`cohort up: coordinator (\S+), etcd (\S+), 0 workers\n(?:.*\n){2}`)
+	var m []string
+	for m == nil {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("cohort up exited: %v\n%s", err, stderr)
+		case <-ctx.Done():
+			t.Fatalf("no banner:\n%s", stderr)
+		case <-time.After(50 * time.Millisecond):
+		}
+		m = banner.FindStringSubmatch(stdout.String())
+	}
+	pinned := "http://" + etcdAddr
+	for _, w := range []string{"etcd " + pinned + ",", "cohort top --etcd " + pinned + "\n", "cohort submit job.yaml --coordinator " + m[1]} {
+		if !strings.Contains(m[0], w) {
+			t.Errorf("banner lacks %q:\n%s", w, m[0])
+		}
+	}
+	out, _, err := runCohort(t, "top", "--etcd", pinned, "--json")
+	if err != nil {
+		t.Fatalf("top through --etcd-listen: %v\n%s", err, stderr)
+	}
+	var snap struct {
+		Workers []any `json:"workers"`
+	}
+	if err := json.Unmarshal([]byte(out), &snap); err != nil || snap.Workers == nil {
+		t.Errorf("top --json through --etcd-listen: %v:\n%s", err, out)
 	}
 }

@@ -2,18 +2,22 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cohort-clv/cohort/internal/freeport"
@@ -213,6 +217,209 @@ early_stopping: {rule: none}
 	for _, want := range []string{"sweep started", "trial started", "sweep progress"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("--log-format json: no %q record in %q", want, joined)
+		}
+	}
+}
+
+// TestJobsByName ensures status, watch and cancel take a job's name where
+// they take an id when exactly one job has it, and list the ids when
+// several have.
+func TestJobsByName(t *testing.T) {
+	jobs := func() []*cohortv1.Job {
+		return []*cohortv1.Job{
+			{Id: "job-3f2a9c1d7e44", State: sRunning, Workers: 1, Spec: &cohortv1.JobSpec{Name: "cdnow"}},
+			{Id: "job-0b1c2d3e4f50", State: sDone, Spec: &cohortv1.JobSpec{Name: "dup"}},
+			{Id: "job-9a8b7c6d5e4f", State: sFailed, Spec: &cohortv1.JobSpec{Name: "dup"}},
+		}
+	}
+	ambiguous := []string{`2 jobs are named "dup"`, "job-0b1c2d3e4f50 (SUCCEEDED), job-9a8b7c6d5e4f (FAILED)", "give the id of one"}
+	for _, tc := range []struct {
+		args    []string
+		want    string
+		wantErr []string
+	}{
+		{args: []string{"status", "cdnow"}, want: "job-3f2a9c1d7e44 (cdnow)"},
+		{args: []string{"status", "job-3f2a9c1d7e44"}, want: "job-3f2a9c1d7e44 (cdnow)"},
+		{args: []string{"status", "dup"}, wantErr: ambiguous},
+		{args: []string{"status", "nope"}, wantErr: []string{`status: job "nope" not found`}},
+		{args: []string{"watch", "cdnow"}, want: "job cdnow-1 SUCCEEDED"},
+		{args: []string{"watch", "dup"}, wantErr: ambiguous},
+		{args: []string{"watch", "nope"}, wantErr: []string{`watch nope: job "nope" not found`}},
+		{args: []string{"cancel", "cdnow"}, want: "cancel requested: job-3f2a9c1d7e44 stops at its next step"},
+		{args: []string{"cancel", "dup"}, wantErr: ambiguous},
+		{args: []string{"cancel", "nope"}, wantErr: []string{`cancel nope: job "nope" not found`}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f := &fakeJobs{jobs: jobs(), streams: [][]*cohortv1.JobEvent{runJob(sDone)}, ends: []error{nil}}
+			out, _, err := runCohort(t, append(tc.args, "--coordinator", serveJobs(t, f))...)
+			if tc.wantErr == nil {
+				if err != nil || !strings.Contains(out, tc.want) {
+					t.Fatalf("%v: %v, output:\n%s\nwant %q", tc.args, err, out, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%v succeeded:\n%s", tc.args, out)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: error %q lacks %q", tc.args, err, w)
+				}
+			}
+			if n := f.count(func() int { return len(f.cancels) }); tc.args[0] == "cancel" && n != 1 {
+				t.Errorf("%d Cancel calls, want 1 (by id, then no second)", n)
+			}
+		})
+	}
+}
+
+// TestFollowExitStatus ensures watch and submit --wait exit with a status
+// that tells how the job ended from a lost coordinator: 0 SUCCEEDED, 2
+// FAILED, 3 CANCELLED, 4 no leader answered.
+func TestFollowExitStatus(t *testing.T) {
+	cancelled := runJob(sDone)
+	last := proto.CloneOf(cancelled[len(cancelled)-1])
+	last.Job.State, last.Job.Error = cohortv1.JobState_JOB_STATE_CANCELLED, "cancelled: by ann on vm (cohort cancel)"
+	cancelled = append(cancelled[:len(cancelled)-1:len(cancelled)-1], last)
+	for _, tc := range []struct {
+		name    string
+		events  []*cohortv1.JobEvent
+		standby bool
+		code    int
+		msg     string
+	}{
+		{name: "succeeded", events: runJob(sDone), code: 0},
+		{name: "failed", events: runJob(sFailed), code: exitJobFailed, msg: "job cdnow-1 FAILED: worker w1: out of memory"},
+		{name: "cancelled", events: cancelled, code: exitJobCancelled, msg: "job cdnow-1 CANCELLED: cancelled: by ann"},
+		{name: "no leader", standby: true, code: exitUnreachable, msg: "no leading coordinator answered"},
+	} {
+		for _, cmd := range []string{"watch", "submit"} {
+			t.Run(tc.name+"/"+cmd, func(t *testing.T) {
+				if tc.standby && cmd == "submit" {
+					t.Skip("submit needs a leader to queue the job")
+				}
+				f := &fakeJobs{jobs: []*cohortv1.Job{{Id: "cdnow-1"}}, streams: [][]*cohortv1.JobEvent{tc.events}, ends: []error{nil},
+					standby: tc.standby}
+				args := []string{"watch", "cdnow-1"}
+				if cmd == "submit" {
+					args = []string{"submit", writeJobYAML(t, jobYAML), "--wait"}
+				}
+				_, _, err := runCohort(t, append(args, "--coordinator", serveJobs(t, f), "--timeout", "500ms")...)
+				if tc.code == 0 {
+					if err != nil {
+						t.Fatalf("%s: %v", cmd, err)
+					}
+					return
+				}
+				msg, code := exitMessage(err, nil)
+				if code != tc.code || !strings.Contains(msg, tc.msg) {
+					t.Errorf("%s: exit %d %q, want %d and %q", cmd, code, msg, tc.code, tc.msg)
+				}
+			})
+		}
+	}
+	// The statuses are documented where scripts look.
+	for cmd, want := range map[string][]string{
+		"watch":  {"2 the job FAILED", "3 the job was CANCELLED", "4 no leading coordinator answered", "130 interrupted"},
+		"submit": {"2 FAILED", "3 CANCELLED", "4 no leading coordinator answered", "130 Ctrl-C"},
+	} {
+		out, _, err := runCohort(t, cmd, "--help")
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat := strings.Join(strings.Fields(out), " ")
+		for _, w := range want {
+			if !strings.Contains(flat, w) {
+				t.Errorf("%s --help does not document %q:\n%s", cmd, w, out)
+			}
+		}
+	}
+}
+
+// TestFollowInterrupted ensures Ctrl-C on watch or submit --wait says that
+// the job keeps running and how to follow or stop it, exiting 130.
+func TestFollowInterrupted(t *testing.T) {
+	for _, cmd := range []string{"watch", "submit"} {
+		t.Run(cmd, func(t *testing.T) {
+			f := &fakeJobs{jobs: []*cohortv1.Job{{Id: "cdnow-1"}}, hold: true,
+				streams: [][]*cohortv1.JobEvent{runJob(sDone)[:3]}, ends: []error{nil}}
+			addr := serveJobs(t, f)
+			args := []string{"watch", "cdnow-1"}
+			if cmd == "submit" {
+				args = []string{"submit", writeJobYAML(t, jobYAML), "--wait"}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			root := newRootCmd()
+			var out strings.Builder
+			root.SetOut(writerFunc(func(p []byte) (int, error) {
+				out.Write(p)
+				if strings.Contains(out.String(), "PROGRESS") {
+					cancel() // Ctrl-C once the job is under way
+				}
+				return len(p), nil
+			}))
+			root.SetErr(io.Discard)
+			root.SetArgs(append(args, "--coordinator", addr))
+			err := root.ExecuteContext(ctx)
+			msg, code := exitMessage(err, signalError{syscall.SIGINT})
+			for _, w := range []string{"cohort: interrupted; job cdnow-1 keeps running on the cluster",
+				"cohort watch cdnow-1 --coordinator " + addr, "cohort cancel cdnow-1 --coordinator " + addr} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q lacks %q", msg, w)
+				}
+			}
+			if code != 130 {
+				t.Errorf("exit %d, want 130", code)
+			}
+		})
+	}
+}
+
+// TestStatusJSONNoJobs ensures status --json prints {"jobs": []} when no
+// job matches, as its help says, not {}.
+func TestStatusJSONNoJobs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		jobs []*cohortv1.Job
+		args []string
+	}{
+		{name: "none at all"},
+		{name: "none in state", jobs: []*cohortv1.Job{{Id: "j1", State: sRunning}}, args: []string{"--state", "failed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runCohort(t, append([]string{"status", "--json", "--coordinator", serveJobs(t, &fakeJobs{jobs: tc.jobs})}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("%q: %v", out, err)
+			}
+			if l, ok := got["jobs"].([]any); !ok || len(l) != 0 || len(got) != 1 {
+				t.Errorf("status --json = %s, want {\"jobs\": []}", out)
+			}
+		})
+	}
+}
+
+// TestWorkerCounts ensures "1 worker", not "1 workers", in status's views.
+func TestWorkerCounts(t *testing.T) {
+	for _, tc := range []struct {
+		n    uint32
+		want []string
+	}{
+		{1, []string{"RUNNING on 1 worker\n", "1 (1 worker)"}},
+		{3, []string{"RUNNING on 3 workers", "1 (3 workers)"}},
+	} {
+		var b strings.Builder
+		if err := writeJob(&b, &cohortv1.Job{Id: "j", State: sRunning, Workers: tc.n, Generation: 1}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%d workers: detail lacks %q:\n%s", tc.n, w, b.String())
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,22 +22,34 @@ func newWatchCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "watch JOB_ID",
+		Use:   "watch JOB_ID|NAME",
 		Short: "Follow a job: one line per change until it ends",
 		Long: `watch streams a job's changes from the leading coordinator: first the job as
 it stands, then a line per change (state, progress, a new generation of
 workers, a checkpoint) with the time, what changed, the state, generation,
 epoch, step, training and validation loss, throughput and a message. It ends
-when the job does: exit status 0 if it SUCCEEDED, 1 (with the job's error) if
-it FAILED or was CANCELLED.
+when the job does. The job is named by its id, or by its name when exactly
+one job has that name.
 
 If the coordinator goes away (a failover to a standby), watch finds the new
 leader and carries on where it was, skipping the changes it has printed.
---json prints each change as one protojson JobEvent per line (NDJSON).
+Ctrl-C stops watch only: the job keeps running on the cluster (cohort cancel
+stops it). --json prints each change as one protojson JobEvent per line
+(NDJSON).
+
+Exit status:
+  0    the job SUCCEEDED
+  1    any other error (no such job, bad flags, ...)
+  2    the job FAILED (its error is printed)
+  3    the job was CANCELLED
+  4    no leading coordinator answered within --timeout: the job's outcome
+       is unknown, and it may still be running
+  130  interrupted (Ctrl-C); the job goes on
 
 Example:
-  cohort watch cdnow-1
-  cohort watch cdnow-1 --json | jq -r .job.loss`,
+  cohort watch job-3f2a9c1d7e44
+  cohort watch cdnow                 # the one job named cdnow
+  cohort watch job-3f2a9c1d7e44 --json | jq -r .job.loss`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -45,7 +58,16 @@ Example:
 				return fmt.Errorf("watch: %w", err)
 			}
 			defer c.Close()
-			return followJob(ctx, c, args[0], cmd.OutOrStdout(), asJSON)
+			o := followOpts{op: "watch " + args[0], asJSON: asJSON, flags: f.hintFlags(cmd.Flags())}
+			err = followJob(ctx, c, args[0], cmd.OutOrStdout(), o)
+			if !errors.Is(err, rpcerr.ErrNotFound) {
+				return err
+			}
+			id, nerr := c.jobByName(ctx, "watch", args[0])
+			if nerr != nil || id == "" {
+				return cmp.Or(nerr, err)
+			}
+			return followJob(ctx, c, id, cmd.OutOrStdout(), o)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one protojson JobEvent per line (NDJSON)")
@@ -57,18 +79,28 @@ Example:
 // stopped serving it (it is shutting down), so the watch goes on elsewhere.
 var errStreamEnded = fmt.Errorf("watch stream ended before the job finished: %w", rpcerr.ErrUnavailable)
 
+// followOpts say how followJob reports.
+type followOpts struct {
+	op     string // names the command in errors: "watch ID"
+	asJSON bool   // NDJSON events, no closing line
+	flags  string // jobsFlags.hintFlags, so printed commands reach the same cluster
+}
+
 // followJob prints job id's events to w until the job ends, reconnecting
 // (through a failover, too) when the stream breaks. Each event is printed
 // once: a reconnected stream starts with a SNAPSHOT that repeats what was
 // seen, and events at or below the last printed revision are dropped. It
-// returns nil if the job SUCCEEDED and an error saying why otherwise.
-func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSON bool) error {
+// returns nil if the job SUCCEEDED and an error saying why otherwise, with
+// the exit status that tells a FAILED or CANCELLED job from a lost cluster.
+// Interrupted, it says that the job goes on and how to follow or stop it.
+func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, o followOpts) error {
+	asJSON := o.asJSON
 	var (
 		seen    bool
 		lastRev uint64
 		job     *cohortv1.Job // as of the latest event, printed or not
 	)
-	err := c.retry(ctx, "watch "+id, func(ctx context.Context, cli cohortv1.JobsClient, progress func()) error {
+	err := c.retry(ctx, o.op, func(ctx context.Context, cli cohortv1.JobsClient, progress func()) error {
 		stream, err := cli.Watch(ctx, &cohortv1.WatchRequest{JobId: id})
 		if err != nil {
 			return err
@@ -100,10 +132,13 @@ func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSO
 			}
 		}
 	})
-	if errors.Is(err, rpcerr.ErrNotFound) {
-		return &quietError{err: err, msg: fmt.Sprintf("watch: job %q not found; cohort status lists the jobs", id)}
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, rpcerr.ErrNotFound):
+		return &quietError{err: err, msg: fmt.Sprintf("%s: job %q not found; cohort status lists the jobs", o.op, id)}
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return &hintError{err: err, hint: fmt.Sprintf("job %s keeps running on the cluster (Ctrl-C stops only this command); "+
+			"follow it again with cohort watch %s%s, stop it with cohort cancel %s%s", id, id, o.flags, id, o.flags)}
+	case err != nil:
 		return err
 	}
 	return jobOutcome(w, job, asJSON)
@@ -131,7 +166,11 @@ func jobOutcome(w io.Writer, job *cohortv1.Job, asJSON bool) error {
 		if msg == "" {
 			msg = "no error recorded"
 		}
-		return fmt.Errorf("job %s %s: %s", job.GetId(), stateName(job.GetState()), msg)
+		code := exitJobFailed
+		if job.GetState() == cohortv1.JobState_JOB_STATE_CANCELLED {
+			code = exitJobCancelled
+		}
+		return &codeError{code: code, err: fmt.Errorf("job %s %s: %s", job.GetId(), stateName(job.GetState()), msg)}
 	}
 	return fmt.Errorf("job %s: watch ended in state %s", job.GetId(), stateName(job.GetState()))
 }

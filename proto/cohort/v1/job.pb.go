@@ -161,7 +161,7 @@ type JobSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is a label for people: 0..128 bytes of UTF-8.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// source is the transaction log, one of two forms.
+	// source is the transaction log.
 	//
 	// Types that are valid to be assigned to Source:
 	//
@@ -173,7 +173,10 @@ type JobSpec struct {
 	// model is the network and optimizer configuration.
 	Model *ModelConfig `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
 	// out_dir is the run directory on the coordinator: out_dir/model,
-	// metrics.json, report.html. 1..4096 bytes.
+	// metrics.json, report.html. 1..4096 bytes, an absolute path (as
+	// data_path) that the coordinator can create and write. Submit refuses
+	// the out_dir of another PENDING or RUNNING job, and one that holds a
+	// finished run (model/ or metrics.json) unless overwrite is set.
 	OutDir string `protobuf:"bytes,6,opt,name=out_dir,json=outDir,proto3" json:"out_dir,omitempty"`
 	// min_workers is how many live workers a generation needs before the
 	// job starts or resumes: 1..1024; 0 means 1.
@@ -192,9 +195,13 @@ type JobSpec struct {
 	// permutation importance averages: 0 turns it off, at most 100.
 	ImportanceRepeats uint32 `protobuf:"varint,11,opt,name=importance_repeats,json=importanceRepeats,proto3" json:"importance_repeats,omitempty"`
 	// checkpoint_dir is where rank 0 writes checkpoints: 0..4096 bytes, ""
-	// means out_dir/checkpoints. A resume after every worker died needs it
-	// on storage the next rank 0 can read.
+	// means out_dir/checkpoints; otherwise an absolute path (as data_path).
+	// A resume after every worker died needs it on storage the next rank 0
+	// can read.
 	CheckpointDir string `protobuf:"bytes,12,opt,name=checkpoint_dir,json=checkpointDir,proto3" json:"checkpoint_dir,omitempty"`
+	// overwrite lets the job replace a finished run in out_dir (model/,
+	// metrics.json, report.html); without it Submit refuses such an out_dir.
+	Overwrite     bool `protobuf:"varint,13,opt,name=overwrite,proto3" json:"overwrite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,20 +331,29 @@ func (x *JobSpec) GetCheckpointDir() string {
 	return ""
 }
 
+func (x *JobSpec) GetOverwrite() bool {
+	if x != nil {
+		return x.Overwrite
+	}
+	return false
+}
+
 type isJobSpec_Source interface {
 	isJobSpec_Source()
 }
 
 type JobSpec_DataPath struct {
-	// data_path is a file the coordinator can read (CSV, gzip CSV or
-	// Parquet): 1..4096 bytes. Workers never read it: they get their shard
-	// through Data.Shard.
+	// data_path is an absolute path of a file the leading coordinator can
+	// read (CSV, gzip CSV or Parquet): 1..4096 bytes. Submit refuses a
+	// relative path (cohort submit resolves one against the spec file's
+	// directory before sending) and a file the coordinator cannot open.
+	// Workers never read it: they get their shard through Data.Shard.
 	DataPath string `protobuf:"bytes,2,opt,name=data_path,json=dataPath,proto3,oneof"`
 }
 
 type JobSpec_Dataset struct {
-	// dataset names a dataset registered with the coordinator (its
-	// datasets directory): 1..128 bytes of [A-Za-z0-9._-].
+	// dataset is reserved for datasets registered with the coordinator;
+	// no coordinator serves them yet, and Submit refuses it: use data_path.
 	Dataset string `protobuf:"bytes,3,opt,name=dataset,proto3,oneof"`
 }
 
@@ -760,7 +776,10 @@ type Job struct {
 	Coordinator string `protobuf:"bytes,19,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
 	// message says what a job that is not training waits for, while it
 	// waits ("waiting for workers: 2 live, needs 5"), so a user can tell a
-	// queued job from a stuck one; empty otherwise. At most 1024 bytes.
+	// queued job from a stuck one; while it trains, why its generation
+	// started ("generation 2: worker w1 lost its lease") or that a
+	// checkpoint could not be written ("checkpoint failed at step 20: ...");
+	// empty otherwise. At most 1024 bytes.
 	Message       string `protobuf:"bytes,20,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1582,7 +1601,7 @@ var File_cohort_v1_job_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x13cohort/v1/job.proto\x12\tcohort.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x03\n" +
+	"\x13cohort/v1/job.proto\x12\tcohort.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x03\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\tdata_path\x18\x02 \x01(\tH\x00R\bdataPath\x12\x1a\n" +
@@ -1598,7 +1617,8 @@ const file_cohort_v1_job_proto_rawDesc = "" +
 	"\athreads\x18\n" +
 	" \x01(\rR\athreads\x12-\n" +
 	"\x12importance_repeats\x18\v \x01(\rR\x11importanceRepeats\x12%\n" +
-	"\x0echeckpoint_dir\x18\f \x01(\tR\rcheckpointDirB\b\n" +
+	"\x0echeckpoint_dir\x18\f \x01(\tR\rcheckpointDir\x12\x1c\n" +
+	"\toverwrite\x18\r \x01(\bR\toverwriteB\b\n" +
 	"\x06source\"\xe9\x03\n" +
 	"\vReadOptions\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12\x1a\n" +

@@ -268,9 +268,15 @@ type CheckpointPointer struct {
 	Sha256 string `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	Bytes  uint64 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// worker wrote it, in generation.
-	Worker        string                 `protobuf:"bytes,6,opt,name=worker,proto3" json:"worker,omitempty"`
-	Generation    uint64                 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=time,proto3" json:"time,omitempty"`
+	Worker     string                 `protobuf:"bytes,6,opt,name=worker,proto3" json:"worker,omitempty"`
+	Generation uint64                 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	Time       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=time,proto3" json:"time,omitempty"`
+	// error, in a report only, says rank 0 could not write the checkpoint of
+	// step (path is the file it tried; sha256 and bytes are empty): the
+	// coordinator records no pointer and shows the error in Job.message.
+	// 1..1024 bytes when set. Coordinators that predate it refuse such a
+	// report (no sha256), which is what the worker then logs.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,6 +365,13 @@ func (x *CheckpointPointer) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *CheckpointPointer) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 // PlanWorker is one rank of a generation.
@@ -982,7 +995,7 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	" \x01(\v2\x1c.cohort.v1.CheckpointPointerR\n" +
 	"resumeFrom\x12%\n" +
 	"\x0echecksum_every\x18\v \x01(\rR\rchecksumEvery\x12 \n" +
-	"\vfingerprint\x18\f \x01(\fR\vfingerprint\"\xe7\x01\n" +
+	"\vfingerprint\x18\f \x01(\fR\vfingerprint\"\xfd\x01\n" +
 	"\x11CheckpointPointer\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x04R\x04step\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x12\n" +
@@ -993,7 +1006,8 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\a \x01(\x04R\n" +
 	"generation\x12.\n" +
-	"\x04time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"=\n" +
+	"\x04time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"=\n" +
 	"\n" +
 	"PlanWorker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +

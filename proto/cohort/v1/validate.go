@@ -409,7 +409,12 @@ func (r *ReportRequest) Validate() error {
 		p.str("error", rep.Error, 1, MaxErrorLen)
 	case *ReportRequest_Checkpoint:
 		p.str("checkpoint.path", rep.Checkpoint.GetPath(), 1, MaxPathLen)
-		p.str("checkpoint.sha256", rep.Checkpoint.GetSha256(), 1, 64)
+		if e := rep.Checkpoint.GetError(); e != "" {
+			// A failed checkpoint: there is no file to describe.
+			p.str("checkpoint.error", e, 1, MaxReasonLen)
+		} else {
+			p.str("checkpoint.sha256", rep.Checkpoint.GetSha256(), 1, 64)
+		}
 	case *ReportRequest_Final:
 		rep.Final.check(&p, "final")
 	case *ReportRequest_Epoch:
