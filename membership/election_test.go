@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -127,4 +128,76 @@ func TestCurrentLeader(t *testing.T) {
 	if err != nil || got != want || got.Value != "a 127.0.0.1:1" {
 		t.Fatalf("CurrentLeader = %+v, %v; the election says %+v", got, err, want)
 	}
+}
+
+// TestCampaignStopsWithContext ensures a standby's campaign returns soon
+// after its context ends, withdrawing its candidacy when etcd answers and
+// giving up on that when etcd is gone (a coordinator stopped while etcd is
+// down must still exit: concurrency's Campaign resigns with a context that
+// only closing the client ends).
+func TestCampaignStopsWithContext(t *testing.T) {
+	tests := []struct {
+		name     string
+		etcdDown bool
+	}{
+		{name: "etcd up"},
+		{name: "etcd down", etcdDown: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startEmbedded(t, "")
+			a := NewElection(newSession(t, dial(t, e), 5*time.Second))
+			if err := a.Campaign(t.Context(), "a"); err != nil {
+				t.Fatal(err)
+			}
+			bSess := newSession(t, dial(t, e), 5*time.Second)
+			b := NewElection(bSess)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- b.Campaign(ctx, "b") }()
+			key := fmt.Sprintf("%s/%x", ElectionPrefix, bSess.Lease())
+			eventually(t, func() bool {
+				resp, err := dial(t, e).Get(t.Context(), key)
+				return err == nil && len(resp.Kvs) == 1
+			})
+			if tt.etcdDown {
+				e.Close()
+			}
+			cancel()
+			start := time.Now()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Campaign = %v, want context.Canceled", err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("Campaign still running 3s after its context ended")
+			}
+			took := time.Since(start)
+			t.Logf("Campaign returned %v after its context ended", took.Round(time.Millisecond))
+			if took > 1500*time.Millisecond {
+				t.Errorf("Campaign took %v after its context ended, want about %v at most", took, withdrawTimeout)
+			}
+			if tt.etcdDown {
+				return
+			}
+			// Withdrawn: b no longer waits in line behind a.
+			resp, err := dial(t, e).Get(t.Context(), key)
+			if err != nil || len(resp.Kvs) != 0 {
+				t.Fatalf("candidacy %s after the campaign ended: %v, %v; want it gone", key, resp.Kvs, err)
+			}
+		})
+	}
+}
+
+// eventually polls cond until it holds, failing the test after 10s.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10s")
 }

@@ -2,8 +2,12 @@ package membership
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +82,96 @@ func TestStartEmbeddedCanceled(t *testing.T) {
 	if e, err := StartEmbedded(ctx, t.TempDir()); err == nil {
 		e.Close()
 		t.Fatal("StartEmbedded with a canceled context succeeded")
+	}
+}
+
+// TestDataDirInUse ensures a second etcd on a data directory that another
+// one has open fails at once, naming the holder and the way out, instead
+// of waiting without end for etcd's database lock (a second cohort up on
+// the same --data-dir). The lock file's pid is there for a holder that
+// took it; a holder without one (an older cohort) is caught by its
+// database lock, with no pid to name.
+func TestDataDirInUse(t *testing.T) {
+	tests := []struct {
+		name       string
+		member     bool // StartMember rather than StartEmbedded
+		removeLock bool // the holder has no lock file
+		wantPID    bool
+	}{
+		{name: "embedded", wantPID: true},
+		{name: "member", member: true, wantPID: true},
+		{name: "holder without lock file", removeLock: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "etcd")
+			holder := startEmbedded(t, dir)
+			if tt.removeLock {
+				if err := os.Remove(filepath.Join(dir, dataDirLock)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			start := time.Now()
+			// Old code blocks in embed.StartEtcd, where ctx does not reach:
+			// give up on it after a while rather than hang the test.
+			go func() {
+				var (
+					m   *Embedded
+					err error
+				)
+				if tt.member {
+					ports, perr := freeLoopbackPorts(2)
+					if perr != nil {
+						done <- perr
+						return
+					}
+					client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+					m, err = StartMember(ctx, MemberConfig{Name: "cohort", DataDir: dir, ListenClientURLs: []string{client},
+						AdvertiseClientURLs: []string{client}, ListenPeerURLs: []string{peer}, InitialAdvertisePeerURLs: []string{peer},
+						Logger: slog.New(slog.DiscardHandler)})
+				} else {
+					m, err = StartEmbedded(ctx, dir)
+				}
+				if m != nil {
+					m.Close()
+				}
+				done <- err
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a second etcd on a data directory in use did not fail within 5s")
+			}
+			t.Logf("refused in %v: %v", time.Since(start).Round(time.Millisecond), err)
+			if !errors.Is(err, ErrDataDirInUse) {
+				t.Fatalf("err = %v, want ErrDataDirInUse", err)
+			}
+			for _, want := range []string{"another cohort process", "is using " + dir, "stop it or pass --data-dir"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("err = %q, want it to say %q", err, want)
+				}
+			}
+			if pid := fmt.Sprintf("(pid %d)", os.Getpid()); strings.Contains(err.Error(), pid) != tt.wantPID {
+				t.Errorf("err = %q: names %s: %v, want %v", err, pid, !tt.wantPID, tt.wantPID)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("refused after %v, want at once", d)
+			}
+
+			// The holder is unharmed, and its Close frees the directory.
+			if _, err := dial(t, holder).Put(t.Context(), JobKey("j1"), "spec"); err != nil {
+				t.Fatalf("holder after the refusal: %v", err)
+			}
+			holder.Close()
+			again := startEmbedded(t, dir)
+			resp, err := dial(t, again).Get(t.Context(), JobKey("j1"))
+			if err != nil || len(resp.Kvs) != 1 {
+				t.Fatalf("restart after the holder closed: %v, %v", resp, err)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -101,8 +102,10 @@ func parseURLs(flag string, in []string) ([]url.URL, error) {
 
 // StartMember starts one member of an etcd cluster and returns once it
 // serves requests, which needs a quorum of the initial cluster: start the
-// members of a new cluster together. ctx bounds the start only; run the
-// member with Serve, or stop it with Close.
+// members of a new cluster together. A data directory that another
+// process has open is refused at once with an error matching
+// ErrDataDirInUse. ctx bounds the start only; run the member with Serve, or
+// stop it with Close.
 func StartMember(ctx context.Context, c MemberConfig) (*Embedded, error) {
 	cfg, err := c.embedConfig()
 	if err != nil {
@@ -110,7 +113,9 @@ func StartMember(ctx context.Context, c MemberConfig) (*Embedded, error) {
 	}
 	m := &Embedded{}
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(c.Logger, zapcore.InfoLevel, &m.closing))
-	if err := m.start(ctx, cfg); err != nil {
+	if err := m.start(ctx, cfg); errors.Is(err, ErrDataDirInUse) {
+		return nil, fmt.Errorf("membership: start etcd member %q: %w", cfg.Name, err)
+	} else if err != nil {
 		return nil, fmt.Errorf("membership: start etcd member %q in %s: %w", cfg.Name, cfg.Dir, err)
 	}
 	return m, nil

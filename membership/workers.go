@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -15,7 +17,9 @@ import (
 var (
 	// ErrNameTaken means another live lease holds the worker name. A worker
 	// that restarts after a crash meets it until its old lease expires (at
-	// most one TTL): retry, or pick another name.
+	// most one TTL): WaitReleased waits for that; otherwise pick another
+	// name. The error Register returns is a *NameTakenError, which names
+	// the holder.
 	ErrNameTaken = errors.New("membership: worker name held by another live lease")
 	// ErrNotRegistered means the worker key is gone or belongs to another
 	// lease: the session expired, or the worker deregistered.
@@ -50,6 +54,24 @@ func (m Member) equal(o Member) bool {
 	return m.Name == o.Name && m.Lease == o.Lease && m.Revision == o.Revision && bytes.Equal(m.Status, o.Status)
 }
 
+// NameTakenError is Register's error for a name another lease holds. It
+// matches ErrNameTaken with errors.Is.
+type NameTakenError struct {
+	// Holder is the registration that holds the name: its lease and the
+	// status its worker published, from which the caller tells its own
+	// previous incarnation (a crash, a restart) from another worker.
+	Holder Member
+	// Lease is the caller's own lease.
+	Lease clientv3.LeaseID
+}
+
+func (e *NameTakenError) Error() string {
+	return fmt.Sprintf("%v (lease %x, ours %x)", ErrNameTaken, e.Holder.Lease, e.Lease)
+}
+
+// Unwrap makes errors.Is(err, ErrNameTaken) hold.
+func (e *NameTakenError) Unwrap() error { return ErrNameTaken }
+
 // Registration is a worker's key in etcd, held under its session's lease.
 type Registration struct {
 	sess *Session
@@ -60,7 +82,8 @@ type Registration struct {
 // Register publishes worker name with status under sess's lease, so that it
 // disappears when the session ends. Registering again under the same
 // session replaces the status. A name held by another lease is refused with
-// ErrNameTaken: two processes must never share a place in the ring.
+// a *NameTakenError (ErrNameTaken): two processes must never share a place
+// in the ring.
 func Register(ctx context.Context, sess *Session, name string, status []byte) (*Registration, error) {
 	if err := ValidName(name); err != nil {
 		return nil, fmt.Errorf("membership: register worker: %w", err)
@@ -82,9 +105,9 @@ func Register(ctx context.Context, sess *Session, name string, status []byte) (*
 		return r, nil
 	}
 	// The else branch read the key in the same transaction, so it exists.
-	held := clientv3.LeaseID(resp.Responses[0].GetResponseRange().Kvs[0].Lease)
-	if held != lease {
-		return nil, fmt.Errorf("membership: register worker %q: %w (lease %x, ours %x)", name, ErrNameTaken, held, lease)
+	holder := memberOf(resp.Responses[0].GetResponseRange().Kvs[0])
+	if holder.Lease != lease {
+		return nil, fmt.Errorf("membership: register worker %q: %w", name, &NameTakenError{Holder: holder, Lease: lease})
 	}
 	if err := r.UpdateStatus(ctx, status); err != nil {
 		return nil, err
@@ -136,4 +159,66 @@ func (r *Registration) Deregister(ctx context.Context) error {
 		return fmt.Errorf("membership: deregister %q: %w", r.name, err)
 	}
 	return nil
+}
+
+// LeaseRemaining returns at most how long lease has left before it expires
+// unless refreshed, or 0 when it is gone. etcd answers in whole seconds,
+// rounded down, so the answer is rounded up: a lease with 0.4s left gives
+// 1s.
+func LeaseRemaining(ctx context.Context, cli clientv3.Lease, lease clientv3.LeaseID) (time.Duration, error) {
+	resp, err := cli.TimeToLive(ctx, lease)
+	if err != nil {
+		return 0, fmt.Errorf("membership: lease %x time to live: %w", lease, err)
+	}
+	if resp.TTL < 0 {
+		return 0, nil // expired or revoked
+	}
+	return time.Duration(resp.TTL+1) * time.Second, nil
+}
+
+// WaitReleased blocks until worker name is no longer held under lease: the
+// key was deleted (its lease expired or was revoked, or the worker
+// deregistered) or belongs to another lease now. It returns nil then, or
+// ctx's error. Bound ctx by the lease's TTL (LeaseRemaining) plus a margin:
+// a live holder refreshes its lease and never lets go.
+func WaitReleased(ctx context.Context, cli *clientv3.Client, name string, lease clientv3.LeaseID) error {
+	key := WorkerKey(name)
+	for {
+		resp, err := cli.Get(ctx, key)
+		if err != nil {
+			return fmt.Errorf("membership: wait for %q to be released: %w", name, ctxErr(ctx, err))
+		}
+		if len(resp.Kvs) == 0 || clientv3.LeaseID(resp.Kvs[0].Lease) != lease {
+			return nil
+		}
+		released, err := watchRelease(ctx, cli, key, lease, resp.Header.Revision+1)
+		if released {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("membership: wait for %q to be released: %w", name, ctx.Err())
+		}
+		if err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+			return fmt.Errorf("membership: wait for %q to be released: %w", name, err)
+		}
+		// The watch ended (compacted, or the client reconnected): look again.
+	}
+}
+
+// watchRelease watches key from rev until it is deleted or put under
+// another lease (released), or the watch ends.
+func watchRelease(ctx context.Context, cli *clientv3.Client, key string, lease clientv3.LeaseID, rev int64) (released bool, err error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for wr := range cli.Watch(wctx, key, clientv3.WithRev(rev)) {
+		if err := wr.Err(); err != nil {
+			return false, err
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == mvccpb.DELETE || clientv3.LeaseID(ev.Kv.Lease) != lease {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

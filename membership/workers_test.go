@@ -130,6 +130,11 @@ func TestRegisterName(t *testing.T) {
 	if !errors.Is(err, ErrNameTaken) || !strings.Contains(err.Error(), `"gpu-0"`) {
 		t.Fatalf("second holder: err = %v, want ErrNameTaken naming gpu-0", err)
 	}
+	var taken *NameTakenError
+	if !errors.As(err, &taken) || taken.Holder.Lease != a.Lease() || string(taken.Holder.Status) != "a" ||
+		taken.Holder.Name != "gpu-0" || taken.Lease != b.Lease() {
+		t.Fatalf("second holder: err = %#v, want a NameTakenError with a's registration", err)
+	}
 	if _, err := Register(t.Context(), a, "gpu-0", []byte("a2")); err != nil {
 		t.Fatalf("holder registering again: %v", err)
 	}
@@ -245,5 +250,55 @@ func TestDiscoveryClientClosed(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run still running 5s after its client closed")
+	}
+}
+
+// TestWaitReleased ensures the wait for a held name ends when the holder's
+// lease is revoked or expires (a crashed holder) and not while the holder
+// lives, and that LeaseRemaining bounds the wait from above.
+func TestWaitReleased(t *testing.T) {
+	e := startEmbedded(t, "")
+	cli := dial(t, e)
+	tests := []struct {
+		name    string
+		release func(*Session) // what happens to the holder; nil: it lives on
+		wantErr error
+	}{
+		{name: "revoked", release: func(s *Session) { s.Close() }},
+		{name: "expired", release: func(s *Session) { s.Orphan() }},
+		{name: "live", wantErr: context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			holder := newSession(t, cli, time.Second)
+			if _, err := Register(t.Context(), holder, tt.name, nil); err != nil {
+				t.Fatal(err)
+			}
+			remaining, err := LeaseRemaining(t.Context(), cli, holder.Lease())
+			if err != nil || remaining < holder.TTL() || remaining > holder.TTL()+time.Second {
+				t.Fatalf("LeaseRemaining = %v, %v; want %v, rounded up", remaining, err, holder.TTL())
+			}
+			if tt.release != nil {
+				tt.release(holder)
+			}
+			within := remaining + time.Second
+			ctx, cancel := context.WithTimeout(t.Context(), within)
+			defer cancel()
+			start := time.Now()
+			err = WaitReleased(ctx, cli, tt.name, holder.Lease())
+			t.Logf("WaitReleased = %v after %v", err, time.Since(start).Round(time.Millisecond))
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("WaitReleased = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr != nil {
+				return
+			}
+			if left, err := LeaseRemaining(t.Context(), cli, holder.Lease()); err != nil || left != 0 {
+				t.Fatalf("LeaseRemaining of the released lease = %v, %v; want 0", left, err)
+			}
+			if _, err := Register(t.Context(), newSession(t, cli, time.Second), tt.name, nil); err != nil {
+				t.Fatalf("register after the release: %v", err)
+			}
+		})
 	}
 }

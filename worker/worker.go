@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/allreduce"
+	"github.com/cohort-clv/cohort/internal/proc"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/kernels/cpu"
 	"github.com/cohort-clv/cohort/membership"
@@ -124,7 +125,7 @@ type worker struct {
 	// nil without a HealthAddr.
 	metrics *metrics
 	// resume is the state the last generation was interrupted at; only
-	// the watch loop's goroutine touches it.
+	// the training loop's goroutine (trainPlans) touches it.
 	resume resumeStates
 }
 
@@ -224,14 +225,14 @@ func (w *worker) register(ctx context.Context, st *cohortv1.WorkerStatus) error 
 	if err != nil {
 		return fmt.Errorf("worker %s: encode status: %w", w.cfg.Name, err)
 	}
-	regn, err := membership.Register(ctx, sess, w.cfg.Name, status)
+	regn, err := w.registerName(ctx, sess, status)
 	if err != nil {
-		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+		return err
 	}
 	defer w.startStatus(ctx, regn, st)() // machine readings for cohort top (status.go)
-	reg, err := w.cfg.Client.Get(ctx, membership.WorkerKey(w.cfg.Name))
-	if err != nil || len(reg.Kvs) == 0 {
-		return fmt.Errorf("worker %s: read registration back: %v", w.cfg.Name, err)
+	rev, err := registrationRevision(ctx, w.cfg.Client, w.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
 	}
 	if w.metrics != nil {
 		w.metrics.registrations.Inc()
@@ -240,7 +241,119 @@ func (w *worker) register(ctx context.Context, st *cohortv1.WorkerStatus) error 
 	if w.cfg.Ready != nil {
 		w.cfg.Ready(w.addr)
 	}
-	return w.watch(ctx, sess, reg.Kvs[0].ModRevision+1)
+	return w.watch(ctx, sess, rev+1)
+}
+
+// releaseMargin is how long past the remaining TTL of its previous
+// incarnation's lease a worker waits for etcd to expire it: etcd checks
+// for expired leases twice a second and revokes them through raft.
+const releaseMargin = time.Second
+
+// registerName registers the worker's name under sess. A name still held
+// by this worker's previous incarnation (it crashed, or cohort up
+// restarted, and its lease has not expired yet) is waited for, up to that
+// lease's remaining TTL plus releaseMargin, instead of failing and having
+// a supervisor restart the worker again and again until it expires. A name
+// that another live worker holds fails at once.
+func (w *worker) registerName(ctx context.Context, sess *membership.Session, status []byte) (*membership.Registration, error) {
+	regn, err := membership.Register(ctx, sess, w.cfg.Name, status)
+	var taken *membership.NameTakenError
+	if !errors.As(err, &taken) {
+		if err != nil {
+			return nil, fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+		}
+		return regn, nil
+	}
+	addr, previous := w.previousIncarnation(taken.Holder)
+	if !previous {
+		return nil, w.nameClash(addr, taken)
+	}
+	remaining, err := membership.LeaseRemaining(ctx, w.cfg.Client, taken.Holder.Lease)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+	}
+	if remaining > 0 {
+		wait := remaining + releaseMargin
+		w.log.Warn(fmt.Sprintf("worker: waiting up to %v for the previous registration's lease to expire", wait),
+			"lease", fmt.Sprintf("%x", int64(taken.Holder.Lease)), "previous", addr)
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		err := membership.WaitReleased(wctx, w.cfg.Client, w.cfg.Name, taken.Holder.Lease)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("worker %s: %w", w.cfg.Name, ctx.Err())
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Still refreshed after a whole TTL: a live process, after all.
+			return nil, w.nameClash(addr, taken)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+		}
+	}
+	regn, err = membership.Register(ctx, sess, w.cfg.Name, status)
+	if errors.As(err, &taken) {
+		addr, _ := w.previousIncarnation(taken.Holder)
+		return nil, w.nameClash(addr, taken)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: %w", w.cfg.Name, err)
+	}
+	return regn, nil
+}
+
+// previousIncarnation reads the status of holder, the registration that
+// holds this worker's name, and reports its ring address and whether it
+// is this worker's own previous incarnation: the same ring address, or
+// the same host with the process it recorded gone (or this very process,
+// as after a container restart), since a restart with --listen's port 0
+// gets a new port.
+func (w *worker) previousIncarnation(holder membership.Member) (addr string, previous bool) {
+	st := &cohortv1.WorkerStatus{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(holder.Status, st); err != nil {
+		return "", false
+	}
+	addr = st.GetRingAddr()
+	if addr == "" {
+		return "", false
+	}
+	if addr == w.addr {
+		return addr, true
+	}
+	theirs, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, false
+	}
+	ours, _, err := net.SplitHostPort(w.addr)
+	if err != nil || theirs != ours {
+		return addr, false
+	}
+	pid := int(st.GetPid())
+	return addr, pid > 0 && (pid == os.Getpid() || !proc.Alive(pid))
+}
+
+// nameClash is the error of a name another live worker holds.
+func (w *worker) nameClash(addr string, taken *membership.NameTakenError) error {
+	where := "is live"
+	if addr != "" {
+		where = "is live at " + addr
+	}
+	return fmt.Errorf("worker %s: a worker named %s %s; pick another --name: %w", w.cfg.Name, w.cfg.Name, where, taken)
+}
+
+// registrationRevision reads the worker's registration back and returns
+// the revision it was written at. A registration that is missing right
+// after it was written (its lease already ended) is an error wrapping
+// membership.ErrNotRegistered.
+func registrationRevision(ctx context.Context, cli *clientv3.Client, name string) (int64, error) {
+	key := membership.WorkerKey(name)
+	reg, err := cli.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("read registration back: %w", err)
+	}
+	if len(reg.Kvs) == 0 {
+		return 0, fmt.Errorf("read registration back: %s is gone: %w", key, membership.ErrNotRegistered)
+	}
+	return reg.Kvs[0].ModRevision, nil
 }
 
 // health fails until the worker holds its first lease, and whenever its
@@ -261,6 +374,11 @@ func (w *worker) health(context.Context) error {
 // name this worker after it registered) and trains those that name it.
 // The watch outlives an etcd member that stops or loses its leader
 // (membership.Follow); it ends when ctx does or the lease is lost.
+//
+// The watch's handler only hands the plans that name this worker to
+// trainPlans, a loop that watch starts and joins before it returns: a
+// handler that trained would leave the watch unread for a generation
+// (hours) while etcd's client buffered every write under the jobs prefix.
 func (w *worker) watch(ctx context.Context, sess *membership.Session, rev int64) error {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -271,20 +389,26 @@ func (w *worker) watch(ctx context.Context, sess *membership.Session, rev int64)
 		case <-fctx.Done():
 		}
 	}()
-	onEvent := func(ev *clientv3.Event) error {
-		if ev.Type != clientv3.EventTypePut || !strings.Contains(string(ev.Kv.Key), "/gen/") {
-			return nil
+	plans := newLatestPlan()
+	tctx, stopTraining := context.WithCancel(ctx)
+	defer stopTraining()
+	trained := make(chan struct{})
+	go func() {
+		defer close(trained)
+		w.trainPlans(tctx, plans, sess.Done(), w.generation)
+	}()
+	defer func() {
+		select {
+		case <-sess.Done():
+			// The lease is gone: the generation in progress stops by
+			// itself, keeping its state for the next registration's
+			// generation and reporting the interruption.
+		default:
+			stopTraining()
 		}
-		plan := &cohortv1.GenerationPlan{}
-		if err := cohortv1.UnmarshalRecord(ev.Kv.Value, plan); err != nil {
-			w.log.Warn("worker: unreadable plan", "key", string(ev.Kv.Key), "err", err)
-			return nil
-		}
-		if rank := rankOf(plan, w.cfg.Name); rank >= 0 {
-			w.generation(ctx, plan, rank, ev.Kv.ModRevision)
-		}
-		return nil
-	}
+		<-trained
+	}()
+	onEvent := w.planHandler(plans)
 	for {
 		err := membership.Follow(fctx, w.cfg.Client, membership.JobsPrefix, rev, onEvent, clientv3.WithPrefix())
 		switch {
@@ -300,6 +424,93 @@ func (w *worker) watch(ctx context.Context, sess *membership.Session, rev int64)
 			rev = 0
 		default:
 			return fmt.Errorf("worker %s: follow plans: %w", w.cfg.Name, err)
+		}
+	}
+}
+
+// assignment is a plan that names this worker: the plan, the worker's
+// rank in it and the revision the plan was written at.
+type assignment struct {
+	plan *cohortv1.GenerationPlan
+	rank int
+	rev  int64
+}
+
+// latestPlan holds the newest assignment the training loop has not taken
+// yet. It has one slot: a newer plan replaces an unread older one, which
+// the coordinator has given up on (a newer generation supersedes its
+// predecessor, and a worker is in one job at a time).
+type latestPlan chan assignment
+
+func newLatestPlan() latestPlan { return make(latestPlan, 1) }
+
+// put stores a, replacing an unread assignment, which it returns (ok
+// true). It never blocks. One goroutine puts (the watch handler); the
+// training loop takes concurrently.
+func (l latestPlan) put(a assignment) (replaced assignment, ok bool) {
+	for {
+		select {
+		case l <- a:
+			return replaced, ok
+		default:
+		}
+		select {
+		case replaced = <-l:
+			ok = true
+		default: // the loop took it meanwhile
+		}
+	}
+}
+
+// planHandler returns the plan watch's handler: it puts each plan that
+// names this worker into plans and returns at once, whether or not a
+// generation is training.
+func (w *worker) planHandler(plans latestPlan) func(*clientv3.Event) error {
+	return func(ev *clientv3.Event) error {
+		if ev.Type != clientv3.EventTypePut || !strings.Contains(string(ev.Kv.Key), "/gen/") {
+			return nil
+		}
+		plan := &cohortv1.GenerationPlan{}
+		if err := cohortv1.UnmarshalRecord(ev.Kv.Value, plan); err != nil {
+			w.log.Warn("worker: unreadable plan", "key", string(ev.Kv.Key), "err", err)
+			return nil
+		}
+		rank := rankOf(plan, w.cfg.Name)
+		if rank < 0 {
+			return nil
+		}
+		if old, ok := plans.put(assignment{plan: plan, rank: rank, rev: ev.Kv.ModRevision}); ok {
+			w.log.Info("worker: plan superseded before it trained",
+				"job", old.plan.GetJobId(), "generation", old.plan.GetGeneration(),
+				"by_job", plan.GetJobId(), "by_generation", plan.GetGeneration())
+		}
+		return nil
+	}
+}
+
+// trainPlans trains the assignments put into plans, one at a time, until
+// ctx ends (which also stops the generation in progress) or lost is closed
+// (the lease ended: it trains no plan after that; the generation in
+// progress stops by itself). train is w.generation, or a fake in tests.
+// It is the only goroutine that trains, so the only one that touches
+// w.resume.
+func (w *worker) trainPlans(ctx context.Context, plans latestPlan, lost <-chan struct{},
+	train func(ctx context.Context, plan *cohortv1.GenerationPlan, rank int, rev int64)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lost:
+			return
+		case a := <-plans:
+			select {
+			case <-ctx.Done():
+				return
+			case <-lost:
+				return
+			default:
+			}
+			train(ctx, a.plan, a.rank, a.rev)
 		}
 	}
 }
