@@ -227,7 +227,7 @@ finish() {
     [ $SECONDS -lt $deadline ] || die "job $1 not done within $job_timeout s (state $state, epoch $epoch)"
     sleep 1
   done
-  [ -n "$gini" ] || die "job $1 succeeded without metrics.normalizedGini"
+  [ -n "$gini" ] || die "job $1 succeeded without metrics.normalized_gini"
 }
 
 now() { date -u +%s.%N; }
@@ -374,7 +374,7 @@ awk -v r="$rel" 'BEGIN { exit !(r <= 0.01) }' ||
 [ "$coord_after" != "$coord_before" ] ||
   problems+=("coordinator $coord_before was killed but the job still names it: the standby did not take it over")
 if [ -z "$finished_at" ]; then
-  problems+=("job $id1 has no finishedAt: cannot tell whether every fault landed mid-job")
+  problems+=("job $id1 has no finished_at: cannot tell whether every fault landed mid-job")
 elif ! awk -v f="$(date -u -d "$finished_at" +%s.%N)" -v l="$last_fault" 'BEGIN { exit !(l < f) }'; then
   problems+=("job $id1 finished at $finished_at, before the last fault: not every fault landed mid-job; raise --epochs")
 fi

@@ -38,7 +38,10 @@ output directory, worker bounds), its state and error, the generation of
 workers, the last checkpoint, progress and, once it has succeeded, its
 test-set metrics against the BG/NBD + Gamma-Gamma baseline.
 
---json prints protojson: the Job, or {"jobs": [...]} for the list.
+--json prints protojson with the spec's snake_case field names (data_path,
+val_loss, metrics.normalized_gini): the Job, or {"jobs": [...]} for the list.
+States read as in the proto ("JOB_STATE_SUCCEEDED") and 64-bit numbers as
+strings ("step": "99"), as protojson writes them.
 
 Example:
   cohort status
@@ -413,9 +416,14 @@ func orDefault(s string) string {
 	return s
 }
 
+// jsonOptions are how every job command prints records: protojson with
+// the proto's field names, the snake_case a job.yaml is written in
+// (data_path, out_dir, val_loss), not protojson's default lowerCamelCase.
+func jsonOptions() protojson.MarshalOptions { return protojson.MarshalOptions{UseProtoNames: true} }
+
 // printProto writes m as protojson: indented, or on one line (NDJSON).
 func printProto(w io.Writer, m proto.Message, indent bool) error {
-	opts := protojson.MarshalOptions{EmitUnpopulated: false}
+	opts := jsonOptions()
 	if indent {
 		opts.Multiline, opts.Indent = true, "  "
 	}

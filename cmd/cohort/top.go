@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/term"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/cohort-clv/cohort/clusterview"
 	"github.com/cohort-clv/cohort/membership"
@@ -143,7 +142,7 @@ func writeSnapshotJSON(w io.Writer, s *clusterview.Snapshot) error {
 	for _, wk := range s.Workers {
 		row := workerJSON{Name: wk.Name, Error: wk.Err}
 		if wk.Status != nil {
-			b, err := protojson.Marshal(wk.Status)
+			b, err := jsonOptions().Marshal(wk.Status)
 			if err != nil {
 				return fmt.Errorf("top: encode worker %s: %w", wk.Name, err)
 			}
@@ -152,7 +151,7 @@ func writeSnapshotJSON(w io.Writer, s *clusterview.Snapshot) error {
 		out.Workers = append(out.Workers, row)
 	}
 	for _, j := range s.Jobs {
-		b, err := protojson.Marshal(j)
+		b, err := jsonOptions().Marshal(j)
 		if err != nil {
 			return fmt.Errorf("top: encode job %s: %w", j.GetId(), err)
 		}

@@ -403,6 +403,28 @@ func TestStatusJSONNoJobs(t *testing.T) {
 	}
 }
 
+// TestStatusJSONSpecNames ensures status --json names fields as a job.yaml
+// does (data_path, out_dir, val_loss), not in protojson's lowerCamelCase.
+func TestStatusJSONSpecNames(t *testing.T) {
+	job := &cohortv1.Job{Id: "job-3f2a9c1d7e44", State: sRunning, ValLoss: 2.5,
+		Spec: &cohortv1.JobSpec{Name: "cdnow", Source: &cohortv1.JobSpec_DataPath{DataPath: "/data/x.csv"}, OutDir: "/runs/x", MinWorkers: 2}}
+	addr := serveJobs(t, &fakeJobs{jobs: []*cohortv1.Job{job}})
+	for _, args := range [][]string{{"status", "--json"}, {"status", job.Id, "--json"}} {
+		out, _, err := runCohort(t, append(args, "--coordinator", addr)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"data_path"`, `"out_dir"`, `"min_workers"`, `"val_loss"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: %s lacks %s", args, out, want)
+			}
+		}
+		if strings.Contains(out, `"dataPath"`) || strings.Contains(out, `"valLoss"`) {
+			t.Errorf("%v: %s uses lowerCamelCase names", args, out)
+		}
+	}
+}
+
 // TestWorkerCounts ensures "1 worker", not "1 workers", in status's views.
 func TestWorkerCounts(t *testing.T) {
 	for _, tc := range []struct {
