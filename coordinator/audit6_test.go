@@ -165,6 +165,31 @@ func TestSubmitRefusesBusyOutDir(t *testing.T) {
 	}
 }
 
+// TestSameDir ensures two spellings of one directory compare equal: extra
+// slashes, a symbolic link on the way, a tail that does not exist yet.
+func TestSameDir(t *testing.T) {
+	root := t.TempDir()
+	runs := filepath.Join(root, "runs")
+	if err := os.MkdirAll(filepath.Join(runs, "j7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(runs, filepath.Join(root, "runs-link")); err != nil {
+		t.Fatal(err)
+	}
+	want := func(p string) string { r, _ := filepath.EvalSymlinks(root); return filepath.Join(r, p) }
+	for _, tc := range []struct{ dir, want string }{
+		{filepath.Join(root, "runs", "j7"), want("runs/j7")},
+		{root + "/runs//j7/", want("runs/j7")},
+		{filepath.Join(root, "runs-link", "j7"), want("runs/j7")},
+		{filepath.Join(root, "runs-link", "new", "deeper"), want("runs/new/deeper")},
+		{"/no/such/dir", "/no/such/dir"},
+	} {
+		if got := sameDir(tc.dir); got != tc.want {
+			t.Errorf("sameDir(%s) = %s, want %s", tc.dir, got, tc.want)
+		}
+	}
+}
+
 // TestNotLeaderCarriesLeader ensures a standby's NOT_LEADER answer names
 // the leader both in its text, as before, and in its ErrorInfo metadata,
 // which clients read without parsing the text.

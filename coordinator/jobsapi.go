@@ -408,7 +408,7 @@ func unwrapPath(err error) error {
 // the same directory: the two would overwrite each other's model,
 // metrics and checkpoints.
 func (s *JobsService) outDirFree(ctx context.Context, sp *cohortv1.JobSpec) error {
-	out := filepath.Clean(sp.GetOutDir())
+	out := sameDir(sp.GetOutDir())
 	jobs, err := s.readJobs(ctx)
 	if err != nil {
 		return err
@@ -419,7 +419,7 @@ func (s *JobsService) outDirFree(ctx context.Context, sp *cohortv1.JobSpec) erro
 		default:
 			continue
 		}
-		if d := j.GetSpec().GetOutDir(); d != "" && filepath.Clean(d) == out {
+		if d := j.GetSpec().GetOutDir(); d != "" && sameDir(d) == out {
 			name := ""
 			if n := j.GetSpec().GetName(); n != "" {
 				name = " (" + n + ")"
@@ -430,6 +430,24 @@ func (s *JobsService) outDirFree(ctx context.Context, sp *cohortv1.JobSpec) erro
 		}
 	}
 	return nil
+}
+
+// sameDir is the directory dir names on this machine, for comparing two
+// jobs' out_dirs: cleaned, with the symbolic links of its longest existing
+// prefix resolved, so that runs-link/j7 (runs-link -> runs) is runs/j7. The
+// part that does not exist yet is kept as written.
+func sameDir(dir string) string {
+	dir = filepath.Clean(dir)
+	rest := ""
+	for p := dir; ; p = filepath.Dir(p) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if p == filepath.Dir(p) {
+			return dir
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
 }
 
 // requested returns the job a request id created, if it created one.

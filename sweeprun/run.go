@@ -414,8 +414,13 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	switch {
 	case fl != nil:
 		return fl
-	case pr:
+	case pr && (err != nil || net == nil):
 		return r.end(ctx, t.ID, Pruned, best, "", took, nil, model.History{})
+	case pr:
+		// The stop came too late: a cluster trial's epochs reach the
+		// stopper after the fact, and this one trained to its end. Its
+		// model is whole, so it counts as completed (the best may be it).
+		r.log.Info("trial finished before its stop arrived; kept as completed", "trial", t.ID)
 	case ctx.Err() != nil:
 		return nil // interrupted: stays running for Resume
 	case err != nil:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/job"
+	"github.com/cohort-clv/cohort/kernels/cpu"
 	"github.com/cohort-clv/cohort/model"
 	"github.com/cohort-clv/cohort/sweeprun"
 	"github.com/cohort-clv/cohort/synth"
@@ -394,5 +395,40 @@ func TestNoTrialCompleted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLateStopKeepsFinishedTrial ensures a trial whose stop decision
+// reached it only after it trained to its end (a cluster trial's epochs
+// arrive late) counts as completed with its real model, not as pruned:
+// its model is whole, and the best may be it.
+func TestLateStopKeepsFinishedTrial(t *testing.T) {
+	dir := t.TempDir()
+	cli := etcd(t)
+	yaml := strings.NewReplacer("trials: 2", "trials: 4", "max_epochs: 2", "max_epochs: 3",
+		"early_stopping: {rule: none}", "early_stopping: {rule: asha, asha: {min_resource: 1, eta: 3}}").
+		Replace(tinySweep(writeShop(t, dir), "0.01, 0.000001, 0.0000001, 0.00000001"))
+	// lateStep trains the trial to its end and only then reports its
+	// epochs, as a coordinator's events can arrive.
+	lateStep := func(ctx context.Context, _ sweeprun.Trial, p *job.Prepared, ev job.Events) (*model.Model, model.History, error) {
+		be := cpu.New(cpu.Options{Threads: 1})
+		defer be.Close()
+		net, hist, err := job.Local(ctx, be, p, job.Events{})
+		if err != nil {
+			return nil, hist, err
+		}
+		for _, e := range hist.Epochs {
+			ev.Epoch(e)
+		}
+		return net, hist, nil
+	}
+	res, err := sweeprun.Start(context.Background(), cli, "late", parse(t, yaml), sweeprun.Options{Out: filepath.Join(dir, "late"), Step: lateStep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range res.Trials {
+		if tr.Status != sweeprun.Completed || tr.Epochs != 3 {
+			t.Errorf("trial %d: %s after %d epochs, want completed after 3 (its stop came after it finished)", tr.ID, tr.Status, tr.Epochs)
+		}
 	}
 }
