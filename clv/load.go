@@ -70,7 +70,7 @@ type IngestReport struct {
 	TotalQuantity   float64          `json:"total_quantity"`
 
 	Customers         int `json:"customers"`          // with features: first purchase on or before the calibration end
-	ExcludedCustomers int `json:"excluded_customers"` // first purchase after the calibration end, in any window or after the holdout: left out
+	ExcludedCustomers int `json:"excluded_customers"` // no purchase on or before the calibration end (a first purchase later, or returns only): left out
 
 	FirstDate      time.Time `json:"first_date"` // of accepted rows
 	LastDate       time.Time `json:"last_date"`

@@ -41,7 +41,7 @@ func writeIngest(w io.Writer, r clv.IngestReport, secs float64, skipInherited bo
 		fmt.Fprintf(&b, " extra=%s", strings.Join(r.Columns.Extra, ","))
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "  customers: %d with features, %d left out (first purchase after the calibration end)\n",
+	fmt.Fprintf(&b, "  customers: %d with features, %d left out (no purchase on or before the calibration end)\n",
 		r.Customers, r.ExcludedCustomers)
 	fmt.Fprintf(&b, "  calibration: %s to %s", r.FirstDate.Format(time.DateOnly), r.CalibrationEnd.Format(time.DateOnly))
 	if !r.HoldoutEnd.IsZero() {

@@ -36,7 +36,7 @@ func TestWriteIngest(t *testing.T) {
 	noHoldout.HoldoutEnd, noHoldout.Horizon = time.Time{}, clv.Horizon{}
 	head := `read log.csv (csv, delimiter ",", header): 2000 rows, 1900 transactions
   columns: customer=customer_id date=date amount=amount
-  customers: 300 with features, 12 left out (first purchase after the calibration end)
+  customers: 300 with features, 12 left out (no purchase on or before the calibration end)
 `
 	tests := []struct {
 		name      string
@@ -251,7 +251,7 @@ func TestIngestSummaryLeftOut(t *testing.T) {
 	if err := os.WriteFile(small, []byte(featuresLog), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const why = " left out (first purchase after the calibration end)\n"
+	const why = " left out (no purchase on or before the calibration end)\n"
 	tests := []struct {
 		name   string
 		shared string // a data set in shared/data instead of the small log
