@@ -251,7 +251,14 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := sweeprun.Options{Out: f.sweepDir(id), Logger: so.log}
+	// Absolute, so that every path the sweep prints or stores (results,
+	// the best model) reads the same from any directory, as a cluster
+	// sweep's do.
+	dir, err := filepath.Abs(f.sweepDir(id))
+	if err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
+	opts := sweeprun.Options{Out: dir, Logger: so.log}
 	if !f.quiet {
 		opts.Progress = so.progress
 	}

@@ -343,3 +343,27 @@ func TestSweepHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepRelativeDirPrintsAbsolute ensures a local sweep given a relative
+// --dir prints and stores absolute paths, as a cluster sweep does, so that
+// a resume from another directory names the same files.
+func TestSweepRelativeDirPrintsAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeTinySpec(t, dir, "spec.yaml", "", "")
+	t.Chdir(dir)
+	stdout, stderr, err := runCohort(t, "sweep", spec, "--id", "rel", "-q", "--json", "--dir", "sweeps")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var doc struct {
+		Out, Model, Results string
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	for _, p := range []string{doc.Out, doc.Model, doc.Results} {
+		if !filepath.IsAbs(p) || !strings.Contains(p, filepath.Join("sweeps", "rel")) {
+			t.Errorf("sweep --json printed path %q, want an absolute path under sweeps/rel:\n%s", p, stdout)
+		}
+	}
+}
