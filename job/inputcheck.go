@@ -30,6 +30,13 @@ const (
 	maxAsOfGapDays = 365
 )
 
+// IngestWarnings are the input checks that concern the log alone (a
+// censored log, an outlier first date), for a command that reads a log
+// without training or scoring on it (cohort features).
+func IngestWarnings(ds *clv.Dataset) []string {
+	return warningsOf(censoredLog(ds.Report, "the features describe a censored log"), outlierFirstDate(ds))
+}
+
 // warningsOf drops the checks that found nothing.
 func warningsOf(ws ...string) []string {
 	return slices.DeleteFunc(ws, func(w string) bool { return w == "" })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/internal/atomicfile"
+	"github.com/cohort-clv/cohort/job"
 )
 
 // featuresFlags are cohort features' flags.
@@ -34,6 +35,7 @@ type featuresSummary struct {
 	Seconds  float64          `json:"seconds"`
 	RowsPerS float64          `json:"rows_per_second"`
 	Report   clv.IngestReport `json:"report"`
+	Warnings []string         `json:"warnings,omitempty"` // as train's: a censored log, an outlier first date
 }
 
 func newFeaturesCmd() *cobra.Command {
@@ -113,13 +115,15 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 		return err
 	}
 	secs := time.Since(began).Seconds()
+	warnings := job.IngestWarnings(ds)
+	printWarnings(cmd.ErrOrStderr(), warnings)
 	w := cmd.OutOrStdout()
 	if f.out == "-" {
 		w = cmd.ErrOrStderr() // stdout carries the data
 	}
 	if f.json {
 		return json.NewEncoder(w).Encode(featuresSummary{Out: f.out, Features: ds.FeatureNames, Seconds: secs,
-			RowsPerS: float64(ds.Report.Rows) / secs, Report: ds.Report})
+			RowsPerS: float64(ds.Report.Rows) / secs, Report: ds.Report, Warnings: warnings})
 	}
 	if f.out == "-" && f.quiet {
 		return nil

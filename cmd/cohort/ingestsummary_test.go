@@ -168,6 +168,24 @@ func TestTrainCensoredLog(t *testing.T) {
 		t.Errorf("report.html has %d warnings, want 2", n)
 	}
 
+	// features reads the same log without training: it warns of the same
+	// two findings, on stderr and in its --json summary.
+	fstdout, fstderr, err := runCohort(t, "features", "--data", data, "--skip-bad-rows", "-q", "--json", "--out", filepath.Join(dir, "f.csv"))
+	if err != nil {
+		t.Fatalf("features: %v\n%s", err, fstderr)
+	}
+	for _, want := range []string{"were bad and skipped: the features describe a censored log", "warning: the earliest transaction, customer zz-outlier's"} {
+		if !strings.Contains(fstderr, want) {
+			t.Errorf("features stderr lacks %q:\n%s", want, fstderr)
+		}
+	}
+	var fdoc struct {
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(fstdout), &fdoc); err != nil || len(fdoc.Warnings) != 2 {
+		t.Errorf("features --json warnings %q (%v), want 2:\n%s", fdoc.Warnings, err, fstdout)
+	}
+
 	model := filepath.Join(out, "model")
 	tests := []struct {
 		name              string
