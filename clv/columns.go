@@ -42,11 +42,8 @@ var summaryNames = []string{"frequency", "recency", "t", "monetary_value", "x", 
 func summaryColumns(header, norm []string) []string {
 	var found []string
 	for i, n := range norm {
-		for _, s := range summaryNames {
-			if n == s {
-				found = append(found, header[i])
-				break
-			}
+		if slices.Contains(summaryNames, n) {
+			found = append(found, header[i])
 		}
 	}
 	if len(found) < 2 {

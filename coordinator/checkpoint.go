@@ -20,15 +20,10 @@ import (
 // checkpointed records rank 0's report of a complete checkpoint: the
 // pointer under membership.CheckpointKey and the job's checkpoint step, in
 // one transaction, so a coordinator that takes over (or a full restart)
-// finds the newest checkpoint whose file is whole.
+// finds the newest checkpoint whose file is whole. Report has validated
+// req (ReportRequest.Validate: the path's length) and refused ranks but 0.
 func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *cohortv1.CheckpointPointer) error {
-	if req.GetRank() != 0 {
-		return fmt.Errorf("checkpoint from rank %d: only rank 0 writes them: %w", req.GetRank(), rpcerr.ErrInvalidArgument)
-	}
-	if n := len(c.GetPath()); n == 0 || n > cohortv1.MaxPathLen {
-		return fmt.Errorf("checkpoint path of %d bytes, want 1..%d: %w", n, cohortv1.MaxPathLen, rpcerr.ErrInvalidArgument)
-	}
-	if e := c.GetError(); e != "" {
+	if c.GetError() != "" {
 		return j.checkpointFailed(ctx, req, c)
 	}
 	if b, err := hex.DecodeString(c.GetSha256()); err != nil || len(b) != 32 {

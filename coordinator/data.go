@@ -125,15 +125,8 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
-	j, err := s.jobs.find(req.GetJobId())
+	j, g, err := s.from(req.GetJobId(), req.GetGeneration(), req.GetRank(), req.GetWorker())
 	if err != nil {
-		return nil, fmt.Errorf("coordinator: report: %w", err)
-	}
-	g, err := j.current(req.GetGeneration())
-	if err != nil {
-		return nil, fmt.Errorf("coordinator: report: %w", err)
-	}
-	if err := g.sender(req.GetRank(), req.GetWorker()); err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
 	switch req.GetReport().(type) {
@@ -156,6 +149,23 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
 	return &cohortv1.ReportResponse{}, nil
+}
+
+// from finds the job and its current generation a report names, and
+// checks that rank and worker are one of that generation's workers.
+func (s reportService) from(jobID string, gen uint64, rank uint32, worker string) (*Job, *generation, error) {
+	j, err := s.jobs.find(jobID)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := j.current(gen)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := g.sender(rank, worker); err != nil {
+		return nil, nil, err
+	}
+	return j, g, nil
 }
 
 // sender checks that rank and worker name one of the generation's workers.
@@ -195,15 +205,8 @@ func (s reportService) ReportFinal(st grpc.ClientStreamingServer[cohortv1.FinalM
 	if first.GetSeq() != 0 {
 		return fmt.Errorf("coordinator: report final model: first chunk %d, want 0: %w", first.GetSeq(), rpcerr.ErrInvalidArgument)
 	}
-	j, err := s.jobs.find(first.GetJobId())
+	_, g, err := s.from(first.GetJobId(), first.GetGeneration(), first.GetRank(), first.GetWorker())
 	if err != nil {
-		return fmt.Errorf("coordinator: report final model: %w", err)
-	}
-	g, err := j.current(first.GetGeneration())
-	if err != nil {
-		return fmt.Errorf("coordinator: report final model: %w", err)
-	}
-	if err := g.sender(first.GetRank(), first.GetWorker()); err != nil {
 		return fmt.Errorf("coordinator: report final model: %w", err)
 	}
 	if first.GetRank() != 0 {

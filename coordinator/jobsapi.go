@@ -205,9 +205,10 @@ func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (
 	if err := s.outDirFree(ctx, req.GetSpec()); err != nil {
 		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
-	for range maxWriteRetries {
-		if rid != "" {
-			// Most retries find the request at once; no txn needed.
+	for try := range maxWriteRetries {
+		if rid != "" && try > 0 {
+			// The request was looked up above, under submitMu; after a
+			// failed transaction another leader's Submit may have made it.
 			if j, found, err := s.requested(ctx, rid); err != nil || found {
 				return jobOrErr(j, err, op)
 			}

@@ -135,6 +135,9 @@ func TestGroceryCountOnly(t *testing.T) {
 			t.Fatalf("prediction %+v: want expected purchase days >= 0, the baseline's spend its purchases", p)
 		}
 	}
+
+	// The same run's report and an eval of its model speak of purchase days.
+	t.Run("report wording", func(t *testing.T) { checkCountOnlyReport(t, be, spec.Data, res) })
 }
 
 // TestSpecValidateCountOnly ensures a spec that reads count-only is valid

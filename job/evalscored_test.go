@@ -12,7 +12,7 @@ import (
 
 	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/eval"
-	"github.com/cohort-clv/cohort/internal/shareddata"
+	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/kernels/cpu"
 )
 
@@ -139,27 +139,12 @@ func TestInSampleWindow(t *testing.T) {
 	}
 }
 
-// TestCountOnlyReportWording ensures report.html of a count-only run (the
-// groceryElog read with amount none) speaks of purchase days throughout,
-// never of spend or money, and shows the constant Gamma-Gamma model of 1 as
-// one line instead of its stand-in shapes of 2^40.
-func TestCountOnlyReportWording(t *testing.T) {
-	h, err := clv.ParseHorizon("52w")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := DefaultSpec()
-	spec.Data, spec.Out = shareddata.Path(t, "groceryElog.csv"), t.TempDir()
-	spec.Read.Amount = clv.AmountNone
-	spec.Read.CalibrationEnd = time.Date(2006, 12, 31, 0, 0, 0, 0, time.UTC)
-	spec.Read.Horizon = h
-	spec.ImportanceRepeats = 0
-	be := cpu.New(cpu.Options{Threads: 1})
-	defer be.Close()
-	res, err := Train(context.Background(), be, spec, Events{})
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkCountOnlyReport checks that report.html of a count-only run (the
+// groceryElog read with amount none, TestGroceryCountOnly's run) speaks of
+// purchase days throughout, never of spend or money, and shows the
+// constant Gamma-Gamma model of 1 as one line instead of its stand-in
+// shapes of 2^40; and so does an eval --split all of its model.
+func checkCountOnlyReport(t *testing.T, be kernels.Backend, data string, res *Result) {
 	check := func(t *testing.T, path, who string) {
 		page := pageText(t, path)
 		if m := regexp.MustCompile(`(?i)[^.;:]*\b(spend|spent|spends|spending|money)\b[^.;:]*`).FindAllString(page, -1); len(m) > 0 {
@@ -184,7 +169,7 @@ func TestCountOnlyReportWording(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := tr.Evaluate(context.Background(), be, spec.Data, tr.Meta.Read, t.TempDir(), false, 0)
+		ev, err := tr.Evaluate(context.Background(), be, data, tr.Meta.Read, t.TempDir(), false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,8 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("job: evaluate: %s has no customers to evaluate (%d in all)", data, len(ds.Customers))
 	}
-	rep, err := evaluation{data: data, ds: ds, test: cs, all: !testOnly, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be}.report(ctx)
+	scored := matrix(cs, len(ds.FeatureNames))
+	rep, err := evaluation{data: data, ds: ds, test: cs, x: &scored, all: !testOnly, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be}.report(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,6 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 		who, res.Scored, res.InSample = "customers", "all", train+val
 		inSample = t.inSampleWindow(ds.Report, len(cs), train, val)
 	}
-	scored := matrix(cs, len(ds.FeatureNames))
 	res.Warnings = warningsOf(censoredLog(ds.Report, "the metrics are computed"), outlierFirstDate(ds), smallTestSet(len(cs), who), inSample,
 		featureShift(t.Net.Pipeline, scored.X, scored.Rows))
 	annotate(rep, ds.Report, res.Warnings)

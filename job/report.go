@@ -30,6 +30,9 @@ type evaluation struct {
 	be         kernels.Backend
 	hist       model.History // empty when evaluating a saved model
 	workers    int           // processes that trained the model; 0 leaves the line out
+	// x is test as a matrix when the caller has built it (Evaluate, for
+	// its feature-shift check); nil: report builds it.
+	x *model.Data
 }
 
 // draws is how many holdouts eval.ZILNNoise simulates, and how many
@@ -46,7 +49,11 @@ func draws(n int) int {
 
 func (e evaluation) report(ctx context.Context) (*report.Report, error) {
 	test := e.test
-	X := matrix(test, len(e.ds.FeatureNames))
+	X := e.x
+	if X == nil {
+		m := matrix(test, len(e.ds.FeatureNames))
+		X = &m
+	}
 	actual := make([]float64, len(test))
 	blSpend := make([]float64, len(test))
 	// The baseline's P(return) is BG/NBD's chance of a purchase within the

@@ -14,11 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cohort-clv/cohort/coordinator"
 	"github.com/cohort-clv/cohort/internal/etcdtest"
 	"github.com/cohort-clv/cohort/internal/freeport"
 	"github.com/cohort-clv/cohort/membership"
@@ -33,7 +37,10 @@ type fakeJobs struct {
 	cohortv1.UnimplementedJobsServer
 	standby bool
 	leader  string // set under mu once the fakes are served
-	hold    bool   // Watch keeps the stream open after its events, as for a running job
+	// leaderInDetail names the leader only in the status detail, as a
+	// coordinator does beside its text (leaderInDetail).
+	leaderInDetail bool
+	hold           bool // Watch keeps the stream open after its events, as for a running job
 
 	mu      sync.Mutex
 	calls   int
@@ -55,6 +62,8 @@ func (f *fakeJobs) enter() error {
 	defer f.mu.Unlock()
 	f.calls++
 	switch {
+	case f.standby && f.leader != "" && f.leaderInDetail:
+		return leaderInDetail(f.leader)
 	case f.standby && f.leader != "":
 		// As coordinator.JobsService.notLeader words it.
 		return fmt.Errorf("coordinator: call: %w; the leader is %s", rpcerr.ErrNotLeader, f.leader)
@@ -62,6 +71,25 @@ func (f *fakeJobs) enter() error {
 		return fmt.Errorf("coordinator: call: %w; leader unknown", rpcerr.ErrNotLeader)
 	}
 	return nil
+}
+
+// leaderInDetail is a NOT_LEADER status that names the leader only in its
+// ErrorInfo metadata (coordinator.LeaderMetadataKey), as the coordinator
+// adds it, and not in its text: a client that finds the leader must have
+// read the detail.
+func leaderInDetail(leader string) error {
+	st := status.Convert(rpcerr.ToStatus(fmt.Errorf("coordinator: call: %w", rpcerr.ErrNotLeader)))
+	p := st.Proto()
+	for i, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == rpcerr.Domain {
+			info = proto.CloneOf(info)
+			info.Metadata = map[string]string{coordinator.LeaderMetadataKey: leader}
+			if a, err := anypb.New(info); err == nil {
+				p.Details[i] = a
+			}
+		}
+	}
+	return status.FromProto(p).Err()
 }
 
 // count reads a counter under the lock the handlers write it under.
@@ -526,6 +554,12 @@ func TestJobsCLIFollowsNamedLeader(t *testing.T) {
 			setup: func(t *testing.T) (string, []*fakeJobs) {
 				leader := &fakeJobs{jobs: []*cohortv1.Job{{Id: "j1", State: sRunning, Spec: &cohortv1.JobSpec{Name: "one"}}}}
 				standby := &fakeJobs{standby: true, leader: serveJobs(t, leader)}
+				return serveJobs(t, standby), []*fakeJobs{standby, leader}
+			}, maxCalls: 2},
+		{name: "standby names the leader in its status detail", timeout: "20s", wantOut: "j1",
+			setup: func(t *testing.T) (string, []*fakeJobs) {
+				leader := &fakeJobs{jobs: []*cohortv1.Job{{Id: "j1", State: sRunning, Spec: &cohortv1.JobSpec{Name: "one"}}}}
+				standby := &fakeJobs{standby: true, leaderInDetail: true, leader: serveJobs(t, leader)}
 				return serveJobs(t, standby), []*fakeJobs{standby, leader}
 			}, maxCalls: 2},
 		{name: "standby names a dead leader", timeout: "1s",

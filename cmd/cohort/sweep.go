@@ -410,11 +410,12 @@ func runClusterSweep(cmd *cobra.Command, f *sweepFlags, id string, spec *sweepru
 			if sum.Error != "" {
 				return fmt.Errorf("sweep %s failed: %s", id, sum.Error)
 			}
-			best, ok := sweeprun.BestTrial(trials)
+			var best sweeprun.Trial
 			if sum.Best != nil {
-				best, ok = *sum.Best, true
-			}
-			if !ok {
+				best = *sum.Best
+			} else if b, ok := sweeprun.BestTrial(trials); ok {
+				best = b
+			} else {
 				best = sweeprun.Trial{ID: sum.BestTrial, Value: sum.BestValue, Status: sweeprun.Completed}
 			}
 			out := cmd.OutOrStdout()

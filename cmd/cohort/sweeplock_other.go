@@ -2,6 +2,6 @@
 
 package main
 
-// lockSweepDir has no lock to take off unix: a second process on the same
-// sweep waits for the embedded etcd's own lock, as before.
+// lockSweepDir has no lock to take off unix, where internal/dirlock has
+// none either.
 func lockSweepDir(string) (func(), error) { return func() {}, nil }

@@ -157,9 +157,7 @@ func writeSnapshotJSON(w io.Writer, s *clusterview.Snapshot) error {
 		}
 		out.Jobs = append(out.Jobs, b)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	if err := writeJSON(w, out); err != nil {
 		return fmt.Errorf("top: write: %w", err)
 	}
 	return nil
