@@ -36,6 +36,10 @@ const CodecName = "cohort-ring"
 //	44+J   P    zero padding, P = pad(J)
 //	44+J+P ...  payload (<= MaxChunkBytes)
 //
+// A hello (phase PHASE_HELLO) has no payload: its payload bytes carry
+// Chunk.token instead (at most cohortv1.MaxTokenLen), the generation's
+// secret the receiver checks before it lets the lane in.
+//
 // The padding puts the payload at a multiple of 4 bytes from the start of
 // gRPC's 5-byte message prefix, and so, as gRPC starts each message on a
 // new HTTP/2 frame and frames hold 16 KiB, at an aligned address in every
@@ -92,6 +96,13 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 		return nil, fmt.Errorf("allreduce: %s codec: cannot marshal %T", CodecName, v)
 	}
 	job, payload := m.GetJob(), m.GetPayload()
+	if m.GetPhase() == cohortv1.Phase_PHASE_HELLO {
+		if len(payload) != 0 || len(m.GetToken()) > cohortv1.MaxTokenLen {
+			return nil, fmt.Errorf("allreduce: %s codec: hello with %d payload bytes and a %d-byte token, want none and <= %d",
+				CodecName, len(payload), len(m.GetToken()), cohortv1.MaxTokenLen)
+		}
+		payload = m.GetToken()
+	}
 	if len(job) > maxJobLen || len(payload) > MaxChunkBytes {
 		return nil, fmt.Errorf("allreduce: %s codec: job %d bytes (max %d) or payload %d bytes (max %d)",
 			CodecName, len(job), maxJobLen, len(payload), MaxChunkBytes)
@@ -215,6 +226,13 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 		}
 		m.Job, m.Payload = string(job), payload
 		parseHeader(hdr[:], m)
+		if m.Phase == cohortv1.Phase_PHASE_HELLO {
+			// A hello's payload bytes are its token.
+			if len(payload) > cohortv1.MaxTokenLen {
+				return fmt.Errorf("allreduce: %s codec: hello with a %d-byte token, want <= %d", CodecName, len(payload), cohortv1.MaxTokenLen)
+			}
+			m.Token, m.Payload = payload, nil
+		}
 	case *cohortv1.Ack:
 		if hdr[0] != kindAck || total != frameHeader {
 			return fmt.Errorf("allreduce: %s codec: frame kind %d of %d bytes, want kind %d (ack) of %d", CodecName, hdr[0], total, kindAck, frameHeader)

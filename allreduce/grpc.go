@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/keepalive"
 
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -55,8 +56,25 @@ const (
 
 // ServerOptions returns the grpc.ServerOptions the Ring service needs to be
 // fast: large flow-control windows and buffers, and a receive limit that
-// fits the largest chunk.
+// fits the largest chunk. They also bound what a peer can hold: streams
+// per connection, idle and dead connections, and the wait for a stream's
+// hello (HelloTimeout).
 func ServerOptions() []grpc.ServerOption {
+	const (
+		// Every lane dials a connection of its own (openLane), so a
+		// connection carries one stream; 4 x maxLanes leaves room for
+		// other transports that share connections.
+		maxStreams = 4 * maxLanes
+		// A connection without a stream is closed after maxIdle; one
+		// silent for pingAfter is pinged and closed without an answer in
+		// pingTimeout (generous: the peer may be busy training).
+		maxIdle     = 5 * time.Minute
+		pingAfter   = time.Minute
+		pingTimeout = 20 * time.Second
+		// minPing: a client pinging more often gets GOAWAY. The ring's
+		// dialers set no keepalive; one that does must use Time >= minPing.
+		minPing = 10 * time.Second
+	)
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(windowSize),
 		grpc.InitialConnWindowSize(connWindow),
@@ -64,6 +82,10 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.WriteBufferSize(ioBufferSize),
 		grpc.MaxRecvMsgSize(maxFrame),
 		experimental.BufferPool(&bufferPool{}),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxIdle, Time: pingAfter, Timeout: pingTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPing, PermitWithoutStream: true}),
+		grpc.ChainStreamInterceptor(helloDeadline(HelloTimeout)),
 	}
 }
 
@@ -170,6 +192,15 @@ func (s *Server) serve(st grpc.BidiStreamingServer[cohortv1.Chunk, cohortv1.Ack]
 	if err != nil {
 		return err
 	}
+	// The token before the lane is claimed: a caller without it cannot
+	// take a peer's lane (which would turn the real peer away) or feed
+	// the ring its values.
+	if len(t.cfg.Token) > 0 {
+		if err := cohortv1.CheckToken(hello.GetToken(), t.cfg.Token); err != nil {
+			return fmt.Errorf("allreduce: ring stream for job %q generation %d: hello from rank %d: %w",
+				hello.GetJob(), hello.GetGeneration(), hello.GetFrom(), err)
+		}
+	}
 	l, err := t.attach(hello)
 	if err != nil {
 		return err
@@ -207,6 +238,11 @@ type GRPCConfig struct {
 	// DialOptions are added to the transport's own (plaintext credentials,
 	// windows, buffers): pass grpc.WithTransportCredentials for TLS.
 	DialOptions []grpc.DialOption
+	// Token is the generation's secret (GenerationPlan.token, at most
+	// cohortv1.MaxTokenLen bytes): sent in every hello, and required of
+	// every incoming hello, compared in constant time. Empty: none sent,
+	// none required (tests, plans of coordinators that predate tokens).
+	Token []byte
 }
 
 // GRPCTransport is a Transport over cohort.v1.Ring streams: rank a sends to
@@ -253,6 +289,8 @@ func (s *Server) Transport(cfg GRPCConfig) (*GRPCTransport, error) {
 		return nil, fmt.Errorf("allreduce: grpc transport: job id of %d bytes, want <= %d", len(cfg.Job), maxJobLen)
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("allreduce: grpc transport: timeout %v, want > 0", cfg.Timeout)
+	case len(cfg.Token) > cohortv1.MaxTokenLen:
+		return nil, fmt.Errorf("allreduce: grpc transport: token of %d bytes, want <= %d", len(cfg.Token), cohortv1.MaxTokenLen)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &GRPCTransport{cfg: cfg, srv: s, ctx: ctx, cancel: cancel, out: map[int]*outLink{},

@@ -216,7 +216,7 @@ func (t *GRPCTransport) openLane(ctx context.Context, l *outLink, to, k int, opt
 		return nil, rpcerr.FromStatus(err)
 	}
 	hello := &cohortv1.Chunk{Job: t.cfg.Job, Generation: t.cfg.Generation, Phase: cohortv1.Phase_PHASE_HELLO,
-		From: uint32(t.cfg.Rank), To: uint32(to), Lane: uint32(k), Lanes: uint32(t.cfg.Lanes)}
+		From: uint32(t.cfg.Rank), To: uint32(to), Lane: uint32(k), Lanes: uint32(t.cfg.Lanes), Token: t.cfg.Token}
 	if err := st.Send(hello); err != nil && !errors.Is(err, io.EOF) {
 		return nil, rpcerr.FromStatus(err)
 	}

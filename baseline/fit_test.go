@@ -192,7 +192,11 @@ func TestBGNBDGradient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spend := []spendRow{{1, 12, 1}, {3, 40, 2}, {7, 25.5, 1}}
+	spend, err := prepareSpend([]float64{1, 3, 7}, []float64{12, 40, 25.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend.rows[1].w = 2
 	cases := []struct {
 		name string
 		p    []float64
@@ -200,7 +204,7 @@ func TestBGNBDGradient(t *testing.T) {
 	}{
 		{"bgnbd", []float64{0.7, 2.3, 0.6, 3.1}, func(p []float64, g bool) []float64 { return sumTerms(rows, p, bgTerm(false), g) }},
 		{"mbgnbd", []float64{0.7, 2.3, 1.6, 3.1}, func(p []float64, g bool) []float64 { return sumTerms(rows, p, bgTerm(true), g) }},
-		{"gammagamma", []float64{4.1, 2.7, 11}, func(p []float64, g bool) []float64 { return sumTerms(spend, p, spendTerm, g) }},
+		{"gammagamma", []float64{4.1, 2.7, 11}, func(p []float64, g bool) []float64 { return sumTerms(spend.rows, p, spendTerm(spend.xs), g) }},
 	}
 	for _, tc := range cases {
 		grad := tc.sum(tc.p, true)

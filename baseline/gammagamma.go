@@ -39,8 +39,28 @@ func (g GammaGamma) Constant() (float64, bool) {
 }
 
 // spendRow is one customer's repeat count and mean repeat spend, with money
-// rescaled internally during a fit.
-type spendRow struct{ x, m, w float64 }
+// rescaled internally during a fit, and what the likelihood needs of them
+// that does not depend on the parameters: log m, log x, x·m, and k, the
+// index of x in spendRows.xs. setM keeps these in step with m.
+type spendRow struct {
+	x, m, w        float64
+	logM, logX, xm float64
+	k              int32
+}
+
+// setM sets the mean spend and the constants derived from it.
+func (r *spendRow) setM(m float64) {
+	r.m, r.logM, r.xm = m, math.Log(m), r.x*m
+}
+
+// spendRows are the customers of a Gamma-Gamma fit and the distinct values
+// of their repeat counts x (row.k indexes xs), which are whole numbers with
+// a few dozen values in a shop of millions: the likelihood evaluates its
+// lnΓ and ψ terms once per distinct x, not once per customer.
+type spendRows struct {
+	rows []spendRow
+	xs   []float64
+}
 
 // FitGammaGamma fits the Gamma-Gamma model by maximum likelihood on the
 // number of repeat purchases x and their mean value mbar, customer by
@@ -67,10 +87,11 @@ func FitGammaGamma(ctx context.Context, x, mbar []float64, opts ...FitOption) (G
 	if err != nil {
 		return fail(err)
 	}
-	rows, err := prepareSpend(x, mbar)
+	data, err := prepareSpend(x, mbar)
 	if err != nil {
 		return fail(err)
 	}
+	rows := data.rows
 	if c, ok := constantSpend(rows); ok {
 		return GammaGamma{P: ConstantShape, Q: ConstantShape + 1, V: c}, FitInfo{
 			LogLikelihood: math.Inf(1), Customers: len(rows), Converged: true,
@@ -85,10 +106,10 @@ func FitGammaGamma(ctx context.Context, x, mbar []float64, opts ...FitOption) (G
 	}
 	scale := float64(len(rows)) / sum
 	for i := range rows {
-		rows[i].m *= scale
+		rows[i].setM(rows[i].m * scale)
 	}
 	starts := [][]float64{{1, 2, 1}, {5, 3, 2.0 / 5}, {10, 5, 4.0 / 10}}
-	p, info, err := mle(ctx, rows, float64(len(rows)), spendTerm, true, starts, s)
+	p, info, err := mle(ctx, rows, float64(len(rows)), spendTerm(data.xs), true, starts, s)
 	if err != nil {
 		return fail(err)
 	}
@@ -98,28 +119,58 @@ func FitGammaGamma(ctx context.Context, x, mbar []float64, opts ...FitOption) (G
 	return g, info, nil
 }
 
-// prepareSpend validates the inputs and returns the customers with x > 0.
-func prepareSpend(x, mbar []float64) ([]spendRow, error) {
-	if len(x) != len(mbar) {
-		return nil, fmt.Errorf("%d frequencies but %d mean spends", len(x), len(mbar))
+// prepareSpend validates the inputs and returns the customers with x > 0,
+// their constants computed, and the distinct values of x.
+func prepareSpend(x, mbar []float64) (spendRows, error) {
+	fail := func(format string, a ...any) (spendRows, error) {
+		return spendRows{}, fmt.Errorf(format, a...)
 	}
+	if len(x) != len(mbar) {
+		return fail("%d frequencies but %d mean spends", len(x), len(mbar))
+	}
+	// Small counts, the usual case, index a slice; larger ones a map.
+	const denseX = 1 << 12
+	var dense [denseX]int32 // index+1 into xs; 0: not seen yet
+	var sparse map[float64]int32
+	var xs []float64
 	rows := make([]spendRow, 0, len(x))
 	for i := range x {
 		if math.IsNaN(x[i]) || math.IsInf(x[i], 0) || x[i] < 0 || x[i] != math.Trunc(x[i]) {
-			return nil, fmt.Errorf("customer %d: frequency x = %v, want a whole number >= 0", i, x[i])
+			return fail("customer %d: frequency x = %v, want a whole number >= 0", i, x[i])
 		}
 		if x[i] == 0 {
 			continue
 		}
 		if math.IsNaN(mbar[i]) || math.IsInf(mbar[i], 0) || mbar[i] <= 0 {
-			return nil, fmt.Errorf("customer %d: mean spend %v with x = %v, want finite and > 0", i, mbar[i], x[i])
+			return fail("customer %d: mean spend %v with x = %v, want finite and > 0", i, mbar[i], x[i])
 		}
-		rows = append(rows, spendRow{x: x[i], m: mbar[i], w: 1})
+		var k int32
+		if x[i] < denseX {
+			if dense[int(x[i])] == 0 {
+				xs = append(xs, x[i])
+				dense[int(x[i])] = int32(len(xs))
+			}
+			k = dense[int(x[i])] - 1
+		} else {
+			j, ok := sparse[x[i]]
+			if !ok {
+				if sparse == nil {
+					sparse = make(map[float64]int32)
+				}
+				j = int32(len(xs))
+				xs = append(xs, x[i])
+				sparse[x[i]] = j
+			}
+			k = j
+		}
+		r := spendRow{x: x[i], w: 1, logX: math.Log(x[i]), k: k}
+		r.setM(mbar[i])
+		rows = append(rows, r)
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w with x > 0", ErrNoData)
+		return fail("%w with x > 0", ErrNoData)
 	}
-	return rows, nil
+	return spendRows{rows: rows, xs: xs}, nil
 }
 
 // constantSpend reports whether every row's mean spend is one value, to
@@ -139,28 +190,54 @@ func constantSpend(rows []spendRow) (float64, bool) {
 // spendTerm is the log-likelihood of a customer's mean spend m over x
 // transactions:
 //
-//	lnΓ(px+q) - lnΓ(px) - lnΓ(q) + q ln v + (px-1) ln m + px ln x - (px+q) ln(xm+v).
-func spendTerm(p []float64, grad bool) func(spendRow, []float64) {
-	pp, q, v := p[0], p[1], p[2]
-	lq, _ := math.Lgamma(q)
-	logV := math.Log(v)
-	var psiQ float64
-	if grad {
-		psiQ = mathext.Digamma(q)
-	}
-	return func(c spendRow, acc []float64) {
-		px := pp * c.x
-		lpq, _ := math.Lgamma(px + q)
-		lp, _ := math.Lgamma(px)
-		logM, logX, logXMV := math.Log(c.m), math.Log(c.x), math.Log(c.x*c.m+v)
-		acc[0] += c.w * (lpq - lp - lq + q*logV + (px-1)*logM + px*logX - (px+q)*logXMV)
-		if !grad {
-			return
+//	lnΓ(px+q) - lnΓ(px) - lnΓ(q) + q ln v + (px-1) ln m + px ln x - (px+q) ln(xm+v),
+//
+// for customers whose x is among xs (spendRow.k indexes it). The lnΓ and ψ
+// terms of px are computed once per distinct x at each evaluation, and
+// ln m, ln x and xm come with the row, so a row costs one logarithm; every
+// sum keeps the operands and order of the term written out per row, so the
+// values are the same to the bit.
+func spendTerm(xs []float64) term[spendRow] {
+	return func(p []float64, grad bool) func(spendRow, []float64) {
+		pp, q, v := p[0], p[1], p[2]
+		lq, _ := math.Lgamma(q)
+		logV := math.Log(v)
+		// Per distinct x: lnΓ(px+q) - lnΓ(px), kept as the two terms so
+		// that the row sum below adds them in the original order, and with
+		// grad ψ(px+q) and ψ(px).
+		width := 2
+		if grad {
+			width = 4
 		}
-		psiPQ := mathext.Digamma(px + q)
-		acc[1] += c.w * c.x * (psiPQ - mathext.Digamma(px) + logM + logX - logXMV)
-		acc[2] += c.w * (psiPQ - psiQ + logV - logXMV)
-		acc[3] += c.w * (q/v - (px+q)/(c.x*c.m+v))
+		tab := make([]float64, width*len(xs))
+		for k, x := range xs {
+			px := pp * x
+			t := tab[width*k : width*k+width]
+			t[0], _ = math.Lgamma(px + q)
+			t[1], _ = math.Lgamma(px)
+			if grad {
+				t[2] = mathext.Digamma(px + q)
+				t[3] = mathext.Digamma(px)
+			}
+		}
+		var psiQ float64
+		if grad {
+			psiQ = mathext.Digamma(q)
+		}
+		return func(c spendRow, acc []float64) {
+			px := pp * c.x
+			t := tab[width*int(c.k) : width*int(c.k)+width]
+			lpq, lp := t[0], t[1]
+			logM, logX, logXMV := c.logM, c.logX, math.Log(c.xm+v)
+			acc[0] += c.w * (lpq - lp - lq + q*logV + (px-1)*logM + px*logX - (px+q)*logXMV)
+			if !grad {
+				return
+			}
+			psiPQ := t[2]
+			acc[1] += c.w * c.x * (psiPQ - t[3] + logM + logX - logXMV)
+			acc[2] += c.w * (psiPQ - psiQ + logV - logXMV)
+			acc[3] += c.w * (q/v - (px+q)/(c.xm+v))
+		}
 	}
 }
 
@@ -169,19 +246,19 @@ func spendTerm(p []float64, grad bool) func(spendRow, []float64) {
 // FitGammaGamma). For the constant model, a point mass at V, it is +Inf
 // when every mbar is V (to a relative 1e-9) and -Inf otherwise.
 func (g GammaGamma) LogLikelihood(x, mbar []float64) float64 {
-	rows, err := prepareSpend(x, mbar)
+	data, err := prepareSpend(x, mbar)
 	if err != nil {
 		return math.NaN()
 	}
 	if v, ok := g.Constant(); ok {
-		for _, r := range rows {
+		for _, r := range data.rows {
 			if math.Abs(r.m-v) > constantSpendTol*max(r.m, v) {
 				return math.Inf(-1)
 			}
 		}
 		return math.Inf(1)
 	}
-	return logLikelihood(rows, []float64{g.P, g.Q, g.V}, spendTerm)
+	return logLikelihood(data.rows, []float64{g.P, g.Q, g.V}, spendTerm(data.xs))
 }
 
 // ExpectedSpend returns the expected value of a transaction of a customer

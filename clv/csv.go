@@ -10,7 +10,6 @@ import (
 	"hash/maphash"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -32,6 +31,11 @@ type parseConfig struct {
 	cutoff     int32 // rows dated after this day are ignored
 	headerLine int64 // line number of the header in the first chunk; 0 without one
 	seed       maphash.Seed
+	// fields is how many fields a row may have: the header's, or the
+	// first row's without a header. More (not counting trailing empty
+	// ones) make a long row.
+	fields int
+	stats  *csvStats // what the parsers count for the warnings (csvwarn.go)
 }
 
 // csvSource is an opened, sniffed CSV stream: the first buffer has been read
@@ -90,6 +94,9 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 	if len(bytes.TrimSpace(data)) == 0 && src.eof {
 		return nil, nil, errors.New("the file is empty")
 	}
+	if err := notUTF8Lines(data); err != nil {
+		return nil, nil, err
+	}
 	lines, first := sampleLines(data, src.eof)
 	if len(lines) == 0 {
 		if bytes.IndexByte(data, '\n') < 0 {
@@ -126,12 +133,25 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 	}
 	sp := splitter{delim: delim, need: 1 << 20}
 	nf, _ := sp.split(dataLine)
+	// Trailing empty fields are padding (Excel's ",,"), not the last
+	// column, whose default is the amount without a header.
+	for nf > 1 && len(sp.fields[nf-1]) == 0 {
+		nf--
+	}
 	cols, err := resolveColumns(o, header, nf)
 	if err != nil {
+		if !given {
+			err = delimiterNote(err, lines, delim, header, o)
+		}
 		return nil, nil, err
 	}
 	src.cfg.delim, src.cfg.cols, src.cfg.layout, src.cfg.negative = delim, cols, o.DateFormat, o.Negative
 	src.cfg.dec, src.cfg.header = dec, header
+	src.cfg.fields = len(header)
+	if header == nil {
+		src.cfg.fields = max(nf, cols.maxIdx+1)
+	}
+	src.cfg.stats = &csvStats{}
 	return src, header, nil
 }
 
@@ -140,6 +160,7 @@ type chunk struct {
 	buf      []byte // the buffer to recycle
 	data     []byte // complete lines (the last chunk may end without '\n')
 	seq      int
+	line     int64 // lines before data
 	last     bool
 	overlong bool  // one line longer than the buffer follows data; it was skipped
 	err      error // read error after data (last chunk only)
@@ -162,7 +183,7 @@ func (c *csvSource) produce(ctx context.Context, workers int, free chan *batch, 
 		go func() {
 			defer wg.Done()
 			p := &csvParser{cfg: &c.cfg, sp: splitter{delim: c.cfg.delim, need: c.cfg.cols.maxIdx + 1},
-				dp: dateParser{layout: c.cfg.layout}}
+				dp: dateParser{layout: c.cfg.layout}, all: splitter{delim: c.cfg.delim, need: 1 << 20}}
 			for {
 				var b *batch
 				select { // take a batch before a chunk, so the oldest chunk never waits for one
@@ -217,6 +238,7 @@ func (c *csvSource) readLoop(ctx context.Context, bufs chan []byte, limit int, c
 	}
 	buf, fill, eof := c.buf, c.fill, c.eof
 	var rerr error
+	var line int64
 	for seq := 0; ; seq++ {
 		if !eof {
 			n, err := readFull(c.r, buf[fill:])
@@ -228,7 +250,7 @@ func (c *csvSource) readLoop(ctx context.Context, bufs chan []byte, limit int, c
 				eof, rerr = true, err
 			}
 		}
-		ch := chunk{buf: buf, data: buf[:fill], seq: seq}
+		ch := chunk{buf: buf, data: buf[:fill], seq: seq, line: line}
 		var next []byte
 		if eof {
 			ch.last, ch.err = true, rerr
@@ -237,7 +259,9 @@ func (c *csvSource) readLoop(ctx context.Context, bufs chan []byte, limit int, c
 			if next, ok = getBuf(); !ok {
 				return
 			}
-			cut := bytes.LastIndexByte(ch.data, '\n') + 1
+			// Cut after the last whole record, so that no quoted field
+			// with line breaks is split between two parsers.
+			cut := lastRecordEnd(ch.data, c.cfg.delim, maxRecordFields(c.cfg.fields))
 			if cut == 0 || fill-cut > MaxLineBytes {
 				ch.overlong = true
 				fill, eof, rerr = c.skipLine(next)
@@ -245,6 +269,10 @@ func (c *csvSource) readLoop(ctx context.Context, bufs chan []byte, limit int, c
 				fill = copy(next, ch.data[cut:])
 			}
 			ch.data = ch.data[:cut]
+			line += int64(bytes.Count(ch.data, []byte{'\n'}))
+			if ch.overlong {
+				line++
+			}
 		}
 		select {
 		case chunks <- ch:
@@ -299,8 +327,16 @@ func ignoreEOF(err error) error {
 type csvParser struct {
 	cfg  *parseConfig
 	sp   splitter
+	all  splitter // every field, for the messages of bad rows
 	dp   dateParser
 	vals []float64
+
+	// per chunk
+	hasNUL bool
+	last   bool  // the chunk ends the input
+	base   int64 // lines before the chunk
+	stop   bool  // a fatal row: parse no further
+	warn   csvCounts
 }
 
 const longLineMsg = "line is longer than 1048576 bytes" // MaxLineBytes
@@ -309,22 +345,39 @@ func (p *csvParser) parse(ch chunk, b *batch) {
 	b.reset(ch.seq)
 	b.last, b.err = ch.last, ch.err
 	data := ch.data
-	hasNUL := bytes.IndexByte(data, 0) >= 0
+	p.hasNUL, p.last, p.base, p.stop = bytes.IndexByte(data, 0) >= 0, ch.last, ch.line, false
 	var skip, ln int64
 	if ch.seq == 0 {
 		skip = p.cfg.headerLine
 	}
-	for len(data) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
+	plainTo := 0 // lines before this offset belong to a record that did not parse: read them one by one
+	for off := 0; off < len(data) && !p.stop; {
+		rest := data[off:]
+		next := len(rest)
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, next = rest[:i], i+1
 		}
 		ln++
-		if ln != skip {
-			p.line(line, ln, hasNUL, b)
+		var end int
+		switch {
+		case ln == skip:
+			end, _ = recordEnd(rest, p.cfg.delim, true, maxRecordFields(p.cfg.fields))
+		case off < plainTo:
+			p.line(line, nil, ln, b)
+		default:
+			var whole bool
+			if end, whole = p.line(line, rest, ln, b); !whole && end > next {
+				plainTo = off + end
+				end = 0
+			}
 		}
+		if end > next {
+			// A record of several lines: count the line breaks inside it.
+			ln += int64(bytes.Count(rest[:end-1], []byte{'\n'}))
+			next = end
+		}
+		off += next
 	}
 	if ch.overlong {
 		ln++
@@ -332,37 +385,99 @@ func (p *csvParser) parse(ch chunk, b *batch) {
 		b.addBad(ln, ReasonLongLine, "", longLineMsg)
 	}
 	b.lines = ln
+	p.flushCounts(ch.seq)
 }
 
-// line parses one line into a record of b, or records why it is bad.
-func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
+// line parses the line that starts rest, one record, into b, or records why
+// it is bad. When a quoted field does not close on the line, it reads on to
+// the end of the record and returns that end: whole says it parsed the
+// record, and otherwise (a stray quote, most likely) the lines of the
+// record are to be read one by one. rest nil reads the line alone.
+func (p *csvParser) line(line, rest []byte, ln int64, b *batch) (end int, whole bool) {
+	n0 := len(line)
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	if len(line) == 0 || isSpace(line[0]) && len(trimSpace(line)) == 0 {
-		return
+	if len(line) == 0 || (isSpace(line[0]) || line[0] == p.cfg.delim) && onlyDelimiters(line, p.cfg.delim) {
+		return 0, false // blank, or a spreadsheet's empty row (",,,")
 	}
 	b.rows++
 	if len(line) > MaxLineBytes {
 		b.addBad(ln, ReasonLongLine, "", longLineMsg)
-		return
+		return 0, false
 	}
-	if hasNUL && bytes.IndexByte(line, 0) >= 0 {
+	if p.hasNUL && bytes.IndexByte(line, 0) >= 0 {
 		b.addBad(ln, ReasonBinary, "", "binary data (NUL byte) in the line; is this a text file?")
-		return
+		return 0, false
 	}
-	cols := &p.cfg.cols
 	nf, ok := p.sp.split(line)
-	if !ok {
-		if p.sp.open >= 0 {
-			b.addBad(ln, ReasonQuote, p.cfg.fieldName(p.sp.open),
-				"a quoted field spans lines: its closing quote is not on this line (quoted fields must end on their line)")
-		} else {
-			b.addBad(ln, ReasonQuote, "", "misplaced double quote: a quoted field must end at the delimiter")
-		}
-		return
+	if ok {
+		p.fields(line, nf, ln, b)
+		return 0, false
 	}
+	why := ""
+	if rest != nil {
+		if end, _ = recordEnd(rest, p.cfg.delim, true, maxRecordFields(p.cfg.fields)); end > n0+1 {
+			rec := rest[:end]
+			if rec[len(rec)-1] == '\n' {
+				rec = rec[:len(rec)-1]
+			}
+			rec = bytes.TrimSuffix(rec, []byte{'\r'})
+			// Every field must be well quoted, not only those split
+			// needs: a stray quote that a later one seems to close makes
+			// a misplaced quote somewhere.
+			if p.strictFit(rec) && (!p.hasNUL || bytes.IndexByte(rec, 0) < 0) {
+				nf, _ = p.sp.split(rec)
+				p.fields(rec, nf, ln, b)
+				return end, true
+			}
+			why = fmt.Sprintf(" on its line, and closing it on line %d makes a malformed row; a stray double quote?", ln+int64(bytes.Count(rec, []byte{'\n'})))
+		} else {
+			why = ": no closing quote before the end of the file"
+			if !p.last || len(rest) > MaxLineBytes {
+				why = fmt.Sprintf(": no closing quote within %d bytes", MaxLineBytes)
+			}
+		}
+		p.sp.split(line) // again, for the field that is open
+	}
+	if p.sp.open >= 0 {
+		if why == "" {
+			why = " on its line"
+		}
+		b.addBad(ln, ReasonQuote, p.cfg.fieldName(p.sp.open), "a quoted field is not closed"+why)
+	} else {
+		b.addBad(ln, ReasonQuote, "", "misplaced double quote: a quoted field must end at the delimiter")
+	}
+	return end, false
+}
+
+// strictFit reports whether every field of rec is well quoted and rec has
+// the fields the header (or first row) has, trailing empty ones aside.
+func (p *csvParser) strictFit(rec []byte) bool {
+	nf, ok := p.all.split(rec)
+	if !ok {
+		return false
+	}
+	for nf > 0 && len(p.all.fields[nf-1]) == 0 {
+		nf--
+	}
+	return nf > p.cfg.cols.maxIdx && nf <= p.cfg.fields
+}
+
+// isLong reports whether the row just split, whose first nf fields split
+// found, has more fields than the header (or the first row), trailing
+// empty fields aside.
+func (p *csvParser) isLong(nf int) bool {
+	return p.sp.rest != nil && nf+countFields(p.sp.rest, p.cfg.delim) > p.cfg.fields
+}
+
+// fields parses the record line, split into nf fields by p.sp.
+func (p *csvParser) fields(line []byte, nf int, ln int64, b *batch) {
+	cols := &p.cfg.cols
 	if nf <= cols.maxIdx {
+		if p.headerAgain(line, ln, b) {
+			return
+		}
 		for pos, idx := range cols.idx {
 			if idx >= nf {
 				msg := fmt.Sprintf("short row: %d fields, but column %s is field %d", nf, cols.display[pos], idx+1)
@@ -373,6 +488,12 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 				return
 			}
 		}
+	}
+	if p.isLong(nf) {
+		if !p.headerAgain(line, ln, b) {
+			b.addBad(ln, ReasonLongRow, "", p.longRowMsg(line))
+		}
+		return
 	}
 	f := p.sp.fields
 	id := f[cols.idx[colCustomer]]
@@ -390,8 +511,7 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 	case st == dateOutOfRange:
 		b.addBad(ln, ReasonBadDate, cols.display[colDate], outOfRange(quoteField(df)))
 		return
-	case st != dateOK && p.cfg.repeatsHeader(f):
-		b.addBad(ln, ReasonHeader, "", "looks like a repeated header line (files joined together?); remove it, or skip it with --skip-bad-rows")
+	case st != dateOK && p.headerAgain(line, ln, b):
 		return
 	case st != dateOK && looksTotal(id):
 		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout)+
@@ -401,15 +521,21 @@ func (p *csvParser) line(line []byte, ln int64, hasNUL bool, b *batch) {
 		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout))
 		return
 	}
+	// headerAgain split the line anew only on the way to a bad row: f is
+	// still p.sp's fields here.
 	// A count-only log has no amount column: each row is a purchase, and
 	// its day counts once whatever the rows (featureSpec.countOnly).
 	amount := 1.0
 	var af []byte
+	var ok bool
 	if ai := cols.idx[colAmount]; ai >= 0 {
 		af = f[ai]
 		if amount, ok = parseNumber(af, p.cfg.dec); !ok {
 			b.addBad(ln, ReasonNotANumber, cols.display[colAmount], notNumber(af, p.cfg.dec))
 			return
+		}
+		if p.cfg.dec == '.' {
+			p.warn.amount(af)
 		}
 	}
 	var qty float64
@@ -469,22 +595,4 @@ func (c *parseConfig) fieldName(idx int) string {
 		return quoteField([]byte(c.header[idx]))
 	}
 	return strconv.Itoa(idx + 1)
-}
-
-// repeatsHeader reports whether the fields f of a bad row repeat the
-// header's customer and date names: a header line in the middle of the
-// file, as two exports joined together have.
-func (c *parseConfig) repeatsHeader(f [][]byte) bool {
-	if c.header == nil {
-		return false
-	}
-	for _, pos := range [...]int{colCustomer, colDate} {
-		idx := c.cols.idx[pos]
-		// A BOM before a quoted name keeps the quotes in the field.
-		got := bytes.Trim(bytes.TrimPrefix(f[idx], []byte("\xef\xbb\xbf")), `"`)
-		if !strings.EqualFold(string(got), c.header[idx]) {
-			return false
-		}
-	}
-	return true
 }

@@ -151,6 +151,8 @@ func numberHint(b []byte, dec byte) string {
 		return " (with --decimal , thousands are grouped by \".\" in groups of three digits, as in 1.234,50)"
 	}
 	switch {
+	case commas == 0 && points > 1 && parseNumberOK(b, ','):
+		return ` (a "." grouping thousands, as in 1.234.567? use --decimal ,)`
 	case commas == 0:
 		return ""
 	case parseNumberOK(b, ','):

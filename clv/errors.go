@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -17,6 +18,7 @@ const (
 	ReasonNotANumber Reason = "not_a_number"    // amount, quantity or extra value is not a finite decimal
 	ReasonBadDate    Reason = "bad_date"        // date field does not parse, or is outside MinYear..MaxYear
 	ReasonShortRow   Reason = "short_row"       // fewer fields than a mapped column needs
+	ReasonLongRow    Reason = "long_row"        // more fields than the header (the first row without one): an unquoted delimiter in a value
 	ReasonEmptyID    Reason = "empty_id"        // customer id is empty
 	ReasonBinary     Reason = "binary"          // NUL byte in the line or invalid UTF-8 in a customer id
 	ReasonLongLine   Reason = "long_line"       // line longer than MaxLineBytes
@@ -24,7 +26,24 @@ const (
 	ReasonNegative   Reason = "negative_amount" // negative amount under ErrorNegative
 	ReasonNull       Reason = "null"            // Parquet null in a required column
 	ReasonHeader     Reason = "repeated_header" // the header line again, mid-file (exports joined together)
+	// ReasonHeaderChanged is a header line mid-file with other columns
+	// than the file's header: exports with different layouts joined
+	// together. The rows after it cannot be read with the first header's
+	// positions, so it stops the load even when bad rows are skipped.
+	ReasonHeaderChanged Reason = "header_changed"
 )
+
+// headerChangedError stops a load that skips bad rows at a header line
+// with other columns (ReasonHeaderChanged); without skipping, the row's
+// RowError does. Load prefixes the file name.
+type headerChangedError struct {
+	line int64
+	msg  string
+}
+
+func (e *headerChangedError) Error() string {
+	return "line " + strconv.FormatInt(e.line, 10) + ": " + e.msg + " (--skip-bad-rows cannot skip this line: the rows after it would be read with the wrong columns)"
+}
 
 // MaxLineBytes is the longest line a CSV file may have; longer lines are bad
 // rows (ReasonLongLine) rather than an unbounded allocation.
@@ -124,10 +143,117 @@ func notDate(b []byte, layout string) string {
 	if len(b) == 0 {
 		return "empty date"
 	}
+	msg := quoteField(b) + " is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)"
 	if layout != "" {
-		return fmt.Sprintf("%s is not a date in layout %q", quoteField(b), layout)
+		msg = fmt.Sprintf("%s is not a date in layout %q", quoteField(b), layout)
 	}
-	return quoteField(b) + " is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)"
+	if hint := dateHint(string(b), layout); hint != "" {
+		msg += ": " + hint
+	}
+	return msg
+}
+
+// dateLayouts are the layouts dateHint tries on a date that failed: those
+// SQL clients, BigQuery, spreadsheets and European exports write.
+var dateLayouts = []string{
+	"2006-01-02 15:04:05", // also with fractional seconds, which time.Parse accepts after the seconds
+	"2006-01-02 15:04",
+	"2006-01-02T15:04:05",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04:05-07",
+	"2006-01-02 15:04:05-07:00",
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05 MST",
+	"2006/01/02",
+	"2006/01/02 15:04:05",
+	"02.01.2006",
+	"02.01.2006 15:04",
+	"02.01.2006 15:04:05",
+	"2.1.2006",
+	"2.1.2006 15:04",
+	"2.1.2006 15:04:05",
+	"02-Jan-2006",
+	"2 Jan 2006",
+	"Jan 2, 2006",
+	"January 2, 2006",
+}
+
+// dateHint suggests what to do about a date s that failed under layout
+// ("" for the built-in formats): a layout that reads it, or what kind of
+// number it is. It returns "" when it has nothing to say.
+func dateHint(s, layout string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	if allDigits(s) {
+		switch {
+		case len(s) == 10:
+			return "Unix time in seconds? those are not dates: convert them to dates (e.g. 2006-01-02) first"
+		case len(s) == 13:
+			return "Unix time in milliseconds? those are not dates: convert them to dates (e.g. 2006-01-02) first"
+		case len(s) == 5:
+			return "an Excel serial day number? format the column as a date (e.g. yyyy-mm-dd) before exporting"
+		}
+	}
+	if layout != "" && (strings.Contains(layout, "01") || strings.Contains(layout, "02")) {
+		// One-digit months and days need 1 and 2: "01" wants two digits.
+		l := strings.Replace(strings.Replace(layout, "01", "1", 1), "02", "2", 1)
+		if l != layout && parses(l, s) {
+			return fmt.Sprintf(`one-digit months or days need 1 and 2 in the layout ("01" and "02" want two digits): --date-format %q`, l)
+		}
+	}
+	if l := slashLayout(s); l != "" {
+		return l
+	}
+	for _, l := range dateLayouts {
+		if l != layout && parses(l, s) {
+			return fmt.Sprintf("it looks like --date-format %q", l)
+		}
+	}
+	return ""
+}
+
+// slashLayout suggests a layout for a date written with slashes, d/m/y or
+// m/d/y (spreadsheets), with the time if it has one; it says which order
+// when the numbers cannot tell.
+func slashLayout(s string) string {
+	date, _, _ := strings.Cut(s, " ")
+	parts := strings.Split(date, "/")
+	if len(parts) != 3 || len(parts[2]) != 4 || !allDigits(parts[0]+parts[1]+parts[2]) || len(parts[0]) > 2 || len(parts[1]) > 2 {
+		return ""
+	}
+	a, _ := strconv.Atoi(parts[0])
+	b, _ := strconv.Atoi(parts[1])
+	layout, other := "1/2/2006", "2/1/2006"
+	if a > 12 {
+		layout, other = other, ""
+	} else if b > 12 {
+		other = ""
+	}
+	for _, t := range []string{"", " 15:04", " 15:04:05", " 3:04 PM", " 3:04:05 PM"} {
+		if parses(layout+t, s) {
+			if other != "" {
+				return fmt.Sprintf("it looks like --date-format %q (month first), or %q if the day comes first", layout+t, other+t)
+			}
+			return fmt.Sprintf("it looks like --date-format %q", layout+t)
+		}
+	}
+	return ""
+}
+
+func parses(layout, s string) bool {
+	_, err := time.Parse(layout, s)
+	return err == nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // looksDecimal reports whether b is written like a decimal number, so that

@@ -10,6 +10,10 @@ type splitter struct {
 	fields  [][]byte
 	scratch []byte
 	open    int // after split fails: the field whose quote does not close on the line, or -1 (a misplaced quote)
+	// rest is what follows the need fields when the line has more (after
+	// the delimiter that ends the last one, so possibly empty); nil when
+	// it has no more.
+	rest []byte
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
@@ -32,6 +36,7 @@ func trimSpace(b []byte) []byte {
 // s.open then says which field, if unterminated.
 func (s *splitter) split(line []byte) (n int, ok bool) {
 	f := s.fields[:0]
+	s.rest = nil
 	switch {
 	case s.delim == whitespaceDelim:
 		i := 0
@@ -53,6 +58,9 @@ func (s *splitter) split(line []byte) (n int, ok bool) {
 			f = append(f, fld)
 			i = j
 		}
+		if len(f) == s.need && len(trimSpace(line[i:])) > 0 {
+			s.rest = line[i:]
+		}
 	case bytes.IndexByte(line, '"') >= 0:
 		s.fields = f
 		return s.splitQuoted(line)
@@ -61,23 +69,25 @@ func (s *splitter) split(line []byte) (n int, ok bool) {
 			i := bytes.IndexByte(line, s.delim)
 			if i < 0 {
 				f = append(f, trimSpace(line))
+				line = nil
 				break
 			}
 			f = append(f, trimSpace(line[:i]))
 			line = line[i+1:]
 		}
+		s.rest = line
 	}
 	s.fields = f
 	return len(f), true
 }
 
-// splitQuoted handles RFC 4180 quoting within one line: "a, b" is one field
-// and "" inside quotes is a quote. A quote inside an unquoted field is kept
-// as is. Quoted fields spanning lines are not supported (no log needs them,
-// and lines are parsed apart, in parallel): a quote that does not close on
-// its line fails the line, also in a field after the last one needed, so
-// that the error names the line where the field began rather than the
-// next one.
+// splitQuoted handles RFC 4180 quoting: "a, b" is one field and "" inside
+// quotes is a quote. A quote inside an unquoted field is kept as is. A
+// quote that does not close on its line fails the line, also in a field
+// after the last one needed, so that the error names the line where the
+// field began rather than the next one; the parser then reads on to the
+// end of the record (csvrecord.go) and splits the record, in which quoted
+// fields hold line breaks.
 func (s *splitter) splitQuoted(line []byte) (int, bool) {
 	f := s.fields[:0]
 	s.open = -1
@@ -86,6 +96,7 @@ func (s *splitter) splitQuoted(line []byte) (int, bool) {
 	}
 	sc := s.scratch[:0] // never grows past len(line): fields may point into it
 	i := 0
+	ended := false
 	for len(f) < s.need {
 		for i < len(line) && line[i] != s.delim && isSpace(line[i]) {
 			i++
@@ -113,6 +124,7 @@ func (s *splitter) splitQuoted(line []byte) (int, bool) {
 				i++
 			}
 			if i == len(line) {
+				ended = true
 				break
 			}
 			if line[i] != s.delim {
@@ -126,12 +138,16 @@ func (s *splitter) splitQuoted(line []byte) (int, bool) {
 		if j < 0 {
 			f = append(f, trimSpace(line[i:]))
 			i = len(line)
+			ended = true
 			break
 		}
 		f = append(f, trimSpace(line[i:i+j]))
 		i += j + 1
 	}
 	s.fields, s.scratch = f, sc
+	if !ended {
+		s.rest = line[i:]
+	}
 	if i < len(line) {
 		if k := openField(line[i:], s.delim); k >= 0 {
 			s.open = len(f) + k

@@ -78,6 +78,11 @@ type IngestReport struct {
 	HoldoutEnd     time.Time `json:"holdout_end,omitzero"` // zero without a horizon
 	Horizon        Horizon   `json:"horizon"`
 	HoldoutWeeks   float64   `json:"holdout_weeks"`
+
+	// Warnings are findings about the file as a whole that do not stop the
+	// read but may mean it was misread (amounts whose "." groups
+	// thousands), one sentence each.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Load reads the transaction log at path and returns per-customer features
@@ -134,6 +139,7 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	seed := maphash.MakeSeed()
 	var cols colMap
 	var produce func(ctx context.Context, free chan *batch, out chan<- *batch)
+	warnings := func() []string { return nil }
 	isParquet, ra, size, err := sniffFormat(r, o.Format)
 	if err != nil {
 		return nil, err
@@ -162,6 +168,7 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 		produce = func(ctx context.Context, free chan *batch, out chan<- *batch) {
 			src.produce(ctx, workers, free, out)
 		}
+		warnings = src.Warnings
 	}
 	rep.Columns = Columns{Customer: cols.names[colCustomer], Date: cols.names[colDate], Amount: cols.names[colAmount],
 		Quantity: cols.names[colQuantity], Extra: cols.names[colExtra0:]}
@@ -173,6 +180,7 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	t1 := time.Now()
 	rep.Rows, rep.BadRows, rep.BadExamples = c.rows, c.bad, c.examples
 	rep.NegativeRows, rep.DroppedNegative, rep.RowsAfterEnd = c.negatives, c.dropped, c.afterHoldout
+	rep.Warnings = warnings()
 	if c.rows == 0 {
 		return nil, errors.New("no data rows")
 	}
@@ -189,7 +197,11 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 			return nil, fmt.Errorf("no valid rows: %d of %d data rows are dated after %s and are ignored: is --calibration-end right for this log?",
 				c.afterHoldout, c.rows, after)
 		}
-		return nil, fmt.Errorf("no valid rows: all %d data rows were bad or filtered out", c.rows)
+		first := ""
+		if len(c.examples) > 0 {
+			first = "; the first: " + c.examples[0].Error
+		}
+		return nil, fmt.Errorf("no valid rows: all %d data rows were bad or filtered out%s", c.rows, first)
 	}
 	fs := newFeatureSpec(o, &cols)
 	ds, err := finalize(ctx, c.st, o, &fs, rep)

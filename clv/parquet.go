@@ -24,19 +24,37 @@ const parquetMagic = "PAR1"
 type pqKind int
 
 const (
-	pqString    pqKind = iota // BYTE_ARRAY / FIXED_LEN_BYTE_ARRAY: parse as text
-	pqInt                     // INT32 / INT64 (a YYYYMMDD number for dates)
-	pqFloat                   // FLOAT / DOUBLE
-	pqDecimal                 // INT32 / INT64 DECIMAL(p, s)
-	pqDate                    // INT32 DATE: days since 1970-01-01
-	pqTimestamp               // INT64 TIMESTAMP
+	pqString       pqKind = iota // BYTE_ARRAY / FIXED_LEN_BYTE_ARRAY: parse as text
+	pqInt                        // INT32 / INT64 (a YYYYMMDD number for dates)
+	pqFloat                      // FLOAT / DOUBLE (whole numbers for customer ids)
+	pqDecimal                    // INT32 / INT64 DECIMAL(p, s)
+	pqDecimalBytes               // BYTE_ARRAY / FIXED_LEN_BYTE_ARRAY DECIMAL(p, s): big-endian two's complement
+	pqDate                       // INT32 DATE: days since 1970-01-01
+	pqTimestamp                  // INT64 TIMESTAMP
+	pqInt96                      // INT96 timestamp (Spark, Hive, Impala): nanoseconds of the day, Julian day
 )
+
+// ReasonBadID is a customer id that a numeric Parquet column cannot spell
+// exactly: a FLOAT/DOUBLE id that is not a whole number, or too large for
+// the float to hold every integer.
+const ReasonBadID Reason = "bad_id"
 
 type pqColumn struct {
 	leaf  int
 	kind  pqKind
 	scale float64       // decimal: divide by this
 	unit  time.Duration // timestamp unit
+	// loc is the time zone whose calendar day an instant (a TIMESTAMP
+	// adjusted to UTC, or INT96) counts on: the column's zone from the
+	// file's Arrow schema. nil counts UTC days (and naive timestamps'
+	// wall-clock days).
+	loc *time.Location
+	// utcNote, when not empty, says that the column's instants are cut on
+	// UTC days for want of a zone (parquetDateNote).
+	utcNote string
+	// single says a FLOAT column (float32): whole ids are exact only up
+	// to 2^24.
+	single bool
 }
 
 // parquetSource is an opened Parquet file with its columns resolved.
@@ -94,6 +112,9 @@ func openParquet(ra io.ReaderAt, size int64, o *Options) (src *parquetSource, he
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s column %s: %w", roleName(pos), cols.display[pos], err)
 		}
+		if pos == colDate {
+			c.loc, c.utcNote = dateZone(f, paths[idx], leaf.Node.Type(), cols.display[pos])
+		}
 		c.leaf = idx
 		src.pq[pos] = c
 	}
@@ -109,12 +130,17 @@ func pqColumnOf(t parquet.Type, pos int) (pqColumn, error) {
 	bad := fmt.Errorf("type %v cannot hold a %s", t, roleName(pos))
 	switch t.Kind() {
 	case parquet.ByteArray, parquet.FixedLenByteArray:
+		// pyarrow writes decimal128 as FIXED_LEN_BYTE_ARRAY by default:
+		// the bytes are a number, not text.
+		if d, ok := lt.(*format.DecimalType); ok {
+			return pqDecimalColumn(d, pqDecimalBytes, pos, bad)
+		}
 		return pqColumn{kind: pqString}, nil
 	case parquet.Float, parquet.Double:
-		if pos == colCustomer || pos == colDate {
+		if pos == colDate {
 			return pqColumn{}, bad
 		}
-		return pqColumn{kind: pqFloat}, nil
+		return pqColumn{kind: pqFloat, single: t.Kind() == parquet.Float}, nil
 	case parquet.Int32, parquet.Int64:
 		switch v := lt.(type) {
 		case *format.DateType:
@@ -128,14 +154,26 @@ func pqColumnOf(t parquet.Type, pos int) (pqColumn, error) {
 			}
 			return pqColumn{kind: pqTimestamp, unit: v.Unit.Value.Duration()}, nil
 		case *format.DecimalType:
-			if pos == colCustomer || pos == colDate {
-				return pqColumn{}, bad
-			}
-			return pqColumn{kind: pqDecimal, scale: math.Pow(10, float64(v.Scale))}, nil
+			return pqDecimalColumn(v, pqDecimal, pos, bad)
 		}
 		return pqColumn{kind: pqInt}, nil
+	case parquet.Int96:
+		if pos != colDate {
+			return pqColumn{}, bad
+		}
+		return pqColumn{kind: pqInt96}, nil
 	}
 	return pqColumn{}, bad
+}
+
+// pqDecimalColumn is a DECIMAL column of kind pqDecimal or pqDecimalBytes:
+// an amount, quantity or extra, or a customer id when its scale is 0
+// (NUMERIC(12) ids from a database).
+func pqDecimalColumn(d *format.DecimalType, kind pqKind, pos int, bad error) (pqColumn, error) {
+	if pos == colDate || (pos == colCustomer && d.Scale != 0) {
+		return pqColumn{}, bad
+	}
+	return pqColumn{kind: kind, scale: math.Pow(10, float64(d.Scale))}, nil
 }
 
 // parquetBatchRows is how many rows one batch carries.
@@ -221,9 +259,19 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 	}
 	start := len(b.ids)
 	id := vals[colCustomer]
-	if s.pq[colCustomer].kind == pqInt {
+	switch c := &s.pq[colCustomer]; c.kind {
+	case pqInt, pqDecimal:
 		b.ids = strconv.AppendInt(b.ids, id.Int64(), 10)
-	} else {
+	case pqDecimalBytes:
+		b.ids = appendDecimalID(b.ids, id.ByteArray())
+	case pqFloat:
+		var msg string
+		if b.ids, msg = appendFloatID(b.ids, id, c.single); msg != "" {
+			b.ids = b.ids[:start]
+			b.addBad(row, ReasonBadID, cols.display[colCustomer], msg)
+			return
+		}
+	default:
 		raw := id.ByteArray()
 		switch {
 		case len(trimSpace(raw)) == 0:
@@ -299,7 +347,7 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 // supported years: a DATE or timestamp can hold any day, and a placeholder
 // such as INT32_MIN for "no date" is common.
 func (s *parquetSource) day(v parquet.Value) (int32, string) {
-	c := s.pq[colDate]
+	c := &s.pq[colDate]
 	var day int64
 	switch c.kind {
 	case pqDate:
@@ -309,17 +357,20 @@ func (s *parquetSource) day(v parquet.Value) (int32, string) {
 		}
 		return int32(day), ""
 	case pqTimestamp:
-		// The UTC calendar day: floor division, also before 1970.
-		perDay := int64(24*time.Hour) / int64(c.unit)
 		x := v.Int64()
-		day = x / perDay
-		if x%perDay < 0 {
-			day--
+		if c.loc != nil {
+			perSec := int64(time.Second) / int64(c.unit)
+			return zoneDay(floorDiv(x, perSec), c.loc, "timestamp ")
 		}
+		// The UTC calendar day (or a naive timestamp's wall-clock day):
+		// floor division, also before 1970.
+		day = floorDiv(x, int64(24*time.Hour)/int64(c.unit))
 		if !inRange(day) {
 			return 0, outOfRange("timestamp " + describeDay(day))
 		}
 		return int32(day), ""
+	case pqInt96:
+		return int96Day(v, c.loc)
 	case pqInt:
 		var buf [20]byte
 		text := strconv.AppendInt(buf[:0], v.Int64(), 10)
@@ -362,6 +413,8 @@ func (s *parquetSource) number(pos int, v parquet.Value) (float64, bool) {
 		f = float64(v.Int64())
 	case pqDecimal:
 		f = float64(v.Int64()) / c.scale
+	case pqDecimalBytes:
+		f = decimalBytes(v.ByteArray()) / c.scale
 	default:
 		return parseOptional(trimSpace(v.ByteArray()), s.dec)
 	}

@@ -13,17 +13,21 @@ import (
 // sniffLines is how many non-empty lines detection looks at.
 const sniffLines = 64
 
-// sampleLines returns up to sniffLines non-empty complete lines from the
+// sampleLines returns up to sniffLines non-empty complete records from the
 // start of data (CR stripped), with the 1-based line number of the first.
+// A record is a line, or several joined when a quote opened on one closes
+// on a later one (a quoted field with line breaks; the delimiter is not
+// known yet, so an odd number of quotes is what says a line goes on); a
+// quote that does not close within the sample leaves its line alone.
 // Over-long lines and lines with NUL bytes are left for the parser to
-// report as bad rows.
+// report as bad rows, and lines of delimiters only (",,,") are blank.
 // eof says data is the whole file, so a last line without newline counts.
 func sampleLines(data []byte, eof bool) (lines [][]byte, first int64) {
 	var ln int64
-	for len(data) > 0 && len(lines) < sniffLines {
+	next := func() ([]byte, bool) {
 		i := bytes.IndexByte(data, '\n')
-		if i < 0 && !eof {
-			break
+		if i < 0 && !eof || len(data) == 0 {
+			return nil, false
 		}
 		var line []byte
 		if i < 0 {
@@ -32,22 +36,94 @@ func sampleLines(data []byte, eof bool) (lines [][]byte, first int64) {
 			line, data = data[:i], data[i+1:]
 		}
 		ln++
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(trimSpace(line)) == 0 || len(line) > MaxLineBytes || bytes.IndexByte(line, 0) >= 0 {
+		return bytes.TrimSuffix(line, []byte{'\r'}), true
+	}
+	for len(lines) < sniffLines {
+		line, ok := next()
+		if !ok {
+			break
+		}
+		start := ln
+		if bytes.Count(line, []byte{'"'})%2 == 1 {
+			saved, savedLn := data, ln
+			rec := append([]byte(nil), line...)
+			closed := false
+			for k := 0; k < sniffLines && len(rec) <= MaxLineBytes; k++ {
+				more, ok := next()
+				if !ok {
+					break
+				}
+				rec = append(append(rec, '\n'), more...)
+				if bytes.Count(more, []byte{'"'})%2 == 1 {
+					closed = true
+					break
+				}
+			}
+			if closed {
+				line = rec
+			} else {
+				data, ln = saved, savedLn
+			}
+		}
+		if len(trimSpace(line)) == 0 || onlyDelimiters(bytes.Map(delimToComma, line), ',') ||
+			len(line) > MaxLineBytes || bytes.IndexByte(line, 0) >= 0 {
 			continue
 		}
 		if len(lines) == 0 {
-			first = ln
+			first = start
 		}
 		lines = append(lines, line)
 	}
 	return lines, first
 }
 
+// delimToComma maps the candidate delimiters to a comma, for telling a line
+// of delimiters only before the delimiter is known.
+func delimToComma(r rune) rune {
+	switch r {
+	case ';', '\t', '|':
+		return ','
+	}
+	return r
+}
+
+// countDelimiter counts the delimiters d in a record outside quoted fields
+// (a quote opens a field only at its start, as the parser reads it).
+func countDelimiter(rec []byte, d byte) int {
+	n := 0
+	for i := 0; ; {
+		for i < len(rec) && rec[i] != d && isSpace(rec[i]) {
+			i++
+		}
+		if i < len(rec) && rec[i] == '"' {
+			i++
+			for {
+				j := bytes.IndexByte(rec[i:], '"')
+				if j < 0 {
+					return n
+				}
+				i += j + 1
+				if i < len(rec) && rec[i] == '"' {
+					i++
+					continue
+				}
+				break
+			}
+		}
+		j := bytes.IndexByte(rec[i:], d)
+		if j < 0 {
+			return n
+		}
+		n++
+		i += j + 1
+	}
+}
+
 // detectDelimiter picks the delimiter that splits the sample lines into the
 // same number of fields most consistently: comma, tab, semicolon, pipe, in
-// that order on ties; failing all, runs of whitespace. With decimal commas
-// (dec ',') the comma is not a candidate: the numbers have commas in them.
+// that order on ties; failing all, runs of whitespace. Delimiters inside
+// quoted fields ("Gift, wrap") do not count. With decimal commas (dec ',')
+// the comma is not a candidate: the numbers have commas in them.
 func detectDelimiter(lines [][]byte, dec byte) (byte, error) {
 	best, bestScore := byte(0), 0.0
 	for _, d := range []byte{',', '\t', ';', '|'} {
@@ -56,7 +132,7 @@ func detectDelimiter(lines [][]byte, dec byte) (byte, error) {
 		}
 		freq := map[int]int{}
 		for _, l := range lines {
-			freq[bytes.Count(l, []byte{d})]++
+			freq[countDelimiter(l, d)]++
 		}
 		mode, modeN := 0, 0
 		for c, n := range freq {
@@ -261,7 +337,7 @@ func binaryLines(lines [][]byte) bool {
 		high := 0
 		for _, c := range l {
 			switch {
-			case c < 0x20 && c != '\t' || c == 0x7f:
+			case c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f: // a record may span lines
 				high = len(l)
 			case c >= 0x80:
 				high++

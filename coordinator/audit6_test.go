@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -283,7 +284,7 @@ func TestGenerationEvent(t *testing.T) {
 func TestCheckpointFailureRecorded(t *testing.T) {
 	cli := jobsEtcd(t)
 	ctx := t.Context()
-	j := newJob(Config{Client: cli, JobID: "ckpt-fail", Logger: slog.New(slog.DiscardHandler)}, "")
+	j := newJob(Config{Client: cli, JobID: "ckpt-fail", Logger: slog.New(slog.DiscardHandler), CheckpointDir: "/x/ok"}, "")
 	if err := j.put(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func TestCheckpointFailureRecorded(t *testing.T) {
 	}{
 		{"failed", &cohortv1.CheckpointPointer{Step: 20, Path: "/x/afile/out/ck", Error: "mkdir /x/afile: not a directory"},
 			"checkpoint failed at step 20 (worker w1): mkdir /x/afile: not a directory", 0, true},
-		{"good", &cohortv1.CheckpointPointer{Step: 40, Path: "/x/ok/ck", Sha256: strings.Repeat("ab", 32), Bytes: 10},
+		{"good", &cohortv1.CheckpointPointer{Step: 40, Path: "/x/ok/" + job.CheckpointName("ckpt-fail", 40), Sha256: strings.Repeat("ab", 32), Bytes: 10},
 			"", 40, true},
 	}
 	for _, s := range steps {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,7 +22,10 @@ import (
 // pointer under membership.CheckpointKey and the job's checkpoint step, in
 // one transaction, so a coordinator that takes over (or a full restart)
 // finds the newest checkpoint whose file is whole. Report has validated
-// req (ReportRequest.Validate: the path's length) and refused ranks but 0.
+// req (ReportRequest.Validate: the path's length, a step an int holds),
+// checked its step and epoch against the job (generation.checkCheckpoint)
+// and refused ranks but 0; the path must be the job's file of that step
+// (checkpointPath).
 func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *cohortv1.CheckpointPointer) error {
 	if c.GetError() != "" {
 		return j.checkpointFailed(ctx, req, c)
@@ -29,13 +33,24 @@ func (j *Job) checkpointed(ctx context.Context, req *cohortv1.ReportRequest, c *
 	if b, err := hex.DecodeString(c.GetSha256()); err != nil || len(b) != 32 {
 		return fmt.Errorf("checkpoint sha256 %.80q, want 64 hex digits: %w", c.GetSha256(), rpcerr.ErrInvalidArgument)
 	}
+	if err := j.checkpointPath(c); err != nil {
+		return err
+	}
 	c = proto.Clone(c).(*cohortv1.CheckpointPointer)
 	c.Worker, c.Generation = req.GetWorker(), req.GetGeneration()
+	c.Path = filepath.Clean(c.GetPath()) // checkpointPath's: the job's file
 	j.mu.Lock()
 	last := j.ckpt
 	j.mu.Unlock()
 	if last != nil && c.GetStep() <= last.GetStep() {
-		return nil // an older one, reported late: the newer pointer stays
+		// An older one, reported late (its report timed out on the
+		// worker's side and arrived after the next): the newer pointer
+		// stays, so the recorded step never goes down.
+		if j.cfg.Logger != nil {
+			j.cfg.Logger.Info("coordinator: checkpoint older than the recorded one; kept the newer", "job", j.cfg.JobID,
+				"generation", req.GetGeneration(), "step", c.GetStep(), "recorded", last.GetStep())
+		}
+		return nil
 	}
 	raw, err := protojson.Marshal(c)
 	if err != nil {

@@ -49,6 +49,9 @@ func (s dataService) Shard(req *cohortv1.ShardRequest, st grpc.ServerStreamingSe
 	if err != nil {
 		return fmt.Errorf("coordinator: shard: %w", err)
 	}
+	if err := g.authorize(req.GetToken()); err != nil {
+		return fmt.Errorf("coordinator: shard: %w", err)
+	}
 	world, rank := uint32(len(g.plan.Workers)), req.GetRank()
 	if req.GetWorldSize() != world {
 		return fmt.Errorf("coordinator: shard: rank %d of %d, generation %d has %d workers: %w",
@@ -125,7 +128,7 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 	if err := req.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
-	j, g, err := s.from(req.GetJobId(), req.GetGeneration(), req.GetRank(), req.GetWorker())
+	j, g, err := s.from(req.GetJobId(), req.GetGeneration(), req.GetRank(), req.GetWorker(), req.GetToken())
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: report: %w", err)
 	}
@@ -136,6 +139,18 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 			return nil, fmt.Errorf("coordinator: report: %T from rank %d: only rank 0 sends it: %w",
 				req.GetReport(), req.GetRank(), rpcerr.ErrInvalidArgument)
 		}
+	}
+	var cerr error
+	switch {
+	case req.GetEpoch() != nil:
+		cerr = g.checkEpoch(req.GetEpoch())
+	case req.GetFinal() != nil:
+		cerr = g.checkFinal(req.GetFinal())
+	case req.GetCheckpoint() != nil:
+		cerr = g.checkCheckpoint(req.GetCheckpoint())
+	}
+	if cerr != nil {
+		return nil, fmt.Errorf("coordinator: report: %w", cerr)
 	}
 	if c := req.GetCheckpoint(); c != nil {
 		// A checkpoint is recorded at once, not queued behind epochs:
@@ -152,8 +167,9 @@ func (s reportService) Report(ctx context.Context, req *cohortv1.ReportRequest) 
 }
 
 // from finds the job and its current generation a report names, and
-// checks that rank and worker are one of that generation's workers.
-func (s reportService) from(jobID string, gen uint64, rank uint32, worker string) (*Job, *generation, error) {
+// checks that the report carries the generation's token and that rank and
+// worker are one of that generation's workers.
+func (s reportService) from(jobID string, gen uint64, rank uint32, worker string, token []byte) (*Job, *generation, error) {
 	j, err := s.jobs.find(jobID)
 	if err != nil {
 		return nil, nil, err
@@ -162,10 +178,24 @@ func (s reportService) from(jobID string, gen uint64, rank uint32, worker string
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := g.authorize(token); err != nil {
+		return nil, nil, err
+	}
 	if err := g.sender(rank, worker); err != nil {
 		return nil, nil, err
 	}
 	return j, g, nil
+}
+
+// authorize checks a request's token against the generation's
+// (GenerationPlan.token), in constant time: only the plan's readers, the
+// generation's workers (etcd clients), know it. Naming the right worker
+// is not enough: worker names are no secret (cohort top shows them).
+func (g *generation) authorize(token []byte) error {
+	if err := cohortv1.CheckToken(token, g.token); err != nil {
+		return fmt.Errorf("job %s generation %d: %w", g.plan.Job, g.plan.Generation, err)
+	}
+	return nil
 }
 
 // sender checks that rank and worker name one of the generation's workers.
@@ -205,7 +235,7 @@ func (s reportService) ReportFinal(st grpc.ClientStreamingServer[cohortv1.FinalM
 	if first.GetSeq() != 0 {
 		return fmt.Errorf("coordinator: report final model: first chunk %d, want 0: %w", first.GetSeq(), rpcerr.ErrInvalidArgument)
 	}
-	_, g, err := s.from(first.GetJobId(), first.GetGeneration(), first.GetRank(), first.GetWorker())
+	_, g, err := s.from(first.GetJobId(), first.GetGeneration(), first.GetRank(), first.GetWorker(), first.GetToken())
 	if err != nil {
 		return fmt.Errorf("coordinator: report final model: %w", err)
 	}
@@ -220,9 +250,15 @@ func (s reportService) ReportFinal(st grpc.ClientStreamingServer[cohortv1.FinalM
 		return fmt.Errorf("coordinator: report final model: %d param bytes, the job's network has %d: %w",
 			first.GetParamBytes(), want, rpcerr.ErrInvalidArgument)
 	}
+	if first.GetEpochCount() == 0 {
+		return fmt.Errorf("coordinator: report final model: no epochs: a trained model has at least one: %w", rpcerr.ErrInvalidArgument)
+	}
 	f := proto.CloneOf(first.GetModel())
 	f.Params = make([]byte, 0, want)
-	f.Epochs = make([]*cohortv1.EpochStats, 0, first.GetEpochCount())
+	// The epochs grow as they come: the count is the sender's word, and
+	// a stream that stops early must not have made the coordinator hold
+	// room for MaxEpochs of them.
+	f.Epochs = make([]*cohortv1.EpochStats, 0, min(first.GetEpochCount(), 1024))
 	for c, seq := first, uint32(0); ; seq++ {
 		if seq > 0 {
 			if c, err = st.Recv(); err != nil {
@@ -255,6 +291,9 @@ func (s reportService) ReportFinal(st grpc.ClientStreamingServer[cohortv1.FinalM
 	if len(f.Params) != want || len(f.Epochs) != int(first.GetEpochCount()) {
 		return fmt.Errorf("coordinator: report final model: got %d param bytes and %d epochs, the first chunk announced %d and %d: %w",
 			len(f.Params), len(f.Epochs), want, first.GetEpochCount(), rpcerr.ErrInvalidArgument)
+	}
+	if err := g.checkFinal(f); err != nil {
+		return fmt.Errorf("coordinator: report final model: %w", err)
 	}
 	req := &cohortv1.ReportRequest{JobId: first.GetJobId(), Generation: first.GetGeneration(), Rank: first.GetRank(),
 		Worker: first.GetWorker(), Report: &cohortv1.ReportRequest_Final{Final: f}}

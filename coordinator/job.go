@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -204,8 +205,32 @@ type Job struct {
 // limit: every request fits it, the final model included, which comes in
 // chunks (Coordinator.ReportFinal); the Jobs API is unauthenticated, and
 // gRPC allocates a message whole before any handler can refuse it.
+//
+// It bounds what one peer can hold: streams per connection (gRPC's default
+// is unlimited), and connections that idle or whose peer died are closed.
+// The Jobs service caps its Watch streams on top (JobsOptions.MaxWatches).
 func newGRPCServer() *grpc.Server {
+	const (
+		// maxStreams is per connection: a worker holds a few (its shard
+		// stream, a Report, a ReportFinal), a CLI one or two; every
+		// process has its own connection. Past it a client's new streams
+		// wait for a free one rather than fail.
+		maxStreams = 1024
+		// An idle connection (no stream) is closed after maxIdle; clients
+		// redial on their next call. A connection silent for pingAfter is
+		// pinged and closed when no answer comes within pingTimeout.
+		maxIdle     = 5 * time.Minute
+		pingAfter   = 30 * time.Second
+		pingTimeout = 10 * time.Second
+		// minPing is the shortest ping interval a client may use before it
+		// is sent GOAWAY (too_many_pings). No cohort client sets gRPC
+		// keepalive today; one that does must use Time >= minPing.
+		minPing = 10 * time.Second
+	)
 	return grpc.NewServer(
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxIdle, Time: pingAfter, Timeout: pingTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPing, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(rpcerr.UnaryServerInterceptor(), leaderUnary),
 		grpc.ChainStreamInterceptor(rpcerr.StreamServerInterceptor(), leaderStream))
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -85,7 +86,25 @@ type JobsOptions struct {
 	// whose paths exist nowhere. Paths must still be absolute, and an
 	// out_dir held by another live job is still refused.
 	NoFileChecks bool
+	// MaxPending caps the PENDING jobs: a Submit that would queue one more
+	// is refused with RESOURCE_EXHAUSTED (default DefaultMaxPending;
+	// negative: no cap). A retried Submit that finds its job is not.
+	MaxPending int
+	// MaxWatches caps the Watch streams this service serves at once; one
+	// more is refused with RESOURCE_EXHAUSTED (default DefaultMaxWatches).
+	MaxWatches int
 }
+
+// DefaultMaxPending is how many jobs may wait PENDING by default. Every
+// PENDING job holds its prepared data in the leader's memory while it waits
+// for workers (run.go prepares before the training step claims them).
+const DefaultMaxPending = 64
+
+// DefaultMaxWatches is how many Watch streams a coordinator serves at once
+// by default. Workers do not use Watch (they follow etcd); each `cohort
+// watch` and `cohort submit --watch` holds one, and each costs the leader
+// about 100 KB and an etcd watch.
+const DefaultMaxWatches = 1024
 
 // DefaultRequestTTL is how long a request_id is remembered by default: a
 // day, longer than any client retries a lost reply.
@@ -101,8 +120,12 @@ type JobsService struct {
 	lead Leadership
 	opts JobsOptions
 	// submitMu orders Submits from their out_dir check to their write, so
-	// two jobs submitted at once cannot both take the same out_dir.
+	// two jobs submitted at once cannot both take the same out_dir (nor
+	// both take the last PENDING place). It covers etcd calls only: the
+	// file checks, which can block on a slow filesystem, run before it.
 	submitMu sync.Mutex
+	// watches holds a token per Watch stream being served (MaxWatches).
+	watches chan struct{}
 }
 
 // NewJobsService returns the Jobs service of a coordinator, filling opts'
@@ -124,7 +147,13 @@ func NewJobsService(cli *clientv3.Client, lead Leadership, opts JobsOptions) *Jo
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname() // "" on error: errors then name the coordinator only
 	}
-	return &JobsService{cli: cli, lead: lead, opts: opts}
+	if opts.MaxPending == 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.MaxWatches <= 0 {
+		opts.MaxWatches = DefaultMaxWatches
+	}
+	return &JobsService{cli: cli, lead: lead, opts: opts, watches: make(chan struct{}, opts.MaxWatches)}
 }
 
 // newJobID returns "job-" and 12 random lowercase hex digits.
@@ -168,8 +197,9 @@ func (s *JobsService) stillLeads(ctx context.Context, f clientv3.Cmp) (bool, err
 // request_id, the job and the request key are created in one transaction,
 // so a retry (after a lost reply or a failover) finds the request key and
 // returns the job the first call created. Before it records anything, the
-// leader checks the spec's paths on its own machine (checkPaths) and that
-// no PENDING or RUNNING job writes to the same out_dir.
+// leader checks the spec's paths on its own machine (checkPaths), that no
+// PENDING or RUNNING job writes to the same out_dir and that fewer than
+// MaxPending jobs are PENDING.
 func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (*cohortv1.SubmitResponse, error) {
 	const op = "submit"
 	// ValidateJobSpec reports the spec's bounds and what they mean; the
@@ -188,21 +218,31 @@ func (s *JobsService) Submit(ctx context.Context, req *cohortv1.SubmitRequest) (
 	if err != nil {
 		return nil, err
 	}
-	s.submitMu.Lock()
-	defer s.submitMu.Unlock()
 	if rid != "" {
 		// A retry of a Submit that created its job must find that job,
-		// not refuse the out_dir the job itself now holds.
+		// not refuse the out_dir the job itself now holds (or its finished
+		// run there).
 		if j, found, err := s.requested(ctx, rid); err != nil || found {
 			return jobOrErr(j, err, op)
 		}
 	}
 	if !s.opts.NoFileChecks {
+		// Outside submitMu: a filesystem that answers slowly holds up this
+		// Submit only, not every other one.
 		if err := s.checkPaths(req.GetSpec()); err != nil {
 			return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 		}
 	}
-	if err := s.outDirFree(ctx, req.GetSpec()); err != nil {
+	s.submitMu.Lock()
+	defer s.submitMu.Unlock()
+	if rid != "" {
+		// Looked up again under submitMu: a concurrent retry of the same
+		// request may have made the job since.
+		if j, found, err := s.requested(ctx, rid); err != nil || found {
+			return jobOrErr(j, err, op)
+		}
+	}
+	if err := s.admit(ctx, req.GetSpec()); err != nil {
 		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
 	for try := range maxWriteRetries {
@@ -341,7 +381,11 @@ func (s *JobsService) checkPaths(sp *cohortv1.JobSpec) error {
 	return &invalidError{msg: "job spec: " + errors.Join(errs...).Error()}
 }
 
-// readable says why path is not a file this process can read, or nil.
+// readable says why path is not a regular file this process can read, or
+// nil. It stats before it opens: opening a FIFO blocks until a writer comes
+// (and a device may never answer), in the kernel, where no context reaches.
+// The open itself does not block either (O_NONBLOCK), so a FIFO put in the
+// file's place between the stat and the open is refused too.
 func readable(path string) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -349,14 +393,43 @@ func readable(path string) error {
 		return errors.New("no such file")
 	case err != nil:
 		return fmt.Errorf("cannot stat: %w", unwrapPath(err))
-	case fi.IsDir():
-		return errors.New("is a directory, not a file")
 	}
-	f, err := os.Open(path)
+	if err := regular(fi); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("cannot open: %w", unwrapPath(err))
 	}
-	return f.Close()
+	defer f.Close()
+	fi, err = f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat: %w", unwrapPath(err))
+	}
+	return regular(fi)
+}
+
+// regular refuses what is not a regular file, naming what it is.
+func regular(fi fs.FileInfo) error {
+	m := fi.Mode()
+	var what string
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		return errors.New("is a directory, not a file")
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a device"
+	default:
+		what = "a special file (mode " + m.String() + ")"
+	}
+	return fmt.Errorf("is %s, not a regular file; the coordinator reads data only from regular files", what)
 }
 
 // writable checks that dir can be created and written: in dir when it
@@ -405,15 +478,38 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// outDirFree refuses sp's out_dir when a PENDING or RUNNING job writes to
-// the same directory: the two would overwrite each other's model,
-// metrics and checkpoints.
-func (s *JobsService) outDirFree(ctx context.Context, sp *cohortv1.JobSpec) error {
-	out := sameDir(sp.GetOutDir())
+// admit refuses sp when a PENDING or RUNNING job writes to the same
+// out_dir (outDirFree), and when MaxPending jobs are PENDING already.
+func (s *JobsService) admit(ctx context.Context, sp *cohortv1.JobSpec) error {
 	jobs, err := s.readJobs(ctx)
 	if err != nil {
 		return err
 	}
+	if err := outDirFree(jobs, sp); err != nil {
+		return err
+	}
+	if s.opts.MaxPending < 0 {
+		return nil
+	}
+	pending := 0
+	for _, j := range jobs {
+		if j.GetState() == cohortv1.JobState_JOB_STATE_PENDING {
+			pending++
+		}
+	}
+	if pending >= s.opts.MaxPending {
+		return fmt.Errorf("job queue full: %d jobs are PENDING, the most this coordinator queues "+
+			"is %d; submit again once some have started or ended (cohort status lists them), or cancel some: %w",
+			pending, s.opts.MaxPending, rpcerr.ErrLimitReached)
+	}
+	return nil
+}
+
+// outDirFree refuses sp's out_dir when one of jobs, PENDING or RUNNING,
+// writes to the same directory: the two would overwrite each other's
+// model, metrics and checkpoints.
+func outDirFree(jobs []*cohortv1.Job, sp *cohortv1.JobSpec) error {
+	out := sameDir(sp.GetOutDir())
 	for _, j := range jobs {
 		switch j.GetState() {
 		case cohortv1.JobState_JOB_STATE_PENDING, cohortv1.JobState_JOB_STATE_RUNNING:
@@ -663,6 +759,13 @@ func (s *JobsService) Watch(req *cohortv1.WatchRequest, stream grpc.ServerStream
 	}
 	if _, err := s.fence(ctx, op); err != nil {
 		return err
+	}
+	select {
+	case s.watches <- struct{}{}:
+		defer func() { <-s.watches }()
+	default:
+		return fmt.Errorf("coordinator: %s: %d Watch streams are open, the most this coordinator "+
+			"serves at once; close some (each cohort watch holds one) or poll with cohort status: %w", op, cap(s.watches), rpcerr.ErrLimitReached)
 	}
 	id := req.GetJobId()
 	prev, resp, err := s.read(ctx, id)

@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -87,6 +89,9 @@ func TestPutKeepsRecordWhenEncodingFails(t *testing.T) {
 	}
 }
 
+// testToken is the generation token of reportJob's generation.
+var testToken = []byte("0123456789abcdef")
+
 // reportJob is a job running generation 1 of workers w0 and w1 on a fake
 // prepared job whose network has hidden layers hidden; its reports are
 // buffered.
@@ -98,7 +103,8 @@ func reportJob(t *testing.T, hidden []int) (*Job, *generation) {
 	}
 	p := prepared(10, 3)
 	p.Spec.Model.Hidden = hidden
-	g := &generation{plan: plan, prep: p, reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
+	p.Spec.Model.MaxEpochs = cohortv1.MaxEpochs
+	g := &generation{plan: plan, prep: p, token: testToken, reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
 	j := &Job{cfg: Config{JobID: "j"}, gen: g}
 	return j, g
 }
@@ -110,7 +116,7 @@ func TestReportChecksSender(t *testing.T) {
 	j, g := reportJob(t, nil)
 	svc := reportService{jobs: func(id string) (*Job, bool) { return j, id == "j" }}
 	epoch := &cohortv1.ReportRequest_Epoch{Epoch: &cohortv1.EpochStats{Epoch: 1}}
-	final := &cohortv1.ReportRequest_Final{Final: &cohortv1.FinalModel{}}
+	final := &cohortv1.ReportRequest_Final{Final: &cohortv1.FinalModel{Epochs: []*cohortv1.EpochStats{{Epoch: 1}}}}
 	fail := &cohortv1.ReportRequest_Error{Error: "boom"}
 	for _, tc := range []struct {
 		name   string
@@ -135,7 +141,7 @@ func TestReportChecksSender(t *testing.T) {
 		{"no report", 0, "w0", nil, rpcerr.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := &cohortv1.ReportRequest{JobId: "j", Generation: 1, Rank: tc.rank, Worker: tc.worker}
+			req := &cohortv1.ReportRequest{JobId: "j", Generation: 1, Rank: tc.rank, Worker: tc.worker, Token: testToken}
 			switch r := tc.report.(type) {
 			case *cohortv1.ReportRequest_Epoch:
 				req.Report = r
@@ -221,6 +227,9 @@ func TestReportFinalStreams(t *testing.T) {
 		f := &cohortv1.FinalModel{Params: make([]byte, params), Mean: []float32{1, 2, 3}, Std: []float32{4, 5, 6}, BestEpoch: 2}
 		for i := range f.Params {
 			f.Params[i] = byte(i * 7)
+			if i%4 == 3 {
+				f.Params[i] = 0x3f // a finite float32's top byte
+			}
 		}
 		for i := range epochs {
 			f.Epochs = append(f.Epochs, &cohortv1.EpochStats{Epoch: uint32(i + 1)})
@@ -230,6 +239,7 @@ func TestReportFinalStreams(t *testing.T) {
 	chunks := func(f *cohortv1.FinalModel, rank uint32, worker string) []*cohortv1.FinalModelChunk {
 		cs := cohortv1.FinalModelChunks(f)
 		cs[0].JobId, cs[0].Generation, cs[0].Rank, cs[0].Worker = "j", 1, rank, worker
+		cs[0].Token = testToken
 		return cs
 	}
 	good := model(want, 20000)
@@ -261,6 +271,27 @@ func TestReportFinalStreams(t *testing.T) {
 			cs := chunks(good, 0, "w0")
 			cs[len(cs)-1].Last = false
 			return cs
+		}(), rpcerr.ErrInvalidArgument},
+		{"no token", func() []*cohortv1.FinalModelChunk {
+			cs := chunks(good, 0, "w0")
+			cs[0].Token = nil
+			return cs
+		}(), rpcerr.ErrPermissionDenied},
+		{"wrong token", func() []*cohortv1.FinalModelChunk {
+			cs := chunks(good, 0, "w0")
+			cs[0].Token = []byte("0123456789abcdeF")
+			return cs
+		}(), rpcerr.ErrPermissionDenied},
+		{"NaN param", func() []*cohortv1.FinalModelChunk {
+			f := proto.CloneOf(good)
+			binary.LittleEndian.PutUint32(f.Params[40:], math.Float32bits(float32(math.NaN())))
+			return chunks(f, 0, "w0")
+		}(), rpcerr.ErrInvalidArgument},
+		{"no epochs", chunks(model(want, 0), 0, "w0"), rpcerr.ErrInvalidArgument},
+		{"epoch past max_epochs", func() []*cohortv1.FinalModelChunk {
+			f := proto.CloneOf(good)
+			f.Epochs[5].Epoch = cohortv1.MaxEpochs + 1
+			return chunks(f, 0, "w0")
 		}(), rpcerr.ErrInvalidArgument},
 		{"out of order", func() []*cohortv1.FinalModelChunk {
 			cs := chunks(good, 0, "w0")

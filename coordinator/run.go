@@ -15,6 +15,7 @@ import (
 	"github.com/cohort-clv/cohort/kernels/cpu"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
+	"github.com/cohort-clv/cohort/rpcerr"
 )
 
 // serverRun is one job a Server runs: its spec and its coordinator Job.
@@ -204,6 +205,14 @@ func (s *Server) takeOver(ctx context.Context, cfg *Config, rec *cohortv1.Job) e
 	}
 	cfg.FirstGeneration = g + 1
 	plan, err := readPlan(ctx, s.cfg.Client, rec.GetId(), g)
+	if errors.Is(err, rpcerr.ErrCorruptRecord) {
+		// The plan only says whose workers hold the state: without it the
+		// job goes on from the furthest state of whichever workers come,
+		// or its checkpoint.
+		s.cfg.Logger.Warn("coordinator: the last plan of a job taken over is unreadable; preferring no workers",
+			"job", rec.GetId(), "generation", g, "err", err)
+		plan, err = &cohortv1.GenerationPlan{}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -226,6 +235,10 @@ func readPlan(ctx context.Context, cli *clientv3.Client, id string, g uint64) (*
 	}
 	if err := cohortv1.UnmarshalRecord(resp.Kvs[0].Value, plan); err != nil {
 		return nil, fmt.Errorf("coordinator: read plan %d of job %s: %w", g, id, err)
+	}
+	if err := plan.Validate(); err != nil {
+		// Not INVALID_ARGUMENT: the caller sent nothing wrong.
+		return nil, fmt.Errorf("coordinator: read plan %d of job %s: %w: %s", g, id, rpcerr.ErrCorruptRecord, err)
 	}
 	return plan, nil
 }

@@ -47,12 +47,22 @@ func ValidateJobSpec(s *cohortv1.JobSpec) error {
 		// cohortv1 reports the bounds; its errors already wrap the sentinel,
 		// so keep only the field list to report it with the checks below.
 		errs = append(errs, errors.New(strings.TrimPrefix(err.Error(), rpcerr.ErrInvalidArgument.Error()+": job spec: ")))
-	} else if o, err := readOptions(s.GetRead()); err == nil {
-		// Within their bounds the read options may still contradict each
-		// other (amount none with a negative policy) or name a year clv
-		// does not read; a job would fail on them once it runs.
-		if err := o.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("spec.read: %s", SpecTerms(strings.TrimPrefix(err.Error(), "clv: "))))
+	} else {
+		o, err := readOptions(s.GetRead())
+		if err == nil {
+			// Within their bounds the read options may still contradict each
+			// other (amount none with a negative policy) or name a year clv
+			// does not read; a job would fail on them once it runs.
+			if err := o.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("spec.read: %s", SpecTerms(strings.TrimPrefix(err.Error(), "clv: "))))
+			}
+		}
+		// Each model field has its bound, their product has none: refuse a
+		// network no worker can hold before a job is queued, on the most
+		// features these read options can give (a worker would otherwise
+		// die allocating it, and so would every worker the job took next).
+		if err := modelConfig(s.GetModel()).CheckSize(maxFeatures(o)); err != nil {
+			errs = append(errs, fmt.Errorf("spec.model: %s", SpecTerms(strings.TrimPrefix(err.Error(), "model: config: "))))
 		}
 	}
 	if _, ok := s.GetSource().(*cohortv1.JobSpec_Dataset); ok {
@@ -73,6 +83,19 @@ func ValidateJobSpec(s *cohortv1.JobSpec) error {
 		return nil
 	}
 	return fmt.Errorf("%w: job spec: %w", rpcerr.ErrInvalidArgument, errors.Join(errs...))
+}
+
+// baseFeatureCount is how many features clv computes for every log, before
+// the per-period, quantity and extra ones (clv's baseFeatures).
+const baseFeatureCount = 16
+
+// maxFeatures is the most input features a job with read options o can
+// have: clv's base features, spend and days per period, the quantity pair
+// (a quantity column may be found in the header without being named) and
+// one per extra column. TestMaxFeaturesBoundsClv holds it to clv.
+func maxFeatures(o clv.Options) int {
+	periods, _ := o.EffectivePeriods()
+	return baseFeatureCount + 2*periods + 2 + len(o.Extra)
 }
 
 // checkHorizon refuses a horizon that is absent, zero or does not parse.

@@ -83,8 +83,12 @@ func TestValidateJobSpecBounds(t *testing.T) {
 		{"period_days 3661", func(s *cohortv1.JobSpec) { s.Read.PeriodDays = 3661 }, "spec.read.period_days"},
 		{"hidden 16 layers", func(s *cohortv1.JobSpec) {
 			s.Model = &cohortv1.ModelConfig{Hidden: make([]uint32, 16)}
-			fillAll(s.Model.Hidden, 65536)
+			fillAll(s.Model.Hidden, 256)
 		}, ""},
+		{"hidden 16 layers of 65536: each width in bounds, the network is not", func(s *cohortv1.JobSpec) {
+			s.Model = &cohortv1.ModelConfig{Hidden: make([]uint32, 16)}
+			fillAll(s.Model.Hidden, 65536)
+		}, "parameters (240.0 GiB a float32 buffer), over the limit of 50000000"},
 		{"hidden 17 layers", func(s *cohortv1.JobSpec) {
 			s.Model = &cohortv1.ModelConfig{Hidden: make([]uint32, 17)}
 			fillAll(s.Model.Hidden, 8)

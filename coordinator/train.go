@@ -41,6 +41,9 @@ type generation struct {
 	prep    *job.Prepared
 	// fingerprint goes into every plan (planFingerprint).
 	fingerprint []byte
+	// token is the generation's secret (GenerationPlan.token): every
+	// request of its workers carries it (generation.authorize).
+	token []byte
 	// train and val hold, by rank, the global row numbers (indices into
 	// prep.Train and prep.Val) of the rank's shard, in increasing order.
 	train, val [][]int
@@ -242,12 +245,16 @@ func (j *Job) startGeneration(ctx context.Context, gen uint64, members []members
 	if err != nil {
 		return nil, err
 	}
-	g := &generation{plan: plan, members: members, prep: p, fingerprint: fp, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
+	token, err := newToken()
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{plan: plan, members: members, prep: p, fingerprint: fp, token: token, train: shardRows(plan, p.Train), val: shardRows(plan, p.Val),
 		reports: make(chan *cohortv1.ReportRequest, 16), done: make(chan struct{})}
 	gp := &cohortv1.GenerationPlan{JobId: j.cfg.JobID, Generation: gen, CoordinatorAddr: j.Addr(),
 		Model: cohortv1.ModelConfigOf(p.Spec.Model.WithDefaults()), Threads: uint32(j.cfg.Threads), TimeoutMs: uint32(j.cfg.Timeout.Milliseconds()),
 		CheckpointEvery: uint32(j.cfg.CheckpointEvery), CheckpointDir: j.cfg.CheckpointDir, ChecksumEvery: uint32(j.cfg.ChecksumEvery),
-		ResumeFrom: j.lastCheckpoint(), Fingerprint: fp}
+		ResumeFrom: j.lastCheckpoint(), Fingerprint: fp, Token: token}
 	for _, m := range members { // sorted by name, so index = rank
 		st := &cohortv1.WorkerStatus{}
 		if err := cohortv1.UnmarshalRecord(m.Status, st); err != nil || st.GetRingAddr() == "" {

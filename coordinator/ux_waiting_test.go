@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/membership"
 	cohortv1 "github.com/cohort-clv/cohort/proto/cohort/v1"
 	"github.com/cohort-clv/cohort/rpcerr"
@@ -284,11 +285,11 @@ func TestDescribeChangeUX(t *testing.T) {
 func TestCheckpointAdvancesStep(t *testing.T) {
 	cli := jobsEtcd(t)
 	ctx := t.Context()
-	j := newJob(Config{Client: cli, JobID: "ckpt"}, "")
+	j := newJob(Config{Client: cli, JobID: "ckpt", CheckpointDir: "/tmp"}, "")
 	if err := j.put(ctx, func(r *cohortv1.Job) { r.State, r.Step, r.Epoch = cohortv1.JobState_JOB_STATE_RUNNING, 99, 3 }); err != nil {
 		t.Fatal(err)
 	}
-	ptr := &cohortv1.CheckpointPointer{Step: 100, Epoch: 4, Path: "/tmp/ckpt-100", Sha256: strings.Repeat("ab", 32)}
+	ptr := &cohortv1.CheckpointPointer{Step: 100, Epoch: 4, Path: "/tmp/" + job.CheckpointName("ckpt", 100), Sha256: strings.Repeat("ab", 32)}
 	if err := j.checkpointed(ctx, &cohortv1.ReportRequest{Worker: "w0"}, ptr); err != nil {
 		t.Fatal(err)
 	}

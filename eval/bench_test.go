@@ -13,3 +13,15 @@ func BenchmarkCompute(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkComputeLegacy is BenchmarkCompute for the implementation that
+// sorted each vector up to three times (legacy_test.go), for comparison.
+func BenchmarkComputeLegacy(b *testing.B) {
+	pred, actual := sample(9, 100_000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := legacyCompute(pred, actual); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -81,10 +81,12 @@ func PairedBootstrap(ctx context.Context, actual, model, baseline []float64, dra
 						b[i] = baseline[j]
 					}
 				}
-				// The inputs were validated, so Compute cannot fail.
-				mm[d], _ = Compute(m, a)
+				// The inputs were validated, so Compute cannot fail; the
+				// resampled actual values are sorted once for both.
+				as := newActualSide(a)
+				mm[d] = compute(m, as, nil)
 				if baseline != nil {
-					bm[d], _ = Compute(b, a)
+					bm[d] = compute(b, as, nil)
 				}
 			}
 		})

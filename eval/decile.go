@@ -3,7 +3,6 @@ package eval
 import (
 	"fmt"
 	"math"
-	"slices"
 )
 
 // Decile is one bucket of metrics.py's decile_stats: customers whose
@@ -41,25 +40,56 @@ func Deciles(pred, actual []float64) ([]Decile, error) {
 }
 
 func deciles(pred, actual []float64) []Decile {
+	return newDecileCuts(pred, descendingOrder(pred)).stats(pred, actual)
+}
+
+// decileCuts are the qcut edges of a prediction vector and each customer's
+// bucket, derived from the prediction's descending order.
+type decileCuts struct {
+	edges  []float64
+	bucket []uint8 // per customer, an index into the buckets of edges
+}
+
+// newDecileCuts cuts pred, whose descending order (descendingOrder) is
+// order, as pandas.qcut(pred, 10) does (see Deciles).
+func newDecileCuts(pred []float64, order []int) decileCuts {
 	const buckets = 10
-	sorted := slices.Clone(pred)
-	slices.Sort(sorted)
-	n := len(sorted)
+	n := len(pred)
+	// sorted(k) is the k-th smallest prediction.
+	sorted := func(k int) float64 { return pred[order[n-1-k]] }
 	edges := make([]float64, 0, buckets+1)
 	for i := 0; i <= buckets; i++ {
 		// Position i*(n-1)/10 in exact integer arithmetic, so that an edge
 		// which lands on a customer is that customer's value exactly.
 		pos := i * (n - 1)
 		lo, frac := pos/buckets, float64(pos%buckets)/buckets
-		e := sorted[lo]
+		e := sorted(lo)
 		if frac > 0 {
-			e += frac * (sorted[lo+1] - sorted[lo])
+			e += frac * (sorted(lo+1) - sorted(lo))
 		}
 		if len(edges) == 0 || e != edges[len(edges)-1] {
 			edges = append(edges, e)
 		}
 	}
+	// Each customer's bucket is one less than the first edge >= its
+	// prediction, as numpy's searchsorted(side='left'); the minimum joins
+	// the lowest bucket. Walking up the order, that edge only moves up.
+	bucket := make([]uint8, n)
+	e := 0
+	for k := n - 1; k >= 0; k-- {
+		j := order[k]
+		for e < len(edges) && edges[e] < pred[j] {
+			e++
+		}
+		bucket[j] = uint8(max(e-1, 0))
+	}
+	return decileCuts{edges: edges, bucket: bucket}
+}
 
+// stats returns the non-empty buckets' counts and means, summing in
+// customer order.
+func (c decileCuts) stats(pred, actual []float64) []Decile {
+	edges := c.edges
 	out := make([]Decile, max(len(edges)-1, 1))
 	for b := range out {
 		out[b] = Decile{Index: b, Lower: edges[0], Upper: edges[len(edges)-1]}
@@ -68,10 +98,7 @@ func deciles(pred, actual []float64) []Decile {
 		}
 	}
 	for i, p := range pred {
-		// First edge >= p, as numpy's searchsorted(side='left'); the minimum
-		// joins the lowest bucket.
-		b, _ := slices.BinarySearch(edges, p)
-		b = max(b-1, 0)
+		b := c.bucket[i]
 		out[b].Count++
 		out[b].MeanPredicted += p
 		out[b].MeanActual += actual[i]

@@ -1,10 +1,8 @@
 package eval
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
 )
 
 // GainCurve is metrics.py's cumulative_true: with customers sorted by
@@ -57,22 +55,6 @@ func cumulativeByPrediction(pred, actual []float64) []float64 {
 		lo = hi
 	}
 	return cum
-}
-
-// descendingOrder returns customer indices sorted by value, highest first,
-// index order among ties so the result is deterministic.
-func descendingOrder(v []float64) []int {
-	idx := make([]int, len(v))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int {
-		if c := cmp.Compare(v[b], v[a]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-	return idx
 }
 
 // gini is metrics.py's gini_from_gain for one model: raw = 2*sum(gain)/n - 1

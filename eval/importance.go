@@ -34,6 +34,12 @@ type Importances struct {
 	// Reference is the metric on the unshuffled matrix.
 	Reference Float `json:"reference"`
 	Repeats   int   `json:"repeats"`
+	// Customers is how many customers (rows) the shuffles were scored on.
+	Customers int `json:"customers,omitempty"`
+	// SampledFrom is, when the caller scored a sample of its customers
+	// (job caps the rows at a stable hash-chosen sample), how many it was
+	// drawn from; 0 when every customer was scored.
+	SampledFrom int `json:"sampled_from,omitempty"`
 	// Features are sorted by Mean, largest first.
 	Features []Importance `json:"features"`
 }
@@ -48,8 +54,15 @@ type Importances struct {
 // model's compute backend is not safe for concurrent use. Each shuffle is
 // drawn from its own seeded stream keyed by (seed, column, repeat), so the
 // result depends only on the arguments.
+//
+// With the normalized Gini, each call costs one sort of the predictions:
+// the perfect ranking's Gini is computed once, and no other metric is.
 func PermutationImportance(ctx context.Context, X []float32, rows, cols int, names []string,
-	actual []float64, predict PredictFunc, metric Metric, seed uint64, repeats int) (Importances, error) {
+	actual []float64, predict PredictFunc, metric Metric, seed uint64, repeats int, opts ...ImportanceOption) (Importances, error) {
+	var o importanceOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	fail := func(format string, a ...any) (Importances, error) {
 		return Importances{}, fmt.Errorf("eval: permutation importance: "+format, a...)
 	}
@@ -72,17 +85,32 @@ func PermutationImportance(ctx context.Context, X []float32, rows, cols int, nam
 	}
 
 	work := slices.Clone(X)
+	// measure is the metric of predictions against actual: the Gini alone
+	// when that is the metric, else all of Compute.
+	measure := func(pred []float64) (float64, error) {
+		m, err := Compute(pred, actual)
+		return m.Get(metric), err
+	}
+	if metric == MetricNormalizedGini {
+		g := newGiniScorer(actual)
+		measure = func(pred []float64) (float64, error) {
+			v, err := g.normalized(pred)
+			if err != nil {
+				return 0, fmt.Errorf("eval: compute: %w", err)
+			}
+			return v, nil
+		}
+	}
 	// score returns the metric on the current work matrix, raw and as
 	// goodness (higher is better), so drops need no per-metric sign.
 	score := func(what string) (raw, good float64, err error) {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, err
 		}
-		m, err := Compute(predict(work, rows), actual)
+		raw, err = measure(predict(work, rows))
 		if err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", what, err)
 		}
-		raw = m.Get(metric)
 		return raw, metric.goodness(raw), nil
 	}
 
@@ -93,7 +121,7 @@ func PermutationImportance(ctx context.Context, X []float32, rows, cols int, nam
 	if math.IsNaN(ref) {
 		return fail("%s is undefined on the unshuffled data", metric)
 	}
-	out := Importances{Metric: metric, Reference: Float(refRaw), Repeats: repeats, Features: make([]Importance, cols)}
+	out := Importances{Metric: metric, Reference: Float(refRaw), Repeats: repeats, Customers: rows, Features: make([]Importance, cols)}
 	column := make([]float32, rows)
 	drops := make([]float64, repeats)
 	for c := range cols {
@@ -121,11 +149,28 @@ func PermutationImportance(ctx context.Context, X []float32, rows, cols int, nam
 			name = names[c]
 		}
 		out.Features[c] = Importance{Feature: name, Column: c, Mean: Float(mean), Std: Float(std)}
+		if o.progress != nil {
+			o.progress(c+1, cols)
+		}
 	}
 	slices.SortStableFunc(out.Features, func(a, b Importance) int {
 		return cmp.Compare(float64(b.Mean), float64(a.Mean))
 	})
 	return out, nil
+}
+
+// ImportanceOption adjusts PermutationImportance.
+type ImportanceOption func(*importanceOptions)
+
+type importanceOptions struct {
+	progress func(done, total int)
+}
+
+// WithImportanceProgress has PermutationImportance call f after each
+// column with the columns done so far and their total, on the caller's
+// goroutine.
+func WithImportanceProgress(f func(done, total int)) ImportanceOption {
+	return func(o *importanceOptions) { o.progress = f }
 }
 
 // meanStd returns the mean and population standard deviation of v.

@@ -92,39 +92,44 @@ func Compute(pred, actual []float64, opts ...Option) (Metrics, error) {
 		}
 	}
 
+	return compute(pred, newActualSide(actual), o.pReturn), nil
+}
+
+// compute is Compute on validated inputs, with the actual values' side
+// already sorted. Each vector is sorted once: the prediction's order gives
+// the gain curve, the average ranks and the decile cuts.
+func compute(pred []float64, a *actualSide, pReturn []float64) Metrics {
+	actual := a.v
 	n := len(actual)
 	m := Metrics{Customers: n, AUCReturn: math.NaN()}
 	var sse, sae float64
-	for i, a := range actual {
-		d := pred[i] - a
+	for i, y := range actual {
+		d := pred[i] - y
 		sse += d * d
 		sae += math.Abs(d)
 		m.TotalPredicted += pred[i]
-		m.TotalActual += a
-		if a > 0 {
-			m.Spenders++
-		}
 	}
+	m.TotalActual, m.Spenders = a.total, a.spenders
 	m.RMSE = math.Sqrt(sse / float64(n))
 	m.MAE = sae / float64(n)
 	m.MeanPredicted = m.TotalPredicted / float64(n)
 	m.MeanActual = m.TotalActual / float64(n)
 	m.SpendRatio = ratio(m.TotalPredicted, m.TotalActual)
 
-	m.Gini, m.NormalizedGini = gini(pred, actual)
-	predRanks := averageRanks(pred)
-	m.Spearman = spearman(predRanks, averageRanks(actual))
-	m.DecileMAPE, m.DecileBuckets = decileMAPE(deciles(pred, actual))
-
-	spent := make([]bool, n)
-	for i, a := range actual {
-		spent[i] = a > 0
+	order := descendingOrder(pred)
+	m.Gini, m.NormalizedGini = math.NaN(), math.NaN()
+	if a.total != 0 {
+		m.Gini = orderedGini(pred, actual, order, a.total)
+		m.NormalizedGini = ratio(m.Gini, a.perfect)
 	}
-	m.AUC = auc(predRanks, spent)
-	if o.pReturn != nil {
-		m.AUCReturn = auc(averageRanks(o.pReturn), spent)
+	predRanks := ranksFromOrder(pred, order)
+	m.Spearman = spearman(predRanks, a.ranks)
+	m.DecileMAPE, m.DecileBuckets = decileMAPE(newDecileCuts(pred, order).stats(pred, actual))
+	m.AUC = aucOf(predRanks, actual)
+	if pReturn != nil {
+		m.AUCReturn = aucOf(averageRanks(pReturn), actual)
 	}
-	return m, nil
+	return m
 }
 
 // validate checks the inputs every exported function shares: equal, nonzero

@@ -1,34 +1,11 @@
 package eval
 
-import (
-	"cmp"
-	"math"
-	"slices"
-)
+import "math"
 
 // averageRanks returns 1-based ranks of v, ascending, tied values sharing the
 // mean of the ranks they span (scipy.stats.rankdata's "average").
 func averageRanks(v []float64) []float64 {
-	n := len(v)
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(v[a], v[b]) })
-	ranks := make([]float64, n)
-	for lo := 0; lo < n; {
-		hi := lo + 1
-		for hi < n && v[idx[hi]] == v[idx[lo]] {
-			hi++
-		}
-		// Ranks lo+1 .. hi average to (lo+1+hi)/2.
-		r := float64(lo+1+hi) / 2
-		for _, j := range idx[lo:hi] {
-			ranks[j] = r
-		}
-		lo = hi
-	}
-	return ranks
+	return ranksFromOrder(v, descendingOrder(v))
 }
 
 // spearman is the Pearson correlation of average ranks (averageRanks of
@@ -62,6 +39,23 @@ func auc(ranks []float64, positive []bool) float64 {
 	var pos, neg, rankSum float64
 	for i, p := range positive {
 		if p {
+			pos++
+			rankSum += ranks[i]
+		} else {
+			neg++
+		}
+	}
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// aucOf is auc with "actual > 0" as the positive class.
+func aucOf(ranks, actual []float64) float64 {
+	var pos, neg, rankSum float64
+	for i, a := range actual {
+		if a > 0 {
 			pos++
 			rankSum += ranks[i]
 		} else {

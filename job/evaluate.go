@@ -38,6 +38,12 @@ type Evaluation struct {
 // hash puts in the test split are scored: the right choice when the data
 // holds the customers the model was trained on.
 func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string, read clv.Options, out string, testOnly bool, importance int) (*Evaluation, error) {
+	return t.EvaluateWith(ctx, be, data, read, out, testOnly, importance, Events{})
+}
+
+// EvaluateWith is Evaluate telling ev.Step the evaluation's sub-steps
+// (the other Events fields are not used: read.Progress follows the read).
+func (t *Trained) EvaluateWith(ctx context.Context, be kernels.Backend, data string, read clv.Options, out string, testOnly bool, importance int, ev Events) (*Evaluation, error) {
 	if read.Horizon.IsZero() {
 		return nil, fmt.Errorf("job: evaluate: a holdout horizon is required (the model was trained for %.1f weeks)", t.Meta.HorizonWeeks)
 	}
@@ -68,7 +74,7 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 		return nil, fmt.Errorf("job: evaluate: %s has no customers to evaluate (%d in all)", data, len(ds.Customers))
 	}
 	scored := matrix(cs, len(ds.FeatureNames))
-	rep, err := evaluation{data: data, ds: ds, test: cs, x: &scored, all: !testOnly, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be}.report(ctx)
+	rep, err := evaluation{data: data, ds: ds, test: cs, x: &scored, all: !testOnly, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be, ev: ev}.report(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +92,9 @@ func (t *Trained) Evaluate(ctx context.Context, be kernels.Backend, data string,
 	}
 	res.Warnings = warningsOf(censoredLog(ds.Report, "the metrics are computed"), outlierFirstDate(ds), smallTestSet(len(cs), who), inSample,
 		featureShift(t.Net.Pipeline, scored.X, scored.Rows))
+	res.Warnings = append(res.Warnings, DataWarnings(ds)...)
 	annotate(rep, ds.Report, res.Warnings)
+	ev.step(EvalStep{Name: "write"})
 	if res.ReportPath, res.MetricsPath, err = rep.Write(ctx, out); err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cohort-clv/cohort/clv"
@@ -31,10 +33,54 @@ const (
 )
 
 // IngestWarnings are the input checks that concern the log alone (a
-// censored log, an outlier first date), for a command that reads a log
-// without training or scoring on it (cohort features).
+// censored log, an outlier first date, customers split by the spelling of
+// their ids, Parquet instants cut on UTC days), for a command that reads a
+// log without training or scoring on it (cohort features).
 func IngestWarnings(ds *clv.Dataset) []string {
-	return warningsOf(censoredLog(ds.Report, "the features describe a censored log"), outlierFirstDate(ds))
+	ws := warningsOf(censoredLog(ds.Report, "the features are computed"), outlierFirstDate(ds))
+	return append(ws, DataWarnings(ds)...)
+}
+
+// DataWarnings are the checks of the log's contents that every command
+// reading a log can add to its own: customer ids spelled two ways
+// (splitIDs), a Parquet date column of instants counted on UTC days
+// (clv.ParquetDateWarning) and the reader's own (IngestReport.Warnings:
+// amounts whose "." may group thousands).
+func DataWarnings(ds *clv.Dataset) []string {
+	ws := warningsOf(splitIDs(ds), clv.ParquetDateWarning(ds))
+	return append(ws, ds.Report.Warnings...)
+}
+
+// splitIDs warns when customer ids appear in two spellings that are very
+// likely the same customer (clv.SimilarIDs): "000733" and "733" (leading
+// zeros lost in Excel), "733.0" and "733" (a pandas float column), and
+// e-mail addresses in mixed case. Ids are matched exactly, so each such
+// customer's history is split in two, which no metric shows.
+func splitIDs(ds *clv.Dataset) string {
+	sim := clv.SimilarIDs(ds)
+	if sim.Customers == 0 {
+		return ""
+	}
+	var ex []string
+	for _, g := range sim.Examples {
+		q := make([]string, len(g))
+		for i, id := range g {
+			q[i] = strconv.Quote(id)
+		}
+		ex = append(ex, strings.Join(q, " and "))
+	}
+	more := ""
+	if n := sim.Customers - len(sim.Examples); n > 0 {
+		more = fmt.Sprintf(", and %d more", n)
+	}
+	who := "customers"
+	if sim.Customers == 1 {
+		who = "customer"
+	}
+	return fmt.Sprintf("%d customer ids are probably %d %s spelled more than one way (%s%s): ids are matched exactly, "+
+		"so each such customer's purchases are split across its spellings; write the ids one way in the export "+
+		"(keep or drop leading zeros throughout, integers rather than floats, e-mail addresses in lower case)",
+		sim.IDs, sim.Customers, who, strings.Join(ex, "; "), more)
 }
 
 // warningsOf drops the checks that found nothing.

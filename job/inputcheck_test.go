@@ -1,12 +1,16 @@
 package job
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cohort-clv/cohort/clv"
+	"github.com/parquet-go/parquet-go"
 )
 
 func date(s string) time.Time {
@@ -144,5 +148,54 @@ func TestSpan(t *testing.T) {
 		if got := span(days); got != want {
 			t.Errorf("span(%d) = %q, want %q", days, got, want)
 		}
+	}
+}
+
+// TestIngestSplitIDs ensures a run warns when customer ids appear in two
+// spellings that are probably one customer (audit7 item 5), naming three
+// and counting them all, and stays quiet on distinct ids.
+func TestIngestSplitIDs(t *testing.T) {
+	ids := func(ids ...string) *clv.Dataset {
+		slices.Sort(ids)
+		ds := &clv.Dataset{}
+		for _, id := range ids {
+			ds.Customers = append(ds.Customers, clv.Customer{ID: id})
+		}
+		return ds
+	}
+	if got := splitIDs(ids("1", "2", "A", "a")); got != "" {
+		t.Errorf("distinct ids: %q", got)
+	}
+	got := splitIDs(ids("000733", "733", "12.0", "12", "Ann@Shop.com", "ann@shop.com", "0099", "99", "7"))
+	want := `8 customer ids are probably 4 customers spelled more than one way ("733" and "000733"; "99" and "0099"; "12" and "12.0", and 1 more): ` +
+		`ids are matched exactly, so each such customer's purchases are split across its spellings; write the ids one way in the export ` +
+		`(keep or drop leading zeros throughout, integers rather than floats, e-mail addresses in lower case)`
+	if got != want {
+		t.Errorf("warning\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestIngestWarningsData ensures cohort features' warnings include the
+// split ids of a loaded log and the UTC days of a Parquet log of instants
+// without a time zone (audit7 items 4 and 5).
+func TestIngestWarningsData(t *testing.T) {
+	type row struct {
+		Customer string    `parquet:"customer_id"`
+		Date     time.Time `parquet:"date,timestamp(microsecond)"`
+		Amount   float64   `parquet:"amount"`
+	}
+	at := time.Date(2026, 5, 28, 22, 30, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "log.parquet")
+	if err := parquet.WriteFile(path, []row{{"0042", at, 10}, {"42", at.AddDate(0, 0, -30), 20}, {"7", at, 5}}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := clv.Load(context.Background(), path, clv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := IngestWarnings(ds)
+	if len(ws) != 2 || !strings.HasPrefix(ws[0], `2 customer ids are probably 1 customer spelled more than one way ("42" and "0042")`) ||
+		!strings.HasPrefix(ws[1], `date column "date" holds instants (TIMESTAMP adjusted to UTC) and the file names no time zone: purchase days are counted in UTC`) {
+		t.Errorf("warnings %q", ws)
 	}
 }

@@ -3,12 +3,14 @@ package job
 import (
 	"bufio"
 	"fmt"
-	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 )
 
 // predictionHeader is the CSV header, in Prediction's field order.
@@ -63,8 +65,11 @@ func appendCSVField(b []byte, s string) []byte {
 	return append(append(b, '"'), strings.ReplaceAll(s, `"`, `""`)+`"`...)
 }
 
+// writePredictionsParquet writes ps as Parquet with zstd-compressed
+// columns, as cohort features does: uncompressed, the file came out larger
+// than the CSV.
 func writePredictionsParquet(w io.Writer, ps []Prediction) error {
-	pw := parquet.NewGenericWriter[Prediction](w)
+	pw := parquet.NewGenericWriter[Prediction](w, parquet.Compression(&zstd.Codec{}))
 	if _, err := pw.Write(ps); err != nil {
 		return err
 	}

@@ -108,6 +108,7 @@ func (t *Trained) Score(ctx context.Context, be kernels.Backend, data string, re
 	out := &Scored{Predictions: make([]Prediction, len(cs)), Ingest: ds.Report, HorizonWeeks: t.Meta.HorizonWeeks,
 		Warnings: warningsOf(censoredLog(ds.Report, "the customers are scored"), outlierFirstDate(ds), farAsOf(ds.Report, t.Meta.HorizonWeeks),
 			featureShift(t.Net.Pipeline, d.X, d.Rows))}
+	out.Warnings = append(out.Warnings, DataWarnings(ds)...)
 	dec := deciles(spend)
 	for i, c := range cs {
 		blSpend, alive := t.Meta.Baseline.predict(c, t.Meta.HorizonWeeks)

@@ -384,3 +384,38 @@ func TestLoadTrainedRunDirectory(t *testing.T) {
 		t.Errorf("empty directory: %v, want the missing model.json named", err)
 	}
 }
+
+// testScoreWarnsSplitIDs ensures Score passes on the log's own warnings
+// (DataWarnings): a customer whose id is written "000017" on one row and
+// "17" on the others is named as spelled two ways.
+func testScoreWarnsSplitIDs(t *testing.T, r run) {
+	raw, err := os.ReadFile(r.spec.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	for i := 1; i < len(lines); i++ { // c0000017 -> 17: all-digit ids
+		id, rest, _ := strings.Cut(lines[i], ",")
+		lines[i] = strings.TrimLeft(strings.TrimPrefix(id, "c"), "0") + "," + rest
+	}
+	id, rest, _ := strings.Cut(lines[1], ",")
+	lines = append(lines, "000"+id+","+rest)
+	path := filepath.Join(t.TempDir(), "shop-ids.csv")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := loadRun(t, r)
+	for _, data := range []struct {
+		path string
+		want bool
+	}{{r.spec.Data, false}, {path, true}} {
+		sc, err := tr.Score(context.Background(), r.be, data.path, scoreOptions(tr))
+		if err != nil {
+			t.Fatalf("score %s: %v", data.path, err)
+		}
+		got := slices.ContainsFunc(sc.Warnings, func(w string) bool { return strings.Contains(w, "spelled more than one way") })
+		if got != data.want {
+			t.Errorf("%s: split-id warning %v, want %v (warnings %q)", filepath.Base(data.path), got, data.want, sc.Warnings)
+		}
+	}
+}

@@ -112,7 +112,7 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	}
 	rep, err := evaluation{
 		data: spec.Data, ds: ds, test: p.Test, train: len(p.Train), val: len(p.Val),
-		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist, workers: max(p.Workers, 1),
+		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist, workers: max(p.Workers, 1), ev: ev,
 	}.report(ctx)
 	if err != nil {
 		return nil, err
@@ -120,6 +120,7 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	mm := rep.ModelMetrics()
 	bm, _ := rep.BaselineMetrics()
 	warnings := warningsOf(censoredLog(ds.Report, "the model is trained and scored"), outlierFirstDate(ds), smallTestSet(len(p.Test), "test customers"))
+	warnings = append(warnings, DataWarnings(ds)...)
 	warnings = append(warnings, p.BaselineWarnings...)
 	annotate(rep, ds.Report, warnings)
 

@@ -92,10 +92,64 @@ type Events struct {
 	// Read is told how far reading the log got: bytes of total (0:
 	// unknown), a few times a second, from another goroutine.
 	Read func(read, total int64)
+	// Step is told the evaluation's sub-steps as they start, and how far
+	// the permutation importance got, on the job's goroutine: after
+	// Stage("evaluate") in a training job, and in Trained.EvaluateWith.
+	Step func(EvalStep)
 }
 
 func (e Events) stage(name string) {
 	if e.Stage != nil {
 		e.Stage(name)
 	}
+}
+
+func (e Events) step(s EvalStep) {
+	if e.Step != nil {
+		e.Step(s)
+	}
+}
+
+// EvalStep is one sub-step of the evaluation, or progress within one.
+type EvalStep struct {
+	// Name is "predict", "importance", "noise", "bootstrap", "report" or
+	// "write".
+	Name string
+	// Done of Total units (features, resamples, simulated holdouts, or
+	// customers for "predict"); Done is 0 when the step starts. Total is 0
+	// for a step without units.
+	Done, Total int
+	// Customers is how many customers the step scores; for "importance"
+	// Of is how many it sampled them from (0: all of them).
+	Customers, Of int
+	// Repeats is the shuffles per feature of "importance".
+	Repeats int
+}
+
+// String is the step as a progress line, such as "permutation importance:
+// 7/32 features (3 shuffles each on 50000 of 150000 customers)".
+func (s EvalStep) String() string {
+	switch s.Name {
+	case "predict":
+		return fmt.Sprintf("scoring %d customers with the deep model and the baseline", s.Customers)
+	case "importance":
+		on := fmt.Sprintf("%d customers", s.Customers)
+		if s.Of > 0 {
+			on = fmt.Sprintf("a stable sample of %d of the %d customers", s.Customers, s.Of)
+		}
+		shuffles := "shuffles"
+		if s.Repeats == 1 {
+			shuffles = "shuffle"
+		}
+		return fmt.Sprintf("permutation importance: %d/%d features (%d %s each, on %s)", s.Done, s.Total, s.Repeats, shuffles, on)
+	case "noise":
+		return fmt.Sprintf("sampling-noise band: %d simulated holdouts", s.Total)
+	case "bootstrap":
+		return fmt.Sprintf("bootstrap: %d resamples of %d customers", s.Total, s.Customers)
+	case "report":
+		return "building the report: metrics, gain curves, deciles and plots"
+	case "write":
+		return "writing report"
+	}
+	return s.Name
 }

@@ -124,6 +124,7 @@ func TestTrainedJob(t *testing.T) {
 	t.Run("load rejects", func(t *testing.T) { testLoadTrainedRejects(t, r) })
 	t.Run("score", func(t *testing.T) { testScore(t, r) })
 	t.Run("score refuses other features", func(t *testing.T) { testScoreRefusesFeatures(t, r) })
+	t.Run("score warns of split ids", func(t *testing.T) { testScoreWarnsSplitIDs(t, r) })
 	t.Run("spend scale", func(t *testing.T) { testSpendScale(t, r) })
 	t.Run("evaluate", func(t *testing.T) { testEvaluate(t, r) })
 }

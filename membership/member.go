@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -25,6 +27,18 @@ type MemberConfig struct {
 	InitialCluster           string   // --initial-cluster; default "<name>=<initial advertise peer URLs>"
 	InitialClusterState      string   // --initial-cluster-state: "new" (default) or "existing"
 	InitialClusterToken      string   // --initial-cluster-token; default "etcd-cluster"
+	// AutoCompactionMode is --auto-compaction-mode: "periodic" (default) or
+	// "revision".
+	AutoCompactionMode string
+	// AutoCompactionRetention is --auto-compaction-retention: a duration
+	// ("1h", "30m"; a bare number is hours) in periodic mode, a number of
+	// revisions in revision mode; "0" turns compaction off. Unlike etcd,
+	// whose default is "0", the default here is DefaultCompactionRetention:
+	// a cluster that never compacts grows until its quota stops every write.
+	AutoCompactionRetention string
+	// QuotaBackendBytes is --quota-backend-bytes; 0 keeps etcd's default
+	// (2 GiB).
+	QuotaBackendBytes int64
 	// Logger receives etcd's info lines and above at their own level; nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -77,10 +91,57 @@ func (c MemberConfig) embedConfig() (*embed.Config, error) {
 	if c.InitialClusterToken != "" {
 		cfg.InitialClusterToken = c.InitialClusterToken
 	}
+	if err := c.compaction(cfg); err != nil {
+		return nil, err
+	}
+	if c.QuotaBackendBytes < 0 {
+		return nil, fmt.Errorf("--quota-backend-bytes %d: want >= 0 (0: etcd's default, 2 GiB)", c.QuotaBackendBytes)
+	}
+	cfg.QuotaBackendBytes = c.QuotaBackendBytes
 	// Not "debug", even for a debug slog handler: at debug etcd also serves
 	// pprof and request traces on the client port.
 	cfg.LogLevel = "info"
 	return cfg, nil
+}
+
+// DefaultCompactionRetention is how much history cohort etcd keeps by
+// default: periodic compaction with one hour of revisions, as etcd's
+// operations guide suggests. (The embedded etcd of cohort up and cohort
+// train compacts by revision, 10000.)
+const DefaultCompactionRetention = "1h"
+
+// compaction sets cfg's auto-compaction from c, checking the values as
+// etcd would parse them, but naming the flag.
+func (c MemberConfig) compaction(cfg *embed.Config) error {
+	mode := c.AutoCompactionMode
+	if mode == "" {
+		mode = embed.CompactorModePeriodic
+	}
+	ret := strings.TrimSpace(c.AutoCompactionRetention)
+	if ret == "" {
+		ret = DefaultCompactionRetention
+		if mode == embed.CompactorModeRevision {
+			ret = "10000"
+		}
+	}
+	switch mode {
+	case embed.CompactorModePeriodic:
+		if n, err := strconv.ParseInt(ret, 10, 64); err == nil {
+			if n < 0 {
+				return fmt.Errorf("--auto-compaction-retention %q: want >= 0", ret)
+			}
+		} else if d, err := time.ParseDuration(ret); err != nil || d < 0 {
+			return fmt.Errorf("--auto-compaction-retention %q: want a duration such as 1h or 30m (periodic mode), or 0 for none", ret)
+		}
+	case embed.CompactorModeRevision:
+		if n, err := strconv.ParseInt(ret, 10, 64); err != nil || n < 0 {
+			return fmt.Errorf("--auto-compaction-retention %q: want a number of revisions such as 10000 (revision mode), or 0 for none", ret)
+		}
+	default:
+		return fmt.Errorf("--auto-compaction-mode %q: want %q or %q", mode, embed.CompactorModePeriodic, embed.CompactorModeRevision)
+	}
+	cfg.AutoCompactionMode, cfg.AutoCompactionRetention = mode, ret
+	return nil
 }
 
 func parseURLs(flag string, in []string) ([]url.URL, error) {

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/cohort-clv/cohort/kernels"
 )
@@ -122,11 +123,121 @@ func (c Config) Validate() error {
 			return fmt.Errorf("model: config: hidden[%d] must be >= 1, got %d", i, h)
 		}
 	}
+	// The feature count is not known here; every Net has at least one
+	// input, so this refuses the configurations too big for any data.
+	// Layout checks again with the real count before anything is allocated.
+	return c.checkSize(1, false)
+}
+
+// MaxParams bounds the parameters of one Net, every ensemble member
+// together: 50 million float32 values, 200 MB a buffer. Training holds
+// paramBuffers such buffers (about 1 GB at the limit), each replica.
+const MaxParams = 50_000_000
+
+// MaxTrainBytes bounds SizeOf's estimate of the memory one replica needs
+// to train: 4 GiB. Past it the batch's activations dominate: batch x the
+// layer widths x the ensemble.
+const MaxTrainBytes = 4 << 30
+
+// paramBuffers is how many float32 values training keeps of every
+// parameter at least: weights, gradients, Adam's two moments and the best
+// weights.
+const paramBuffers = 5
+
+// Size is what a Config costs on a given number of input features; every
+// count saturates at math.MaxInt64 rather than overflow.
+type Size struct {
+	// Params is the number of parameters, every ensemble member together
+	// (Layout.Size).
+	Params int64
+	// RowWidth is the float32 activations one row of a batch produces, every
+	// layer's output (the 3 ZILN outputs too) times the ensemble.
+	RowWidth int64
+	// TrainBytes estimates the memory training takes: paramBuffers float32
+	// buffers of Params, the batch's activations and their gradients
+	// (2 x Batch x RowWidth) and the batch's inputs (Batch x inputs).
+	TrainBytes int64
+}
+
+// SizeOf is the Size of c on inputs features (c's zero Ensemble counts as 1).
+func (c Config) SizeOf(inputs int) Size {
+	members := int64(max(c.Ensemble, 1))
+	in := int64(max(inputs, 0))
+	var params, width int64
+	for _, w := range append(append([]int(nil), c.Hidden...), kernels.ZILNOutputs) {
+		out := int64(max(w, 0))
+		params = satAdd(params, satAdd(satMul(in, out), out))
+		width = satAdd(width, out)
+		in = out
+	}
+	s := Size{Params: satMul(params, members), RowWidth: satMul(width, members)}
+	batch := int64(max(c.Batch, 0))
+	s.TrainBytes = satMul(4, satAdd(satAdd(satMul(paramBuffers, s.Params), satMul(satMul(2, batch), s.RowWidth)),
+		satMul(batch, int64(max(inputs, 0)))))
+	return s
+}
+
+// CheckSize refuses c on inputs features when its Net has more than
+// MaxParams parameters or training it would take more than MaxTrainBytes;
+// the error names the count and the limit.
+func (c Config) CheckSize(inputs int) error { return c.checkSize(inputs, true) }
+
+// checkSize is CheckSize; known says whether inputs is the real feature count
+// or only the lower bound Validate uses.
+func (c Config) checkSize(inputs int, known bool) error {
+	s := c.SizeOf(inputs)
+	members := max(c.Ensemble, 1)
+	shape := fmt.Sprintf("hidden %v", c.Hidden)
+	if len(c.Hidden) == 0 {
+		shape = "a linear model"
+	}
+	if members > 1 {
+		shape += fmt.Sprintf(" x ensemble %d", members)
+	}
+	on, atLeast := fmt.Sprintf(" on %d input features", inputs), ""
+	if !known {
+		on, atLeast = "", "at least "
+	}
+	switch {
+	case s.Params > MaxParams:
+		return fmt.Errorf("model: config: %s%s has %s%d parameters (%s a float32 buffer), over the limit of %d (model.MaxParams): "+
+			"use fewer or narrower hidden layers or a smaller ensemble", shape, on, atLeast, s.Params, gib(satMul(4, s.Params)), MaxParams)
+	case s.TrainBytes > MaxTrainBytes:
+		return fmt.Errorf("model: config: %s%s at batch %d needs %sabout %s to train (%d parameters x %d buffers, "+
+			"%d activations a row x 2 x batch), over the limit of %s (model.MaxTrainBytes): lower batch, or use fewer or "+
+			"narrower hidden layers or a smaller ensemble",
+			shape, on, c.Batch, atLeast, gib(s.TrainBytes), s.Params, paramBuffers, s.RowWidth, gib(MaxTrainBytes))
+	}
 	return nil
 }
 
-// Layout lays out the Net of this configuration for inputs features.
+// gib formats a byte count in GiB.
+func gib(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
+// satMul is a*b for a, b >= 0, or math.MaxInt64 when it overflows.
+func satMul(a, b int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(lo)
+}
+
+// satAdd is a+b for a, b >= 0, or math.MaxInt64 when it overflows.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// Layout lays out the Net of this configuration for inputs features. It
+// refuses a configuration over CheckSize's limits on those inputs, so that a
+// trainer fails with an error instead of allocating buffers no machine holds.
 func (c Config) Layout(inputs int) (Layout, error) {
+	if err := c.CheckSize(inputs); err != nil {
+		return Layout{}, err
+	}
 	return NewEnsembleLayout(inputs, c.Hidden, max(c.Ensemble, 1))
 }
 

@@ -346,6 +346,13 @@ func (t *trainer) run(ctx context.Context) error {
 				if err := t.r.Sum(ctx, t.grads); err != nil {
 					return &Interrupted{State: t.state(), Err: fmt.Errorf("allreduce gradient of step %d: %w", t.opt.StepCount()+1, err)}
 				}
+				// This rank's own gradient was finite (its loss was), so a
+				// non-finite sum came from another rank: stop before the
+				// step writes it into every replica's weights.
+				if !finite(t.grads) {
+					return fmt.Errorf("model: train: epoch %d step %d: the allreduced gradient is not finite: another rank "+
+						"contributed NaN or Inf (its own log names its error)", t.epoch, t.opt.StepCount()+1)
+				}
 				t.be.Upload(t.net.grads, g)
 				stepLoss = float64(t.grads[len(g)]) * float64(len(global))
 			}
@@ -469,4 +476,15 @@ func (d reducer) sum64(ctx context.Context, v []float64) error {
 		v[i] = float64(buf[2*i]) + float64(buf[2*i+1])
 	}
 	return nil
+}
+
+// finite reports whether every element of v is a finite number: one pass
+// whose sum is NaN or infinite exactly when some element is (or the sum
+// overflows, which a gradient of float32 elements added in float64 cannot).
+func finite(v []float32) bool {
+	var sum float64
+	for _, x := range v {
+		sum += float64(x) * 0
+	}
+	return sum == 0
 }

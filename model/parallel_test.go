@@ -347,3 +347,51 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 		t.Fatalf("history %d epochs best %d, want %d best %d", len(hist.Epochs), hist.BestEpoch, len(refHist.Epochs), refHist.BestEpoch)
 	}
 }
+
+// poisonRank adds NaN to its replica's gradient at Sum call number at, as
+// a faulty peer would, then sums like localReducer.
+type poisonRank struct {
+	red   *localReducer
+	rank  int
+	at    int
+	calls int
+}
+
+func (p *poisonRank) Sum(ctx context.Context, buf []float32) error {
+	p.calls++
+	if p.calls == p.at {
+		buf[0] = float32(math.NaN())
+	}
+	return rankReducer{p.red, p.rank}.Sum(ctx, buf)
+}
+
+// TestTrainShardRefusesNonFiniteSum ensures a NaN that one replica puts
+// into the allreduce stops every replica at that step, naming the sum, and
+// is never stepped into the weights.
+func TestTrainShardRefusesNonFiniteSum(t *testing.T) {
+	train, _, log1p := synthetic(400, 41)
+	cfg := smallConfig()
+	cfg.MaxEpochs, cfg.Batch = 2, 100
+	red := newLocalReducer(2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for rank := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at := 0
+			if rank == 1 {
+				at = 3 // call 1 is the statistics, so 3 is the second step
+			}
+			tr, idx := shard(train, rank, 2)
+			_, _, errs[rank] = TrainShard(context.Background(), testBackendThreads(t, 1),
+				Shard{Train: tr, TrainIndex: idx, TrainRows: train.Rows}, &poisonRank{red: red, rank: rank, at: at}, cfg, TrainOptions{Log1p: log1p})
+		}()
+	}
+	wg.Wait()
+	for rank, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "step 2: the allreduced gradient is not finite") {
+			t.Errorf("replica %d: error %v, want the step-2 sum named as not finite", rank, err)
+		}
+	}
+}

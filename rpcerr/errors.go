@@ -54,8 +54,18 @@ var (
 	ErrInvalidArgument = errors.New("cohort: invalid argument")
 	// ErrTooLarge: a message or field is larger than its bound.
 	ErrTooLarge = errors.New("cohort: message too large")
+	// ErrLimitReached: a bounded resource of the service is used up (queue
+	// places, Watch streams); retrying once some are freed may work.
+	ErrLimitReached = errors.New("cohort: limit reached")
 	// ErrUnavailable: the service cannot answer now; retrying later may work.
 	ErrUnavailable = errors.New("cohort: unavailable")
+	// ErrPermissionDenied: the request lacks the secret of the generation
+	// it names (GenerationPlan.token): only that generation's workers may
+	// fetch its shards, report to its coordinator or join its ring.
+	ErrPermissionDenied = errors.New("cohort: permission denied")
+	// ErrCorruptRecord: a record read back from etcd does not decode or is
+	// out of its bounds (a bug, a hand edit, another program's key).
+	ErrCorruptRecord = errors.New("cohort: corrupt record in etcd")
 )
 
 // entry ties a sentinel to its gRPC code and to the reason that names it on
@@ -81,7 +91,10 @@ var table = [...]entry{
 	{ErrChecksumMismatch, codes.DataLoss, "CHECKSUM_MISMATCH", false},
 	{ErrInvalidArgument, codes.InvalidArgument, "INVALID_ARGUMENT", true},
 	{ErrTooLarge, codes.ResourceExhausted, "TOO_LARGE", true},
+	{ErrLimitReached, codes.ResourceExhausted, "LIMIT_REACHED", false},
 	{ErrUnavailable, codes.Unavailable, "UNAVAILABLE", true},
+	{ErrPermissionDenied, codes.PermissionDenied, "PERMISSION_DENIED", false},
+	{ErrCorruptRecord, codes.DataLoss, "CORRUPT_RECORD", false},
 	// In step with status.FromContextError: the caller's own context ending.
 	{context.Canceled, codes.Canceled, "", true},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "", true},

@@ -26,7 +26,8 @@ import (
 var sentinels = []error{
 	rpcerr.ErrNotFound, rpcerr.ErrAlreadyExists, rpcerr.ErrStaleGeneration, rpcerr.ErrNotLeader,
 	rpcerr.ErrCancelled, rpcerr.ErrFinished, rpcerr.ErrChecksumMismatch, rpcerr.ErrInvalidArgument,
-	rpcerr.ErrTooLarge, rpcerr.ErrUnavailable, context.Canceled, context.DeadlineExceeded,
+	rpcerr.ErrTooLarge, rpcerr.ErrUnavailable, rpcerr.ErrPermissionDenied, rpcerr.ErrCorruptRecord,
+	rpcerr.ErrLimitReached, context.Canceled, context.DeadlineExceeded,
 }
 
 // fakeServer answers Jobs.Get and Data.Shard with the error registered under
@@ -129,7 +130,10 @@ func TestRoundTrip(t *testing.T) {
 		{"invalid-joined", errors.Join(errors.New("spec.name: 300 bytes, want <= 128"), rpcerr.ErrInvalidArgument),
 			rpcerr.ErrInvalidArgument, codes.InvalidArgument, "spec.name: 300 bytes"},
 		{"too-large", rpcerr.ErrTooLarge, rpcerr.ErrTooLarge, codes.ResourceExhausted, "too large"},
+		{"limit-reached", fmt.Errorf("job queue full: %w", rpcerr.ErrLimitReached), rpcerr.ErrLimitReached, codes.ResourceExhausted, "job queue full"},
 		{"unavailable", rpcerr.ErrUnavailable, rpcerr.ErrUnavailable, codes.Unavailable, "cohort: unavailable"},
+		{"permission-denied", rpcerr.ErrPermissionDenied, rpcerr.ErrPermissionDenied, codes.PermissionDenied, "cohort: permission denied"},
+		{"corrupt-record", rpcerr.ErrCorruptRecord, rpcerr.ErrCorruptRecord, codes.DataLoss, "cohort: corrupt record in etcd"},
 		{"first-sentinel-wins", errors.Join(rpcerr.ErrStaleGeneration, rpcerr.ErrUnavailable),
 			rpcerr.ErrStaleGeneration, codes.Aborted, "stale generation"},
 		{"context-canceled", fmt.Errorf("train: %w", context.Canceled), context.Canceled, codes.Canceled, "train: context canceled"},

@@ -550,7 +550,7 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 	}
 	r.log.Info("evaluating the best trial on the test customers and writing its run directory",
 		"trial", best.ID, "value", best.Value, "config", ConfigText(best.Config), "dir", js.Out)
-	if res.BestRun, err = p.Finish(ctx, be, net, hist, job.Events{}); err != nil {
+	if res.BestRun, err = p.Finish(ctx, be, net, hist, job.Events{Step: r.evalStep()}); err != nil {
 		return nil, fmt.Errorf("sweeprun: best trial %d: %w", best.ID, err)
 	}
 	// As train's: the training that gave the model, then its evaluation.
@@ -567,6 +567,21 @@ func (r *runner) finish(ctx context.Context) (*Result, error) {
 	r.log.Info("sweep finished: best trial written", "trial", best.ID, "dir", js.Out,
 		"evaluation", time.Since(began).Round(time.Millisecond), "elapsed", time.Since(r.start).Round(time.Millisecond))
 	return res, nil
+}
+
+// evalStep logs the best trial's evaluation steps (permutation importance,
+// bootstrap, ...), which take a while on a large shop: each step as it
+// starts, and the importance's progress at most every 5 seconds and at its
+// end.
+func (r *runner) evalStep() func(job.EvalStep) {
+	var last time.Time
+	return func(s job.EvalStep) {
+		if s.Done > 0 && s.Done < s.Total && time.Since(last) < 5*time.Second {
+			return
+		}
+		last = time.Now()
+		r.log.Info("best trial evaluation: " + s.String())
+	}
 }
 
 // noneCompleted is the error of a sweep that ends with no completed trial:

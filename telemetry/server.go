@@ -1,7 +1,7 @@
 // Package telemetry is what every long-running cohort process (coordinator,
-// worker, cohort up) uses to be observed: an HTTP server for /metrics and
-// /healthz over the process's own Prometheus registry, and the cohort_*
-// training metrics. It keeps no global state: the default Prometheus
+// worker, cohort up) uses to be observed: an HTTP server for /metrics,
+// /livez (liveness) and /readyz or /healthz (readiness) over the process's
+// own Prometheus registry, and the cohort_* training metrics. It keeps no global state: the default Prometheus
 // registry is never touched.
 package telemetry
 
@@ -33,9 +33,16 @@ type ServerConfig struct {
 	Addr string
 	// Gatherer serves /metrics; required (usually the process's Registry).
 	Gatherer prometheus.Gatherer
-	// Health answers /healthz: nil error is 200, an error is 503 with its
-	// text. Nil means always healthy (the process is up and serving).
+	// Health answers /readyz and /healthz (the same check, by two names):
+	// nil error is 200, an error is 503 with its text. Nil means always
+	// ready. It may depend on other services (etcd); /livez never does:
+	// it answers 200 while the process serves HTTP at all, so a liveness
+	// probe on it does not restart a process whose dependency is down.
 	Health func(context.Context) error
+	// State, when set, is added to the /readyz and /healthz body after
+	// "ok" or the error ("ok: leader", "unhealthy: ...; standby"), so an
+	// operator's curl shows the process's role as well.
+	State func() string
 	// HealthTimeout bounds one Health call; default 2s.
 	HealthTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown on cancel; default 5s.
@@ -82,16 +89,32 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		// Scrapes and probes are small GETs: bound the whole request, the
+		// response (a scrape of the leader reads etcd for up to 5 s) and
+		// idle keep-alive connections, so none is held open for ever.
+		ReadTimeout:    ReadTimeout,
+		WriteTimeout:   WriteTimeout,
+		IdleTimeout:    IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
 }
 
+// The Server's HTTP timeouts. WriteTimeout is far above the time a scrape
+// takes, the leader's included (it bounds its etcd read at 5 s);
+// IdleTimeout closes keep-alive connections a scraper stopped using.
+const (
+	ReadTimeout  = 10 * time.Second
+	WriteTimeout = 30 * time.Second
+	IdleTimeout  = 60 * time.Second
+)
+
 // Addr is the address the server is bound to.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Handler is the server's mux (/metrics, /healthz), for embedding in
-// another HTTP server instead of calling Serve.
+// Handler is the server's mux (/metrics, /livez, /readyz, /healthz), for
+// embedding in another HTTP server instead of calling Serve.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
@@ -100,21 +123,43 @@ func (s *Server) Handler() http.Handler {
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}))
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /livez", livez)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /healthz", s.readyz) // the name it had first; scripts and probes use it
 	return mux
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+// livez answers whenever the process serves HTTP: liveness must not depend
+// on etcd, or an etcd outage gets every process restarted at once.
+func livez(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	state := ""
+	if s.cfg.State != nil {
+		state = s.cfg.State()
+	}
 	if s.cfg.Health != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HealthTimeout)
 		defer cancel()
 		if err := s.cfg.Health(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "unhealthy: %v\n", err)
+			if state != "" {
+				fmt.Fprintf(w, "unhealthy: %v; %s\n", err, state)
+			} else {
+				fmt.Fprintf(w, "unhealthy: %v\n", err)
+			}
 			return
 		}
+	}
+	if state != "" {
+		fmt.Fprintf(w, "ok: %s\n", state)
+		return
 	}
 	fmt.Fprintln(w, "ok")
 }

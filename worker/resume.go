@@ -159,7 +159,11 @@ const keySlots = 5
 // so when the ranks differ its holder broadcasts it and every rank resumes
 // from it. Each value travels in slots only one rank fills, the others
 // adding zero, so the sums are exact.
-func agree(ctx context.Context, r summer, rank, size int, own *model.TrainState) (*model.TrainState, error) {
+//
+// limit bounds the broadcast state's size in bytes (stateLimit): the size
+// is itself a sum, so a peer's garbage in its slots could otherwise make
+// every rank allocate up to 2^32 floats.
+func agree(ctx context.Context, r summer, rank, size int, own *model.TrainState, limit int) (*model.TrainState, error) {
 	keys := make([]float32, keySlots*size)
 	if own != nil {
 		k := keys[rank*keySlots:]
@@ -196,6 +200,10 @@ func agree(ctx context.Context, r summer, rank, size int, own *model.TrainState)
 	}
 	if err := r.Sum(ctx, n); err != nil {
 		return nil, fmt.Errorf("worker: agree: broadcast state size: %w", err)
+	}
+	if got := limbs(n); uint64(got) > uint64(max(limit, 0)) || rank == src && int(got) != len(raw) {
+		return nil, fmt.Errorf("worker: agree: rank %d's state is %d bytes, want at most %d (its own: %d): %w",
+			src, got, limit, len(raw), rpcerr.ErrInvalidArgument)
 	}
 	buf := make([]float32, limbs(n))
 	for i, c := range raw {

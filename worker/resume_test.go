@@ -52,7 +52,7 @@ func TestAgree(t *testing.T) {
 						errs[rank] = err
 						return
 					}
-					got[rank], errs[rank] = agree(context.Background(), r, rank, n, tc.own[rank])
+					got[rank], errs[rank] = agree(context.Background(), r, rank, n, tc.own[rank], 1<<20)
 				})
 			}
 			wg.Wait()
@@ -95,4 +95,77 @@ func sameState(a, b *model.TrainState) bool {
 	ca, cb := *a, *b
 	ca.History, cb.History = ha, hb
 	return reflect.DeepEqual(ca, cb)
+}
+
+// lyingSummer is a summer whose peers' contributions are faked: sums add
+// extra to the slots of the call numbered call (the state size's), as a
+// peer that puts garbage there would.
+type lyingSummer struct {
+	calls int
+	call  int
+	extra []float32
+	bufs  [][]float32 // sizes of every buffer summed
+}
+
+func (l *lyingSummer) Sum(_ context.Context, buf []float32) error {
+	if l.calls == l.call {
+		for i := range buf {
+			buf[i] += l.extra[i]
+		}
+	}
+	l.calls++
+	l.bufs = append(l.bufs, buf)
+	return nil
+}
+
+// TestAgreeBoundsStateSize ensures a state size out of bounds, which a
+// peer's garbage in the size slots would give, is refused before agree
+// allocates anything of that size (audit 7 net #9).
+func TestAgreeBoundsStateSize(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+		extra []float32 // added to the size limbs (hi, lo)
+		ok    bool
+	}{
+		{"2^32-1 bytes", 1 << 20, []float32{0xffff, 0xffff}, false},
+		{"just over the limit", 1 << 20, []float32{16, 1}, false},
+		{"within the limit", 1 << 20, []float32{0, 100}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Rank 1 of 2 holds nothing; rank 0 (faked) is ahead, so
+			// rank 1 expects its state. The first sum (the keys) says rank 0
+			// holds epoch 3; the second (the size) carries the garbage.
+			s := &lyingSummer{call: 1, extra: tc.extra}
+			keys := &keySummer{inner: s}
+			_, err := agree(context.Background(), keys, 1, 2, nil, tc.limit)
+			if tc.ok {
+				// The "state" is zeros, which gob cannot decode: an error,
+				// but only after the allocation the limit allows.
+				if len(s.bufs) != 3 {
+					t.Fatalf("agree summed %d buffers, want 3 (keys, size, state): %v", len(s.bufs), err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("agree took a state size over the limit")
+			}
+			if len(s.bufs) != 2 {
+				t.Errorf("agree summed %d buffers, want 2: it must refuse before the state's sum", len(s.bufs))
+			}
+		})
+	}
+}
+
+// keySummer makes the first sum say that rank 0 holds a state at epoch 3.
+type keySummer struct {
+	inner *lyingSummer
+}
+
+func (k *keySummer) Sum(ctx context.Context, buf []float32) error {
+	if k.inner.calls == 0 {
+		buf[0] = 1
+		putLimbs(buf[1:3], 3)
+	}
+	return k.inner.Sum(ctx, buf)
 }

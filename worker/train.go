@@ -117,7 +117,7 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 	}
 	timeout := time.Duration(plan.GetTimeoutMs()) * time.Millisecond
 	tr, err := w.ring.Transport(allreduce.GRPCConfig{Job: plan.GetJobId(), Generation: plan.GetGeneration(), Rank: rank,
-		Peers: peers, Timeout: timeout})
+		Peers: peers, Timeout: timeout, Token: plan.GetToken()})
 	if err != nil {
 		return fmt.Errorf("worker: ring transport: %w", err)
 	}
@@ -134,17 +134,24 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 	// offers the checkpoint when it holds nothing newer.
 	if plan.GetGeneration() > 1 || plan.GetResumeFrom() != nil {
 		var loadErr error
-		if ptr := plan.GetResumeFrom(); ptr != nil && rank == 0 && stepOf(resume) < int(ptr.GetStep()) {
+		// Compared as uint64: a pointer's step past an int's range must
+		// not turn into a negative int and the check off (Validate has
+		// refused a plan with one; the comparison stays safe anyway).
+		if ptr := plan.GetResumeFrom(); ptr != nil && rank == 0 && uint64(stepOf(resume)) < ptr.GetStep() {
 			if st, err := loadCheckpoint(ptr); err != nil {
 				loadErr = err
 			} else {
 				resume = st
 			}
 		}
-		if resume, err = agree(ctx, ring, rank, len(peers), resume); err != nil {
+		limit, err := stateLimit(cfg, len(names))
+		if err != nil {
 			return err
 		}
-		if ptr := plan.GetResumeFrom(); loadErr != nil && stepOf(resume) < int(ptr.GetStep()) {
+		if resume, err = agree(ctx, ring, rank, len(peers), resume, limit); err != nil {
+			return err
+		}
+		if ptr := plan.GetResumeFrom(); loadErr != nil && uint64(stepOf(resume)) < ptr.GetStep() {
 			// No rank holds a state as far as the checkpoint, which exists
 			// but cannot be read here: starting over would quietly throw
 			// away the job's progress.
@@ -177,18 +184,22 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 	w.status.begin(plan.GetJobId(), plan.GetGeneration(), rank, time.Now())
 	defer w.status.end()
 	bus := &busMeter{r: w.status.reducer(ring), n: len(peers)}
+	var epochs *epochReporter
 	if rank == 0 {
+		// Progress is advisory: a lost report must not stop training, and
+		// a dead coordinator must not stall the ring (audit 7 ops #4).
+		// Reports go out from a goroutine of their own, each with a
+		// deadline, the newest replacing one not yet sent.
+		epochs = newEpochReporter(ctx, r, reportTimeout(timeout), w.log)
+		defer epochs.close()
 		opts.OnEpoch = func(st model.EpochStats) {
 			sps := 0.0
 			if st.Wall > 0 {
 				sps = float64(sh.TrainRows) / st.Wall.Seconds()
 			}
 			w.status.epoch(st, sps)
-			// Progress is advisory: a lost report must not stop training.
-			if err := r.send(ctx, &cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Epoch{Epoch: epochProto(st)},
-				SamplesPerSecond: sps, AllreduceGbps: bus.take()}); err != nil {
-				w.log.Warn("worker: report epoch", "epoch", st.Epoch, "err", err)
-			}
+			epochs.put(&cohortv1.ReportRequest{Report: &cohortv1.ReportRequest_Epoch{Epoch: epochProto(st)},
+				SamplesPerSecond: sps, AllreduceGbps: bus.take()})
 		}
 	}
 	// The status shows what this worker trains and its compute time
@@ -207,6 +218,9 @@ func (w *worker) train(ctx context.Context, plan *cohortv1.GenerationPlan, rank 
 	if rank != 0 {
 		return nil
 	}
+	// The last epoch's report goes before the model, as it did when
+	// reports were sent in line.
+	epochs.close()
 	f := &cohortv1.FinalModel{Params: encodeFloats(net.Params()), Mean: net.Pipeline.Mean, Std: net.Pipeline.Std,
 		BestEpoch: uint32(hist.BestEpoch), BestValLoss: hist.BestValLoss, StoppedEarly: hist.StoppedEarly}
 	for _, e := range hist.Epochs {
@@ -265,6 +279,7 @@ type reporter struct {
 
 func (r reporter) send(ctx context.Context, req *cohortv1.ReportRequest) error {
 	req.JobId, req.Generation, req.Rank, req.Worker = r.plan.GetJobId(), r.plan.GetGeneration(), uint32(r.rank), r.name
+	req.Token = r.plan.GetToken()
 	_, err := r.cli.Report(ctx, req)
 	return err
 }
@@ -279,6 +294,7 @@ func (r reporter) sendFinal(ctx context.Context, f *cohortv1.FinalModel) error {
 	for _, c := range cohortv1.FinalModelChunks(f) {
 		if c.GetSeq() == 0 {
 			c.JobId, c.Generation, c.Rank, c.Worker = r.plan.GetJobId(), r.plan.GetGeneration(), uint32(r.rank), r.name
+			c.Token = r.plan.GetToken()
 		}
 		if err := st.Send(c); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -295,7 +311,7 @@ func (r reporter) sendFinal(ctx context.Context, f *cohortv1.FinalModel) error {
 func fetchShard(ctx context.Context, data cohortv1.DataClient, plan *cohortv1.GenerationPlan, rank int) (model.Shard, []string, []bool, error) {
 	var sh model.Shard
 	req := &cohortv1.ShardRequest{JobId: plan.GetJobId(), Generation: plan.GetGeneration(), Rank: uint32(rank),
-		WorldSize: uint32(len(plan.GetWorkers())), Split: cohortv1.Split_SPLIT_TRAIN}
+		WorldSize: uint32(len(plan.GetWorkers())), Split: cohortv1.Split_SPLIT_TRAIN, Token: plan.GetToken()}
 	tr, err := fetchSplit(ctx, data, req)
 	if err != nil {
 		return sh, nil, nil, err

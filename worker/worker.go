@@ -55,6 +55,11 @@ type Config struct {
 	// HealthAddr is the address of /healthz and /metrics; "" turns the
 	// server off.
 	HealthAddr string
+	// HealthAdvertise is the host or host:port a scraper dials to reach
+	// HealthAddr, published as health_addr in the worker's status. Default:
+	// the bound address; when that is a wildcard (0.0.0.0, [::]), the
+	// Advertise host, or else the host name, with the bound port.
+	HealthAdvertise string
 	// NewBackend returns the compute backend of a generation (default: the
 	// CPU backend with that many threads, 0 = every core).
 	NewBackend func(threads int) kernels.Backend
@@ -163,7 +168,7 @@ func (w *worker) run(ctx context.Context) error {
 			stop()
 			return fmt.Errorf("worker %s: %w", w.cfg.Name, err)
 		}
-		st.HealthAddr = hs.Addr().String()
+		st.HealthAddr = publishedHealthAddr(hs.Addr(), w.cfg.HealthAdvertise, w.addr, os.Hostname)
 		hdone := make(chan error, 1)
 		go func() { hdone <- hs.Serve(hctx) }()
 		defer func() { stop(); <-hdone }()

@@ -106,8 +106,10 @@ func trainDistributed(ctx context.Context, stderr io.Writer, d distFlags, spec j
 	}
 	lw, err := coordinator.StartLocal(ctx, coordinator.LocalConfig{Exe: exe, N: d.workers, Stderr: stderr,
 		Args: func(i int) []string {
-			args := []string{"--log-level", "warn", "--log-format", "text", "worker", "--etcd", endpoints,
-				"--name", names[i], "--lease-ttl", d.etcd.ttl.String()}
+			// The parent's format, so one stream never mixes JSON and
+			// text lines; warn or quieter unless the parent logs debug.
+			args := append(childLogFlags(slog.Default().Handler(), slog.LevelWarn), "worker", "--etcd", endpoints,
+				"--name", names[i], "--lease-ttl", d.etcd.ttl.String())
 			for _, f := range [][2]string{{"--etcd-cacert", d.etcd.cacert}, {"--etcd-cert", d.etcd.cert}, {"--etcd-key", d.etcd.key},
 				{"--etcd-user", d.etcd.username}, {"--etcd-password", d.etcd.password}} {
 				if f[1] != "" {

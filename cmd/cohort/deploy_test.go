@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,11 +130,44 @@ type k8sProbe struct {
 	} `json:"httpGet"`
 }
 
+// probePaths are the paths each kind of probe may ask a cohort process:
+// liveness only /livez, which never depends on etcd (a liveness probe on
+// /healthz restarted every worker during an etcd outage); readiness the
+// etcd-dependent checks.
+var probePaths = map[string][]string{
+	"liveness":  {"/livez"},
+	"startup":   {"/livez"},
+	"readiness": {"/readyz", "/healthz"},
+}
+
+// etcdProbePaths are the same for cohort etcd: etcd's /livez is a local
+// read, /readyz and /health need a quorum.
+var etcdProbePaths = map[string][]string{
+	"liveness":  {"/livez"},
+	"startup":   {"/livez"},
+	"readiness": {"/readyz", "/health"},
+}
+
+// urlFlagPort returns the port of the first URL of a --name=URL[,URL]
+// argument, or "".
+func urlFlagPort(args []string, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			if u, err := url.Parse(strings.Split(v, ",")[0]); err == nil {
+				return u.Port()
+			}
+		}
+	}
+	return ""
+}
+
 // TestKubernetesManifest checks deploy/k8s/cohort.yaml where no cluster
 // can: every container's cohort command parses, its --listen and
-// --health-addr ports are declared container ports, its probes ask
-// /healthz on the health port, every workload's selector matches its pod
-// labels, and every Service selects pods some workload makes.
+// --health-addr ports are declared container ports, it has liveness and
+// readiness probes on the health port (cohort etcd: the client port), the
+// liveness probe on /livez and the readiness probe on /readyz, every
+// workload's selector matches its pod labels, and every Service selects
+// pods some workload makes.
 func TestKubernetesManifest(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "k8s", "cohort.yaml"))
 	if err != nil {
@@ -189,22 +224,33 @@ func TestKubernetesManifest(t *testing.T) {
 				}
 			}
 			health := flagPort(c.Args, "health-addr")
-			if c.LivenessProbe != nil && c.StartupProbe == nil {
-				// /healthz fails until the lease is held: without a startup
-				// probe, a slow etcd at start gets the process restarted.
-				t.Errorf("%s: a liveness probe without a startup probe", cat)
+			paths := probePaths
+			if health == "" && len(c.Args) > 0 && c.Args[0] == "etcd" {
+				// cohort etcd serves etcd's own /livez, /readyz and /health
+				// on its client URLs.
+				health, paths = urlFlagPort(c.Args, "listen-client-urls"), etcdProbePaths
+			}
+			if health == "" {
+				continue
+			}
+			if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+				t.Errorf("%s: liveness probe %v, readiness probe %v; want both", cat, c.LivenessProbe != nil, c.ReadinessProbe != nil)
 			}
 			for name, p := range map[string]*k8sProbe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
-				if p == nil || p.HTTPGet == nil || health == "" {
+				if p == nil {
+					continue
+				}
+				if p.HTTPGet == nil {
+					t.Errorf("%s: %s probe is not an httpGet", cat, name)
 					continue
 				}
 				port := fmt.Sprint(p.HTTPGet.Port)
 				if n, ok := byName[port]; ok {
 					port = n
 				}
-				if p.HTTPGet.Path != "/healthz" || port != health {
-					t.Errorf("%s: %s probe asks %s on port %v, want /healthz on the --health-addr port %s",
-						cat, name, p.HTTPGet.Path, p.HTTPGet.Port, health)
+				if !slices.Contains(paths[name], p.HTTPGet.Path) || port != health {
+					t.Errorf("%s: %s probe asks %s on port %v, want one of %v on the health port %s",
+						cat, name, p.HTTPGet.Path, p.HTTPGet.Port, paths[name], health)
 				}
 			}
 		}

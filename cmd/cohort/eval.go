@@ -96,8 +96,16 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 		return fmt.Errorf("--horizon is required: the holdout whose spend is compared with the predictions (the model was trained for %.1f weeks)", t.Meta.HorizonWeeks)
 	}
 	read.Threads = f.threads
+	var ev job.Events
+	var prog *progress
 	if !f.quiet {
-		read.Progress = newProgress(cmd.ErrOrStderr(), 0).read
+		prog = newProgress(cmd.ErrOrStderr(), 0)
+		read.Progress = prog.read
+		if !f.json {
+			// The evaluation's steps (permutation importance, bootstrap,
+			// ...), which take minutes on a large shop.
+			ev.Step = prog.step
+		}
 	}
 	be, release, err := openBackend(f.device, f.threads)
 	if err != nil {
@@ -108,7 +116,10 @@ func runEval(cmd *cobra.Command, f *evalFlags) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.Evaluate(cmd.Context(), be, f.data.path, read, f.out, f.split == "test", f.importance)
+	res, err := t.EvaluateWith(cmd.Context(), be, f.data.path, read, f.out, f.split == "test", f.importance, ev)
+	if prog != nil {
+		prog.endSteps()
+	}
 	if err != nil {
 		undo() // as train: no empty --out directory after a failure
 		return err

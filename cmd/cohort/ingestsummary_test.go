@@ -174,7 +174,7 @@ func TestTrainCensoredLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("features: %v\n%s", err, fstderr)
 	}
-	for _, want := range []string{"were bad and skipped: the features describe a censored log", "warning: the earliest transaction, customer zz-outlier's"} {
+	for _, want := range []string{"were bad and skipped: the features are computed on a censored log", "warning: the earliest transaction, customer zz-outlier's"} {
 		if !strings.Contains(fstderr, want) {
 			t.Errorf("features stderr lacks %q:\n%s", want, fstderr)
 		}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cohort-clv/cohort/clusterview"
 	"github.com/cohort-clv/cohort/coordinator"
@@ -22,6 +24,9 @@ import (
 type serverFlags struct {
 	name, listen, advertise, health string
 	threads, checkpointEvery        int
+	// boundHealth is the address the health server bound (--health-addr
+	// with its port picked), set before serve calls ready.
+	boundHealth string
 }
 
 func (f *serverFlags) bind(fs *pflag.FlagSet, health string) {
@@ -32,7 +37,7 @@ func (f *serverFlags) bind(fs *pflag.FlagSet, health string) {
 	fs.StringVar(&f.name, "name", host, "coordinator name, unique among coordinators (default: the host name)")
 	fs.StringVar(&f.listen, "listen", coordinator.DefaultServerListen, "address of the gRPC services: Jobs for clients, Data and Coordinator for workers")
 	fs.StringVar(&f.advertise, "advertise", "", "host:port clients and workers dial (default: the --listen address; required when it is a wildcard)")
-	fs.StringVar(&f.health, "health-addr", health, `address of /healthz and /metrics ("" turns them off)`)
+	fs.StringVar(&f.health, "health-addr", health, `address of /metrics, /livez (liveness) and /readyz or /healthz (readiness: etcd answers) ("" turns them off)`)
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the evaluation here and for workers, unless a job sets its own (0: every core)")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", coordinator.DefaultCheckpointEvery, "optimizer steps between checkpoints, unless a job sets its own")
 }
@@ -61,22 +66,82 @@ func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string
 		reg.MustRegister(clusterview.NewCollector(func(ctx context.Context) (*clusterview.Snapshot, error) {
 			return clusterview.Read(ctx, cli, time.Now())
 		}, srv.Leading, 5*time.Second, slog.Default()))
-		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: f.health, Gatherer: reg, Logger: slog.Default()})
+		readiness := newEtcdHealth(func(ctx context.Context) error {
+			// Linearizable, so it needs a quorum, as leading does.
+			_, err := cli.Get(ctx, membership.ElectionPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			return err
+		}, e.ttl)
+		hs, err := telemetry.Listen(telemetry.ServerConfig{Addr: f.health, Gatherer: reg, Logger: slog.Default(),
+			Health: readiness.check, State: func() string { return coordinatorState(srv.Leading()) }})
 		if err != nil {
 			srv.Close()
 			return fmt.Errorf("--health-addr %s: %w; pick a free address with --health-addr, or --health-addr \"\" "+
 				"to turn /healthz and /metrics off", f.health, err)
 		}
+		f.boundHealth = hs.Addr().String()
 		hctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- hs.Serve(hctx) }()
 		defer func() { stop(); <-done }()
-		slog.Info("coordinator: /healthz and /metrics", "addr", hs.Addr().String())
+		slog.Info("coordinator: serving /healthz, /readyz, /livez and /metrics", "addr", hs.Addr().String())
 	}
 	if ready != nil {
 		ready(srv.Addr())
 	}
-	return srv.Run(ctx)
+	stopping := context.AfterFunc(ctx, func() {
+		slog.Info("coordinator: stopping; resigning so a standby takes over", "coordinator", f.name, "cause", context.Cause(ctx))
+	})
+	defer stopping()
+	err = srv.Run(ctx)
+	slog.Info("coordinator: stopped", "coordinator", f.name)
+	return err
+}
+
+// coordinatorState is what a coordinator's /readyz says it is.
+func coordinatorState(leading bool) string {
+	if leading {
+		return "leader"
+	}
+	return "standby"
+}
+
+// etcdHealth is a coordinator's readiness: etcd answers a linearizable
+// read, so a quorum is up and reachable from here. A coordinator without
+// etcd can neither lead nor take over, so it is not ready; a failure is
+// forgiven while the last answer is younger than grace (the lease TTL, the
+// time etcd itself gives a silent coordinator), so one slow read does not
+// take it out of a Service. Leader and standby are both ready: the standby
+// answers clients with the leader's address, and a rolling update of the
+// coordinators needs its new standby ready to go on.
+type etcdHealth struct {
+	probe func(context.Context) error
+	grace time.Duration
+	now   func() time.Time
+
+	mu   sync.Mutex
+	last time.Time // of the last answer; zero before the first
+}
+
+func newEtcdHealth(probe func(context.Context) error, grace time.Duration) *etcdHealth {
+	return &etcdHealth{probe: probe, grace: grace, now: time.Now}
+}
+
+func (h *etcdHealth) check(ctx context.Context) error {
+	err := h.probe(ctx)
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		h.last = now
+		return nil
+	}
+	if h.last.IsZero() {
+		return fmt.Errorf("etcd has not answered: %w", err)
+	}
+	if silent := now.Sub(h.last); silent >= h.grace {
+		return fmt.Errorf("etcd unreachable for %v: %w", silent.Round(time.Second), err)
+	}
+	return nil
 }
 
 func newCoordinatorCmd() *cobra.Command {
@@ -99,8 +164,11 @@ A job's data_path and out_dir are paths on the coordinators; put out_dir (and
 so its checkpoints) on storage every coordinator and worker shares when
 workers or coordinators may move between machines.
 
-It serves /healthz and /metrics on --health-addr and stops cleanly on SIGTERM,
-resigning at once so a standby takes over without waiting for the lease.
+It serves /metrics, /livez and /readyz on --health-addr. /livez answers 200
+while the process serves (a liveness probe); /readyz (also /healthz) answers
+200 "ok: leader" or "ok: standby" while etcd answers, and 503 once etcd has been
+unreachable for --lease-ttl. It stops cleanly on SIGTERM, resigning at once so a
+standby takes over without waiting for the lease.
 
 Example (two coordinators against a three-member etcd):
   cohort coordinator --etcd e1:2379,e2:2379,e3:2379 --name c1 --listen 0.0.0.0:7070 --advertise c1:7070

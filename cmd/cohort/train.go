@@ -354,6 +354,9 @@ type progress struct {
 
 	mu         sync.Mutex
 	readTenths int // tenths of the log read and printed (not on a terminal)
+
+	stepLine  time.Time // when the last evaluation step line was printed
+	stepShown bool      // an evaluation step is on the terminal's updating line
 }
 
 func newProgress(w io.Writer, epochs int) *progress {
@@ -371,6 +374,33 @@ func (p *progress) events() job.Events {
 		},
 		Epoch: func(e model.EpochStats) { p.epoch(e, "") },
 		Read:  p.read,
+		Step:  p.step,
+	}
+}
+
+// step shows the evaluation's sub-steps: on a terminal, on the updating
+// line; otherwise a line per step, and for the permutation importance's
+// progress at most one line every 5 seconds, and its last.
+func (p *progress) step(s job.EvalStep) {
+	line := fmt.Sprintf("%6.1fs   %s", time.Since(p.began).Seconds(), s)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.stepShown = true
+		return
+	}
+	if s.Done > 0 && s.Done < s.Total && time.Since(p.stepLine) < 5*time.Second {
+		return
+	}
+	p.stepLine = time.Now()
+	fmt.Fprintln(p.w, line)
+}
+
+// endSteps clears the terminal's updating line after the last step, so
+// that what follows starts on a clean line.
+func (p *progress) endSteps() {
+	if p.tty && p.stepShown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.stepShown = false
 	}
 }
 

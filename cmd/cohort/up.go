@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +36,7 @@ func defaultUpDir() string {
 func newUpCmd() *cobra.Command {
 	var e etcdFlags
 	var f serverFlags
-	var workers int
+	var workers, workerHealthPort int
 	var dir, etcdListen string
 	cmd := &cobra.Command{
 		Use:   "up [--workers N] [--listen ADDR]",
@@ -57,6 +59,12 @@ COHORT_COORDINATOR=ADDR). The embedded etcd picks a new port at every start;
 cohort top and cohort gpus --etcd look by default (it has no TLS and no
 authentication: keep it on loopback).
 
+The coordinator serves /metrics, /livez and /readyz on --health-addr; each
+worker up-wI serves its own (the training and machine series) on the host of
+--health-addr at port --worker-health-port + I, or at a free port picked at
+start and kept across its restarts, and up prints them all. Workers log at
+up's --log-level, in its --log-format.
+
 The etcd data stays in --data-dir, so after a crash or a restart of up, jobs
 that were running resume from their last checkpoint. A worker process that
 dies is started again, and its jobs take it back at their next generation.`,
@@ -72,6 +80,14 @@ dies is started again, and its jobs take it back at their next generation.`,
 				return err
 			}
 			if err := checkFree("health-addr", f.health, `or --health-addr "" to turn /healthz and /metrics off`); err != nil {
+				return err
+			}
+			names := make([]string, workers)
+			for i := range names {
+				names[i] = fmt.Sprintf("up-w%d", i)
+			}
+			workerHealth, err := workerHealthAddrs(f.health, workerHealthPort, workers)
+			if err != nil {
 				return err
 			}
 			var proxy net.Listener
@@ -110,21 +126,27 @@ dies is started again, and its jobs take it back at their next generation.`,
 			}
 			wctx, stopWorkers := context.WithCancel(ctx)
 			var supervised sync.WaitGroup
+			logFlags := childLogFlags(slog.Default().Handler(), slog.LevelDebug) // up's own level and format
 			ready := func(addr string) {
-				for i := range workers {
-					args := []string{"--log-level", "warn", "worker", "--etcd", strings.Join(endpoints, ","),
-						"--name", fmt.Sprintf("up-w%d", i), "--lease-ttl", e.ttl.String()}
-					supervised.Go(func() { superviseWorker(wctx, exe, args, cmd.ErrOrStderr()) })
+				for i, name := range names {
+					args := append(slices.Clone(logFlags), "worker", "--etcd", strings.Join(endpoints, ","),
+						"--name", name, "--lease-ttl", e.ttl.String(), "--health-addr", workerHealth[i])
+					supervised.Go(func() { superviseWorker(wctx, exe, name, args, cmd.ErrOrStderr()) })
 				}
 				fmt.Fprint(cmd.OutOrStdout(), upBanner(addr, shown, workers, os.Getenv(coordinatorEnv)))
+				fmt.Fprint(cmd.OutOrStdout(), upMetricsBanner(f.boundHealth, names, workerHealth))
 			}
 			if f.threads == 0 && workers > 0 {
 				// The local workers share the cores.
 				f.threads = max(1, runtime.NumCPU()/workers)
 			}
 			err = f.serve(ctx, e, endpoints, ready)
+			if ctx.Err() != nil {
+				slog.Info("cohort up: stopping the workers and etcd", "cause", context.Cause(ctx))
+			}
 			stopWorkers()
 			supervised.Wait()
+			slog.Info("cohort up: stopped")
 			return err
 		},
 	}
@@ -135,6 +157,8 @@ dies is started again, and its jobs take it back at their next generation.`,
 	}
 	f.bind(fs, "127.0.0.1:9090")
 	fs.IntVar(&workers, "workers", 2, "local worker processes to run")
+	fs.IntVar(&workerHealthPort, "worker-health-port", 0,
+		"worker up-wI serves /metrics, /livez and /readyz at port N+I on --health-addr's host (0: free ports picked at start, kept across worker restarts; printed either way)")
 	fs.StringVar(&dir, "data-dir", defaultUpDir(), "directory of the embedded etcd's data")
 	fs.StringVar(&etcdListen, "etcd-listen", "",
 		"also serve the embedded etcd's clients at this fixed HOST:PORT, such as "+defaultEtcd+" (where top and gpus --etcd look by default); its own port changes at every start")
@@ -158,6 +182,80 @@ func upBanner(coord, etcd string, workers int, env string) string {
 		fmt.Fprintf(&b, "  see the cluster:   cohort top --etcd %s\n", etcd)
 	}
 	return b.String()
+}
+
+// upMetricsBanner lists where up's processes serve /metrics, for a
+// Prometheus static_configs or a curl.
+func upMetricsBanner(coordHealth string, names, addrs []string) string {
+	var targets []string
+	if coordHealth != "" {
+		targets = append(targets, "coordinator http://"+dialableAddr(coordHealth)+"/metrics")
+	}
+	for i, name := range names {
+		targets = append(targets, name+" http://"+dialableAddr(addrs[i])+"/metrics")
+	}
+	var b strings.Builder
+	for i, t := range targets {
+		label := "  metrics:          "
+		if i > 0 {
+			label = strings.Repeat(" ", len(label))
+		}
+		fmt.Fprintf(&b, "%s %s\n", label, t)
+	}
+	return b.String()
+}
+
+// dialableAddr is HOST:PORT as a client on this machine dials it: a
+// wildcard host becomes loopback.
+func dialableAddr(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return hostport
+}
+
+// workerHealthAddrs are the --health-addr of up's n workers: on the host
+// of up's own --health-addr (127.0.0.1 when that is off), at port base+i,
+// or at free ports picked now when base is 0. A worker keeps its address
+// across restarts, so the scrape targets up prints stay right.
+func workerHealthAddrs(health string, base, n int) ([]string, error) {
+	if base < 0 || base > 65535 || (base > 0 && base+n-1 > 65535) {
+		return nil, fmt.Errorf("--worker-health-port %d: want 1..%d for %s, or 0 for free ports", base, 65536-max(n, 1), plural(n, "worker"))
+	}
+	host := "127.0.0.1"
+	if health != "" {
+		h, _, err := net.SplitHostPort(health)
+		if err != nil {
+			return nil, fmt.Errorf("--health-addr %q: want HOST:PORT: %w", health, err)
+		}
+		if h != "" {
+			host = h
+		} else {
+			host = "0.0.0.0"
+		}
+	}
+	addrs := make([]string, n)
+	for i := range addrs {
+		if base > 0 {
+			addrs[i] = net.JoinHostPort(host, fmt.Sprint(base+i))
+			if err := checkFree("worker-health-port", addrs[i], "or --worker-health-port 0 for free ports"); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("pick a port for worker %d's /metrics on %s: %w", i, host, err)
+		}
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		addrs[i] = net.JoinHostPort(host, port)
+		l.Close()
+	}
+	return addrs, nil
 }
 
 // checkFree fails, naming --flag and what to do instead, when addr cannot
@@ -252,25 +350,36 @@ func pipe(dst, src net.Conn) {
 // it again when it dies (after 1 s, doubling to 30 s while it keeps dying
 // within a minute), as a supervisor would: the cluster's jobs take the new
 // process in at their next generation.
-func superviseWorker(ctx context.Context, exe string, args []string, stderr io.Writer) {
+func superviseWorker(ctx context.Context, exe, name string, args []string, stderr io.Writer) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		started := time.Now()
+		pid := 0
 		lw, err := coordinator.StartLocal(ctx, coordinator.LocalConfig{Exe: exe, N: 1, Stderr: stderr,
 			Args: func(int) []string { return args }})
 		if err == nil {
+			pid = lw.Pids()[0]
 			select {
 			case <-ctx.Done():
 				lw.Stop()
 				return
 			case err = <-lw.Exited():
 				lw.Stop()
+				// StartLocal numbers its processes from 0 and this one is
+				// always its only one: name the worker instead.
+				if inner := errors.Unwrap(err); inner != nil {
+					err = inner
+				}
 			}
 		}
 		if time.Since(started) > time.Minute {
 			backoff = time.Second
 		}
-		slog.Warn("cohort up: worker process ended; starting it again", "args", strings.Join(args, " "), "err", err, "in", backoff)
+		if err == nil {
+			err = errors.New("exited with status 0")
+		}
+		slog.Warn("cohort up: worker process ended; starting it again", "worker", name, "pid", pid, "err", err,
+			"restart_in", backoff, "args", strings.Join(args, " "))
 		select {
 		case <-ctx.Done():
 			return

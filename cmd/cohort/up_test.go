@@ -73,6 +73,38 @@ func TestUp(t *testing.T) {
 	}
 	again := await(func(p map[string]int) bool { return p["up-w1"] > 0 && p["up-w1"] != old })
 	t.Logf("worker up-w1: pid %d killed, pid %d registered", old, again["up-w1"])
+	// The restart line names the worker (not "worker process 0") and its
+	// backoff as a readable duration.
+	type restartLine struct {
+		Msg, Worker string
+		RestartIn   string `json:"restart_in"`
+		Pid         int
+	}
+	var restart restartLine
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		var rec restartLine
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.Contains(rec.Msg, "worker process ended") {
+			restart = rec
+		}
+	}
+	if restart.Worker != "up-w1" || restart.Pid != old || restart.RestartIn != "1s" {
+		t.Errorf("restart logged %+v, want worker up-w1, pid %d, restart_in 1s\n%s", restart, old, stderr)
+	}
+	// The banner lists each worker's /metrics, which stays put across a
+	// restart.
+	metrics := regexp.MustCompile(`up-w1 (http://\S+)/metrics`).FindStringSubmatch(stdoutSync.String())
+	if metrics == nil {
+		t.Fatalf("banner lacks up-w1's /metrics:\n%s", stdoutSync)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, body := httpGet(metrics[1] + "/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted up-w1 at %s/readyz: %d %q", metrics[1], code, body)
+		}
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

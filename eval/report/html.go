@@ -192,8 +192,8 @@ func (r *Report) page(ctx context.Context) (*page, error) {
 			pg.ImportanceNote = "Permutation importance is undefined for every feature."
 		} else if pg.Importance, err = render("importance", p, plotWidth, h, "permutation importance", fmt.Sprintf(
 			"How much the model's %s drops (from %s) when one feature's column is shuffled, "+
-				"breaking its link to %s. Bars: mean over %d shuffles; whiskers: ±1 standard deviation.",
-			metricLabel(imp.Metric), fmtScore(float64(imp.Reference)), r.noun(), imp.Repeats)); err != nil {
+				"breaking its link to %s. Bars: mean over %d shuffles; whiskers: ±1 standard deviation.%s",
+			metricLabel(imp.Metric), fmtScore(float64(imp.Reference)), r.noun(), imp.Repeats, importanceSampleNote(imp))); err != nil {
 			return nil, err
 		}
 	}
@@ -586,4 +586,14 @@ func (r *Report) noiseNotes() []string {
 		d.Model.Name, len(d.Actual), r.who(false), n.DecileMAPE.Median, n.DecileMAPE.P5, n.DecileMAPE.P95, strings.ToLower(r.ratioLabel()),
 		n.SpendRatio.Median, n.SpendRatio.P5, n.SpendRatio.P95,
 		n.NormalizedGini.Median, n.NormalizedGini.P5, n.NormalizedGini.P95, n.Draws)}
+}
+
+// importanceSampleNote says, when the importance was scored on a sample of
+// the customers, how large and how chosen.
+func importanceSampleNote(imp *eval.Importances) string {
+	if imp.SampledFrom == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Scored on %d of the %d customers, a stable sample chosen by a hash of their ids: "+
+		"the importance is capped at that many customers to bound its cost.", imp.Customers, imp.SampledFrom)
 }

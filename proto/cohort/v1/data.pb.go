@@ -87,7 +87,11 @@ type ShardRequest struct {
 	// world_size is the number of workers in the generation: 1..1024.
 	WorldSize uint32 `protobuf:"varint,4,opt,name=world_size,json=worldSize,proto3" json:"world_size,omitempty"`
 	// split is the part to stream; SPLIT_UNSPECIFIED is refused.
-	Split         Split `protobuf:"varint,5,opt,name=split,proto3,enum=cohort.v1.Split" json:"split,omitempty"`
+	Split Split `protobuf:"varint,5,opt,name=split,proto3,enum=cohort.v1.Split" json:"split,omitempty"`
+	// token is the generation's GenerationPlan.token (at most 64 bytes): a
+	// request without the current generation's token is refused with
+	// PERMISSION_DENIED, so only the generation's workers read its rows.
+	Token         []byte `protobuf:"bytes,6,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -155,6 +159,13 @@ func (x *ShardRequest) GetSplit() Split {
 		return x.Split
 	}
 	return Split_SPLIT_UNSPECIFIED
+}
+
+func (x *ShardRequest) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
 }
 
 // ShardChunk is one piece of a shard. A chunk's serialized size is at most
@@ -313,7 +324,7 @@ var File_cohort_v1_data_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_data_proto_rawDesc = "" +
 	"\n" +
-	"\x14cohort/v1/data.proto\x12\tcohort.v1\"\xa0\x01\n" +
+	"\x14cohort/v1/data.proto\x12\tcohort.v1\"\xb6\x01\n" +
 	"\fShardRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -322,7 +333,8 @@ const file_cohort_v1_data_proto_rawDesc = "" +
 	"\x04rank\x18\x03 \x01(\rR\x04rank\x12\x1d\n" +
 	"\n" +
 	"world_size\x18\x04 \x01(\rR\tworldSize\x12&\n" +
-	"\x05split\x18\x05 \x01(\x0e2\x10.cohort.v1.SplitR\x05split\"\xb7\x02\n" +
+	"\x05split\x18\x05 \x01(\x0e2\x10.cohort.v1.SplitR\x05split\x12\x14\n" +
+	"\x05token\x18\x06 \x01(\fR\x05token\"\xb7\x02\n" +
 	"\n" +
 	"ShardChunk\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12#\n" +

@@ -99,7 +99,12 @@ type Chunk struct {
 	Lane  uint32 `protobuf:"varint,9,opt,name=lane,proto3" json:"lane,omitempty"`
 	Lanes uint32 `protobuf:"varint,10,opt,name=lanes,proto3" json:"lanes,omitempty"`
 	// payload is the chunk's float32 values, little-endian.
-	Payload       []byte `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload []byte `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	// token is the generation's GenerationPlan.token, in the hello only (at
+	// most 64 bytes): a receiver whose generation has a token refuses a hello
+	// without it (PERMISSION_DENIED) before the lane is claimed. The raw
+	// "cohort-ring" framing carries it in the hello's payload bytes.
+	Token         []byte `protobuf:"bytes,12,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -211,6 +216,13 @@ func (x *Chunk) GetPayload() []byte {
 	return nil
 }
 
+func (x *Chunk) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 // Ack accepts a lane: the receiving rank runs this generation of the job.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -260,7 +272,7 @@ var File_cohort_v1_ring_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_ring_proto_rawDesc = "" +
 	"\n" +
-	"\x14cohort/v1/ring.proto\x12\tcohort.v1\"\x89\x02\n" +
+	"\x14cohort/v1/ring.proto\x12\tcohort.v1\"\x9f\x02\n" +
 	"\x05Chunk\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1e\n" +
 	"\n" +
@@ -275,7 +287,8 @@ const file_cohort_v1_ring_proto_rawDesc = "" +
 	"\x04lane\x18\t \x01(\rR\x04lane\x12\x14\n" +
 	"\x05lanes\x18\n" +
 	" \x01(\rR\x05lanes\x12\x18\n" +
-	"\apayload\x18\v \x01(\fR\apayload\"%\n" +
+	"\apayload\x18\v \x01(\fR\apayload\x12\x14\n" +
+	"\x05token\x18\f \x01(\fR\x05token\"%\n" +
 	"\x03Ack\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +

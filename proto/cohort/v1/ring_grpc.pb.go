@@ -37,7 +37,8 @@ type RingClient interface {
 	// generation is ready, or ends the stream with ABORTED (reason
 	// STALE_GENERATION, see package rpcerr) when the receiver already runs a
 	// newer generation of the job, INVALID_ARGUMENT when the hello names a
-	// rank or lane out of range. After the Ack only data Chunks flow, client
+	// rank or lane out of range, PERMISSION_DENIED when it lacks the
+	// generation's token (Chunk.token). After the Ack only data Chunks flow, client
 	// to server; the server never sends another Ack and ends the stream when
 	// the receiving rank closes its transport. A data Chunk whose job,
 	// generation or ranks differ from the hello's ends the stream with
@@ -85,7 +86,8 @@ type RingServer interface {
 	// generation is ready, or ends the stream with ABORTED (reason
 	// STALE_GENERATION, see package rpcerr) when the receiver already runs a
 	// newer generation of the job, INVALID_ARGUMENT when the hello names a
-	// rank or lane out of range. After the Ack only data Chunks flow, client
+	// rank or lane out of range, PERMISSION_DENIED when it lacks the
+	// generation's token (Chunk.token). After the Ack only data Chunks flow, client
 	// to server; the server never sends another Ack and ends the stream when
 	// the receiving rank closes its transport. A data Chunk whose job,
 	// generation or ranks differ from the hello's ends the stream with

@@ -134,7 +134,15 @@ type GenerationPlan struct {
 	// (model.SaveCheckpointWith), so that `--resume` can refuse a checkpoint
 	// of another run's data or settings. Empty: none (the checkpoints carry
 	// no fingerprint).
-	Fingerprint   []byte `protobuf:"bytes,12,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Fingerprint []byte `protobuf:"bytes,12,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// token is the generation's secret: 16 random bytes (crypto/rand) the
+	// coordinator draws with each plan. It lives only here, in etcd, so only
+	// etcd's clients can read it; the generation's workers send it with every
+	// Data.Shard, Report and ReportFinal and in every ring hello, and the
+	// coordinator and the ring's peers refuse a request without it
+	// (PERMISSION_DENIED). At most 64 bytes; empty in plans of coordinators
+	// that predate it.
+	Token         []byte `protobuf:"bytes,13,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +257,13 @@ func (x *GenerationPlan) GetChecksumEvery() uint32 {
 func (x *GenerationPlan) GetFingerprint() []byte {
 	if x != nil {
 		return x.Fingerprint
+	}
+	return nil
+}
+
+func (x *GenerationPlan) GetToken() []byte {
+	if x != nil {
+		return x.Token
 	}
 	return nil
 }
@@ -639,6 +654,9 @@ type ReportRequest struct {
 	// 0 saw it (epoch reports): 2(n-1)/n of the bytes it summed, per second
 	// spent inside the allreduce, in GB/s (0 with one worker).
 	AllreduceGbps float64 `protobuf:"fixed64,10,opt,name=allreduce_gbps,json=allreduceGbps,proto3" json:"allreduce_gbps,omitempty"`
+	// token is the generation's GenerationPlan.token: a report without the
+	// current generation's token is refused with PERMISSION_DENIED.
+	Token         []byte `protobuf:"bytes,11,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,6 +776,13 @@ func (x *ReportRequest) GetAllreduceGbps() float64 {
 	return 0
 }
 
+func (x *ReportRequest) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 type isReportRequest_Report interface {
 	isReportRequest_Report()
 }
@@ -855,7 +880,11 @@ type FinalModelChunk struct {
 	// epochs is the next run of FinalModel.epochs.
 	Epochs []*EpochStats `protobuf:"bytes,10,rep,name=epochs,proto3" json:"epochs,omitempty"`
 	// last marks the final chunk of the stream.
-	Last          bool `protobuf:"varint,11,opt,name=last,proto3" json:"last,omitempty"`
+	Last bool `protobuf:"varint,11,opt,name=last,proto3" json:"last,omitempty"`
+	// token is the generation's GenerationPlan.token, on the first chunk
+	// only (at most 64 bytes): a stream without it is refused with
+	// PERMISSION_DENIED.
+	Token         []byte `protobuf:"bytes,12,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -967,6 +996,13 @@ func (x *FinalModelChunk) GetLast() bool {
 	return false
 }
 
+func (x *FinalModelChunk) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 var File_cohort_v1_train_proto protoreflect.FileDescriptor
 
 const file_cohort_v1_train_proto_rawDesc = "" +
@@ -977,7 +1013,7 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\vhealth_addr\x18\x02 \x01(\tR\n" +
 	"healthAddr\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x03R\x03pid\x12)\n" +
-	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\xe4\x03\n" +
+	"\x04node\x18\x10 \x01(\v2\x15.cohort.v1.NodeStatusR\x04node\"\xfa\x03\n" +
 	"\x0eGenerationPlan\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -995,7 +1031,8 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	" \x01(\v2\x1c.cohort.v1.CheckpointPointerR\n" +
 	"resumeFrom\x12%\n" +
 	"\x0echecksum_every\x18\v \x01(\rR\rchecksumEvery\x12 \n" +
-	"\vfingerprint\x18\f \x01(\fR\vfingerprint\"\xfd\x01\n" +
+	"\vfingerprint\x18\f \x01(\fR\vfingerprint\x12\x14\n" +
+	"\x05token\x18\r \x01(\fR\x05token\"\xfd\x01\n" +
 	"\x11CheckpointPointer\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x04R\x04step\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x12\n" +
@@ -1031,7 +1068,7 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\n" +
 	"best_epoch\x18\x05 \x01(\rR\tbestEpoch\x12\"\n" +
 	"\rbest_val_loss\x18\x06 \x01(\x01R\vbestValLoss\x12#\n" +
-	"\rstopped_early\x18\a \x01(\bR\fstoppedEarly\"\x87\x03\n" +
+	"\rstopped_early\x18\a \x01(\bR\fstoppedEarly\"\x9d\x03\n" +
 	"\rReportRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +
@@ -1047,9 +1084,10 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"checkpoint\x12,\n" +
 	"\x12samples_per_second\x18\b \x01(\x01R\x10samplesPerSecond\x12%\n" +
 	"\x0eallreduce_gbps\x18\n" +
-	" \x01(\x01R\rallreduceGbpsB\b\n" +
+	" \x01(\x01R\rallreduceGbps\x12\x14\n" +
+	"\x05token\x18\v \x01(\fR\x05tokenB\b\n" +
 	"\x06report\"\x10\n" +
-	"\x0eReportResponse\"\xd0\x02\n" +
+	"\x0eReportResponse\"\xe6\x02\n" +
 	"\x0fFinalModelChunk\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1e\n" +
@@ -1066,7 +1104,8 @@ const file_cohort_v1_train_proto_rawDesc = "" +
 	"\x06params\x18\t \x01(\fR\x06params\x12-\n" +
 	"\x06epochs\x18\n" +
 	" \x03(\v2\x15.cohort.v1.EpochStatsR\x06epochs\x12\x12\n" +
-	"\x04last\x18\v \x01(\bR\x04last2\x94\x01\n" +
+	"\x04last\x18\v \x01(\bR\x04last\x12\x14\n" +
+	"\x05token\x18\f \x01(\fR\x05token2\x94\x01\n" +
 	"\vCoordinator\x12=\n" +
 	"\x06Report\x12\x18.cohort.v1.ReportRequest\x1a\x19.cohort.v1.ReportResponse\x12F\n" +
 	"\vReportFinal\x12\x1a.cohort.v1.FinalModelChunk\x1a\x19.cohort.v1.ReportResponse(\x01B7Z5github.com/cohort-clv/cohort/proto/cohort/v1;cohortv1b\x06proto3"

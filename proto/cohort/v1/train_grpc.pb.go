@@ -37,7 +37,9 @@ const (
 //
 // Errors follow package rpcerr: an unknown job is NOT_FOUND, a report of a
 // generation other than the job's current one ABORTED (stale generation), a
-// finished job FAILED_PRECONDITION, a malformed report INVALID_ARGUMENT.
+// finished job FAILED_PRECONDITION, a malformed report INVALID_ARGUMENT, a
+// report without the generation's token (GenerationPlan.token)
+// PERMISSION_DENIED.
 type CoordinatorClient interface {
 	// Report takes a worker's epoch, checkpoint or error (and, from workers
 	// that predate ReportFinal, a final model that fits one message).
@@ -91,7 +93,9 @@ type Coordinator_ReportFinalClient = grpc.ClientStreamingClient[FinalModelChunk,
 //
 // Errors follow package rpcerr: an unknown job is NOT_FOUND, a report of a
 // generation other than the job's current one ABORTED (stale generation), a
-// finished job FAILED_PRECONDITION, a malformed report INVALID_ARGUMENT.
+// finished job FAILED_PRECONDITION, a malformed report INVALID_ARGUMENT, a
+// report without the generation's token (GenerationPlan.token)
+// PERMISSION_DENIED.
 type CoordinatorServer interface {
 	// Report takes a worker's epoch, checkpoint or error (and, from workers
 	// that predate ReportFinal, a final model that fits one message).

@@ -319,12 +319,13 @@ func (r *ShardRequest) Validate() error {
 }
 
 // Validate checks the bounds of a GenerationPlan a worker read from etcd
-// before it trains it: for now its fingerprint, which rank 0 writes into
-// every checkpoint, must be at most MaxFingerprintLen bytes of valid JSON
-// (or empty: none). The fields the worker only looks up (its rank, the
-// ring's addresses) are checked where they are used.
+// before it trains it: the ring's size and addresses, the timeout, the
+// token, the resume pointer's step (checkNet), and its fingerprint, which
+// rank 0 writes into every checkpoint: at most MaxFingerprintLen bytes of
+// valid JSON (or empty: none).
 func (g *GenerationPlan) Validate() error {
 	var p problems
+	g.checkNet(&p)
 	if fp := g.GetFingerprint(); len(fp) > MaxFingerprintLen {
 		p.add("fingerprint: %d bytes, want at most %d", len(fp), MaxFingerprintLen)
 	} else if len(fp) > 0 && !json.Valid(fp) {
@@ -415,9 +416,11 @@ func (r *ReportRequest) Validate() error {
 		} else {
 			p.str("checkpoint.sha256", rep.Checkpoint.GetSha256(), 1, 64)
 		}
+		rep.Checkpoint.checkReport(&p)
 	case *ReportRequest_Final:
 		rep.Final.check(&p, "final")
 	case *ReportRequest_Epoch:
+		r.checkEpochReport(&p)
 	default:
 		p.add("report: an epoch, checkpoint, final model or error: required")
 	}
@@ -448,6 +451,12 @@ func (f *FinalModel) check(p *problems, at string) {
 	}
 	if n := len(f.GetParams()); n%4 != 0 {
 		p.add("%s.params: %d bytes, want a multiple of 4", at, n)
+	}
+	for i, e := range f.GetEpochs() {
+		if i >= MaxEpochs {
+			break
+		}
+		e.check(p, fmt.Sprintf("%s.epochs[%d]", at, i))
 	}
 }
 

@@ -289,10 +289,12 @@ func TestJobRoundTrip(t *testing.T) {
 // must be JSON, and that a plan without one is valid.
 func TestGenerationPlanValidate(t *testing.T) {
 	ok := []*cohortv1.GenerationPlan{
-		{JobId: "job-1", Generation: 1},
-		{JobId: "job-1", Generation: 1, Fingerprint: []byte(`{"format":"cohort.job.fingerprint/v1"}`)},
-		{JobId: "job-1", Generation: 1, Fingerprint: []byte(`"` + strings.Repeat("x", cohortv1.MaxFingerprintLen-2) + `"`)},
+		validPlan(),
+		validPlan(),
+		validPlan(),
 	}
+	ok[1].Fingerprint = []byte(`{"format":"cohort.job.fingerprint/v1"}`)
+	ok[2].Fingerprint = []byte(`"` + strings.Repeat("x", cohortv1.MaxFingerprintLen-2) + `"`)
 	for i, g := range ok {
 		if err := g.Validate(); err != nil {
 			t.Errorf("plan %d: %v", i, err)
