@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode/utf8"
 )
 
@@ -101,7 +102,7 @@ func Render(s *Snapshot, o Options) string {
 		if busy {
 			job, rank, step = r.Job, fmt.Sprint(r.Rank), fmt.Sprint(r.Allreduces)
 			if r.ComputeSeconds > 0 {
-				comp = fmt.Sprintf("%.3fs", r.ComputeSeconds)
+				comp = stepTime(r.ComputeSeconds)
 			}
 			if r.Straggler {
 				flag = fmt.Sprintf("STRAGGLER %.1fx median", r.Ratio)
@@ -234,7 +235,7 @@ func WriteGPUTable(w io.Writer, c Cluster) error {
 		if h.Err != "" {
 			why = h.Err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t-\tno GPU: %s\t\t%s\t%s\t\t\t\n", h.Worker, dash(h.Hostname), dash(why), ptrf(h.CPUBusy, "cpu %.2f"),
+		fmt.Fprintf(tw, "%s\t%s\t-\tno GPU: %s\t\t%s\t%s\t\t\t\n", h.Worker, dash(h.Hostname), dash(why), cpuPercent(h.CPUBusy),
 			hostMem(h))
 	}
 	return tw.Flush()
@@ -282,6 +283,27 @@ func ptrf[T any](p *T, format string) string {
 		return "-"
 	}
 	return fmt.Sprintf(format, *p)
+}
+
+// stepTime writes a compute time per step readably at any size: a small
+// model's steps take microseconds, which "%.3fs" showed as 0.000s.
+func stepTime(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// cpuPercent writes a host's CPU busy share as top's host rows do.
+func cpuPercent(busy *float64) string {
+	if busy == nil {
+		return "-"
+	}
+	return fmt.Sprintf("cpu %.0f%%", *busy*100)
 }
 
 func gib(b uint64) string { return fmt.Sprintf("%.1fG", float64(b)/(1<<30)) }

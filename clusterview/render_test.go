@@ -99,3 +99,30 @@ func TestParseSortKey(t *testing.T) {
 		t.Errorf("bad key: %v", err)
 	}
 }
+
+// TestStepTime ensures compute times per step read at every scale, where
+// "%.3fs" printed a small model's steps as 0.000s.
+func TestStepTime(t *testing.T) {
+	for _, tc := range []struct {
+		sec  float64
+		want string
+	}{
+		{0.000640, "640µs"},
+		{0.0000004, "0s"},
+		{0.0123456, "12.35ms"},
+		{0.25, "250ms"},
+		{2.5, "2.5s"},
+		{61.2345, "1m1.235s"},
+	} {
+		if got := stepTime(tc.sec); got != tc.want {
+			t.Errorf("stepTime(%v) = %q, want %q", tc.sec, got, tc.want)
+		}
+	}
+	busy := 0.953
+	if got := cpuPercent(&busy); got != "cpu 95%" {
+		t.Errorf("cpuPercent(0.953) = %q, want cpu 95%%", got)
+	}
+	if got := cpuPercent(nil); got != "-" {
+		t.Errorf("cpuPercent(nil) = %q, want -", got)
+	}
+}

@@ -11,9 +11,11 @@ import (
 // trainingLabels identify the series of one rank in one job.
 var trainingLabels = []string{"job", "rank"}
 
-// DefaultComputeBuckets span 1 ms to about 33 s per step, doubling: fine
-// enough that a rank 2x slower than its peers lands in another bucket.
-func DefaultComputeBuckets() []float64 { return prometheus.ExponentialBuckets(0.001, 2, 16) }
+// DefaultComputeBuckets span 62.5 µs to about 33 s per step, doubling:
+// fine enough that a rank 2x slower than its peers lands in another bucket,
+// and low enough for a small model's CPU steps (CDNOW's take well under a
+// millisecond, which a first bucket of 1 ms swallowed whole).
+func DefaultComputeBuckets() []float64 { return prometheus.ExponentialBuckets(0.0000625, 2, 20) }
 
 // TrainingOptions configures NewTraining; the zero value is usable.
 type TrainingOptions struct {

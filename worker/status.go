@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -61,7 +62,7 @@ type activity struct {
 	sums    sumClassifier // tells this generation's gradient Sums from the others
 }
 
-// recentSteps is the window of compute_seconds' mean.
+// recentSteps is the window of compute_seconds' median.
 const recentSteps = 20
 
 // startStatus starts the publisher of w's status under reg; the returned
@@ -297,12 +298,8 @@ func (p *statusPublisher) activity() *cohortv1.WorkerActivity {
 		return nil
 	}
 	c := proto.CloneOf(p.act.cur)
-	if n := len(p.act.recent); n > 0 {
-		sum := 0.0
-		for _, s := range p.act.recent {
-			sum += s
-		}
-		c.ComputeSeconds = sum / float64(n)
+	if len(p.act.recent) > 0 {
+		c.ComputeSeconds = median(p.act.recent)
 	}
 	return c
 }
@@ -355,4 +352,18 @@ func encodeStatus(st *cohortv1.WorkerStatus) ([]byte, error) {
 			st.Node.Gpus = gpus[:keep]
 		}
 	}
+}
+
+// median is the middle of xs (the mean of the two middle values for an even
+// count), leaving xs as it is. A median, not a mean, because rank 0's
+// checkpoint writes and epoch ends fall into one step in many: a mean made
+// it look like a straggler on every small model.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }

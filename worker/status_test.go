@@ -81,8 +81,8 @@ func TestEncodeStatusFitsBound(t *testing.T) {
 	}
 }
 
-// TestActivityComputeSeconds ensures step counts and the mean compute time
-// before each allreduce follow the recorded allreduces.
+// TestActivityComputeSeconds ensures step counts and the median compute
+// time before each allreduce follow the recorded allreduces.
 func TestActivityComputeSeconds(t *testing.T) {
 	p := &statusPublisher{}
 	p.allreduced(time.Now(), time.Now(), nil, nil) // idle: ignored
@@ -98,7 +98,13 @@ func TestActivityComputeSeconds(t *testing.T) {
 		t.Errorf("activity %v", a)
 	}
 	if a.GetComputeSeconds() != 2 {
-		t.Errorf("compute seconds %v, want the mean 2", a.GetComputeSeconds())
+		t.Errorf("compute seconds %v, want 2, the middle of 1 and 3", a.GetComputeSeconds())
+	}
+	// A step that also wrote a checkpoint (20 s) moves the median to 3;
+	// a mean (8) would make this rank a straggler.
+	p.allreduced(t0.Add(25*time.Second), t0.Add(25500*time.Millisecond), nil, nil)
+	if a := p.activity(); a.GetComputeSeconds() != 3 {
+		t.Errorf("compute seconds %v, want the median 3", a.GetComputeSeconds())
 	}
 	p.end()
 	if p.activity() != nil {

@@ -353,7 +353,8 @@ type progress struct {
 	began  time.Time
 
 	mu         sync.Mutex
-	readTenths int // tenths of the log read and printed (not on a terminal)
+	readTenths int  // tenths of the log read and printed (not on a terminal)
+	readEnded  bool // the 100% line is out: later reports of the end print nothing
 
 	stepLine  time.Time // when the last evaluation step line was printed
 	stepShown bool      // an evaluation step is on the terminal's updating line
@@ -412,6 +413,14 @@ func (p *progress) read(done, total int64) {
 	}
 	pct := int(100 * done / total)
 	line := fmt.Sprintf("reading %s %3d%%  %.0f of %.0f MB", bar(pct, 100, 20), pct, float64(done)/1e6, float64(total)/1e6)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// The reader may report the end more than once (each stage that
+	// finishes says so): the 100% line is printed once.
+	if p.readEnded {
+		return
+	}
+	p.readEnded = done == total
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		if done == total {
@@ -419,8 +428,6 @@ func (p *progress) read(done, total int64) {
 		}
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if pct/10 > p.readTenths || done == total {
 		p.readTenths = pct / 10
 		fmt.Fprintln(p.w, line)

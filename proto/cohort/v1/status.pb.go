@@ -309,9 +309,10 @@ type WorkerActivity struct {
 	// generation: one per optimizer step, plus one per epoch for the
 	// validation loss and one at the start for the feature statistics.
 	Allreduces uint64 `protobuf:"varint,4,opt,name=allreduces,proto3" json:"allreduces,omitempty"`
-	// compute_seconds is the mean time this rank computed before each of its
-	// recent allreduces: the straggler signal, since the allreduce itself
-	// makes every rank wait for the slowest and so looks equally slow.
+	// compute_seconds is the median time this rank computed before each of
+	// its recent allreduces: the straggler signal, since the allreduce itself
+	// makes every rank wait for the slowest and so looks equally slow. A
+	// median, so that rank 0's checkpoint writes do not make it a straggler.
 	ComputeSeconds float64 `protobuf:"fixed64,5,opt,name=compute_seconds,json=computeSeconds,proto3" json:"compute_seconds,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
