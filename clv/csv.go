@@ -24,6 +24,7 @@ type parseConfig struct {
 	delim      byte
 	cols       colMap
 	layout     string
+	layoutNote string   // where layout came from, for date errors (layoutNote)
 	dec        byte     // decimal separator, '.' or ','
 	header     []string // header names, for messages; nil without a header
 	negative   NegativePolicy
@@ -146,6 +147,7 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 		return nil, nil, err
 	}
 	src.cfg.delim, src.cfg.cols, src.cfg.layout, src.cfg.negative = delim, cols, o.DateFormat, o.Negative
+	src.cfg.layoutNote = layoutNote(o)
 	src.cfg.dec, src.cfg.header = dec, header
 	src.cfg.fields = len(header)
 	if header == nil {
@@ -514,11 +516,11 @@ func (p *csvParser) fields(line []byte, nf int, ln int64, b *batch) {
 	case st != dateOK && p.headerAgain(line, ln, b):
 		return
 	case st != dateOK && looksTotal(id):
-		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout)+
+		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout, p.cfg.layoutNote)+
 			fmt.Sprintf(": customer %s looks like a spreadsheet's total line; remove it, or skip it with --skip-bad-rows", quoteField(id)))
 		return
 	case st != dateOK:
-		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout))
+		b.addBad(ln, ReasonBadDate, cols.display[colDate], notDate(df, p.cfg.layout, p.cfg.layoutNote))
 		return
 	}
 	// headerAgain split the line anew only on the way to a bad row: f is

@@ -436,7 +436,7 @@ func TestDateHints(t *testing.T) {
 		{"soon", "", `"soon"` + builtin},
 	}
 	for _, tc := range tests {
-		if got := notDate([]byte(tc.value), tc.layout); got != tc.want {
+		if got := notDate([]byte(tc.value), tc.layout, ""); got != tc.want {
 			t.Errorf("notDate(%q, %q)\n got %s\nwant %s", tc.value, tc.layout, got, tc.want)
 		}
 	}
@@ -532,5 +532,32 @@ func BenchmarkLastRecordEnd(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		lastRecordEnd(data, ',', maxRecordFields(3))
+	}
+}
+
+// TestDateLayoutFromModel ensures a date error under a layout taken from a
+// model's training options (predict, eval) says so and how to leave it,
+// and that one the user chose does not.
+func TestDateLayoutFromModel(t *testing.T) {
+	const log = "customer_id,date,amount\nA,2025-01-01,10\n"
+	const note = `(the model's training layout: --date-format sets another, --date-format "" the built-in formats)`
+	for _, tc := range []struct {
+		name      string
+		fromModel []string
+		want      bool
+	}{
+		{"typed", nil, false},
+		{"from the model", []string{"customer", "date-format"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadReader(context.Background(), "log.csv", strings.NewReader(log),
+				Options{DateFormat: "1/2/2006", ColumnsFromModel: tc.fromModel})
+			if err == nil || !strings.Contains(err.Error(), `is not a date in layout "1/2/2006"`) {
+				t.Fatalf("error %v, want the date named", err)
+			}
+			if got := strings.Contains(err.Error(), note); got != tc.want {
+				t.Errorf("error %q: note %v, want %v", err, got, tc.want)
+			}
+		})
 	}
 }

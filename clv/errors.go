@@ -3,6 +3,7 @@ package clv
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,13 +140,15 @@ func plainName(h string) bool {
 	return true
 }
 
-func notDate(b []byte, layout string) string {
+// notDate says why b is not a date; note says where layout came from when
+// the user did not type it (layoutNote).
+func notDate(b []byte, layout, note string) string {
 	if len(b) == 0 {
 		return "empty date"
 	}
 	msg := quoteField(b) + " is not a date (want 20060102, 2006-01-02, 2006-01-02 15:04:05 or RFC 3339, or set a date format)"
 	if layout != "" {
-		msg = fmt.Sprintf("%s is not a date in layout %q", quoteField(b), layout)
+		msg = fmt.Sprintf("%s is not a date in layout %q%s", quoteField(b), layout, note)
 	}
 	if hint := dateHint(string(b), layout); hint != "" {
 		msg += ": " + hint
@@ -287,4 +290,15 @@ func looksTotal(id []byte) bool {
 		}
 	}
 	return false
+}
+
+// layoutNote is what a date error adds when the date layout was not chosen
+// for this file but taken from a model's training options (predict, eval):
+// the user never typed it, so the error says where it came from and how to
+// leave it.
+func layoutNote(o *Options) string {
+	if o.DateFormat == "" || !slices.Contains(o.ColumnsFromModel, "date-format") {
+		return ""
+	}
+	return ` (the model's training layout: --date-format sets another, --date-format "" the built-in formats)`
 }

@@ -61,7 +61,8 @@ type Options struct {
 	// calibration end only, not a shorter horizon. Not stored.
 	FixedHorizon bool `json:"-"`
 	// ColumnsFromModel lists the column settings, by role ("customer",
-	// "date", "amount", "quantity", "extra"), that were not chosen for this
+	// "date", "amount", "quantity", "extra"; "date-format" for the date
+	// layout), that were not chosen for this
 	// file but taken from the options a model was trained with, as predict
 	// and eval read a log. An error about such a column then says where its
 	// name came from and which flag overrides it. Not stored.

@@ -63,7 +63,8 @@ type parquetSource struct {
 	cols     colMap
 	pq       []pqColumn // by mapped position; leaf -1 when unmapped
 	layout   string
-	dec      byte // decimal separator of numbers stored as text
+	note     string // where layout came from, for date errors (layoutNote)
+	dec      byte   // decimal separator of numbers stored as text
 	negative NegativePolicy
 	cutoff   int32
 	hasCut   bool
@@ -98,7 +99,7 @@ func openParquet(ra io.ReaderAt, size int64, o *Options) (src *parquetSource, he
 	if err != nil {
 		return nil, nil, err
 	}
-	src = &parquetSource{file: f, cols: cols, pq: make([]pqColumn, len(cols.idx)), layout: o.DateFormat, dec: dec, negative: o.Negative}
+	src = &parquetSource{file: f, cols: cols, pq: make([]pqColumn, len(cols.idx)), layout: o.DateFormat, note: layoutNote(o), dec: dec, negative: o.Negative}
 	for pos, idx := range cols.idx {
 		src.pq[pos].leaf = idx
 		if idx < 0 {
@@ -377,7 +378,7 @@ func (s *parquetSource) day(v parquet.Value) (int32, string) {
 		d, ok := parseBuiltinDate(text)
 		switch {
 		case !ok:
-			return 0, notDate(text, s.layout)
+			return 0, notDate(text, s.layout, s.note)
 		case !inRange(int64(d)):
 			return 0, outOfRange(quoteField(text))
 		}
@@ -388,7 +389,7 @@ func (s *parquetSource) day(v parquet.Value) (int32, string) {
 	d, st := dp.parse(text)
 	switch st {
 	case dateInvalid:
-		return 0, notDate(text, s.layout)
+		return 0, notDate(text, s.layout, s.note)
 	case dateOutOfRange:
 		return 0, outOfRange(quoteField(text))
 	}

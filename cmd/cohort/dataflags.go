@@ -200,10 +200,11 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 			apply()
 		}
 	}
-	// A column the flags leave alone is read by the model's name for it:
-	// clv's error then says so and names the flag that overrides it.
+	// A column (or date layout) the flags leave alone is read as the model
+	// was trained: clv's error then says so and names the flag that
+	// overrides it.
 	out.ColumnsFromModel = nil
-	for _, role := range []string{"customer", "date", "amount", "quantity", "extra"} {
+	for _, role := range []string{"customer", "date", "amount", "quantity", "extra", "date-format"} {
 		if !fs.Changed(role) {
 			out.ColumnsFromModel = append(out.ColumnsFromModel, role)
 		}
