@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -300,7 +301,8 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 	defer cancel()
 	// A finished job keeps its record, its checkpoint pointer and its last
 	// plan; the plans before it and a cancel request go, so etcd does not
-	// grow with every generation of every job a cluster ever ran.
+	// grow with every generation of every job a cluster ever ran. One that
+	// succeeded also removes its checkpoint files, below.
 	var tidy []clientv3.Op
 	j.mu.Lock()
 	if j.gen != nil && j.gen.plan.Generation > 1 {
@@ -330,6 +332,14 @@ func (j *Job) End(ctx context.Context, res *job.Result, err error) error {
 	}
 	if perr != nil {
 		return fmt.Errorf("coordinator: end job %s: %w", j.cfg.JobID, perr)
+	}
+	if err == nil && j.cfg.CheckpointDir != "" {
+		// The run directory holds the model now; a failed or cancelled
+		// job keeps its checkpoints for a look or a new start from them.
+		if _, rerr := job.RemoveRunCheckpoints(j.cfg.CheckpointDir, j.cfg.JobID); rerr != nil {
+			log := cmp.Or(j.cfg.Logger, slog.Default())
+			log.WarnContext(ctx, "coordinator: a finished job's checkpoints stay", "job", j.cfg.JobID, "err", rerr)
+		}
 	}
 	return nil
 }

@@ -200,6 +200,56 @@ func RemoveCheckpoints(dir string) (int, error) {
 	return n, nil
 }
 
+// RemoveRunCheckpoints removes run's checkpoint files in dir
+// (CheckpointName(run, step) for any step, and the temporary files of
+// those whose writing was cut short), leaving other runs' alone, then dir
+// itself when nothing else is left in it. A cluster job ends with it once
+// it succeeded: its run directory holds the model, and the checkpoints
+// only cost disk from then on. It returns how many it removed.
+func RemoveRunCheckpoints(dir, run string) (int, error) {
+	name := globEscape(run) + "-step-*.ckpt"
+	files, err := filepath.Glob(filepath.Join(dir, name))
+	if err != nil {
+		return 0, fmt.Errorf("job: find checkpoints of %s in %s: %w", run, dir, err)
+	}
+	temps, err := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
+	if err != nil {
+		return 0, fmt.Errorf("job: find checkpoints of %s in %s: %w", run, dir, err)
+	}
+	var n int
+	var errs []error
+	for _, f := range append(files, temps...) {
+		if !strings.HasPrefix(filepath.Base(f), ".") && stepOf(f) < 0 {
+			continue // "run-step-x.ckpt": not a checkpoint name
+		}
+		switch err := os.Remove(f); {
+		case err == nil:
+			if !strings.HasPrefix(filepath.Base(f), ".") {
+				n++
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("job: remove checkpoints of %s in %s: %w", run, dir, err)
+	}
+	os.Remove(dir) // only when empty: other runs' files keep it
+	return n, nil
+}
+
+// globEscape quotes filepath.Match's special characters in s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // FileSHA256 returns the hex SHA-256 and the size of a file: what a
 // checkpoint pointer records, so a reader can tell the file it names is
 // the one that was written.

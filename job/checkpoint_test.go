@@ -222,3 +222,42 @@ func TestTrainCheckpointLifecycle(t *testing.T) {
 		t.Errorf("the finished fresh run left %s: %v", ckdir, err)
 	}
 }
+
+// TestRemoveRunCheckpoints ensures only the named run's checkpoints go,
+// whatever glob characters its name holds, and the directory with them
+// when nothing else is left.
+func TestRemoveRunCheckpoints(t *testing.T) {
+	for _, tc := range []struct {
+		name, run string
+		files     []string
+		removed   int
+		dirGone   bool
+	}{
+		{"only its own", "job-1", []string{"job-1-step-0000000005.ckpt", "job-10-step-0000000005.ckpt"}, 1, false},
+		{"glob characters", "a[1]*", []string{"a[1]*-step-0000000005.ckpt", "a1-step-0000000005.ckpt", "ab-step-0000000005.ckpt"}, 1, false},
+		{"dir emptied", "job-2", []string{"job-2-step-0000000005.ckpt", ".job-2-step-0000000006.ckpt.tmp-q"}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "checkpoints")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := job.RemoveRunCheckpoints(dir, tc.run)
+			if err != nil || n != tc.removed {
+				t.Fatalf("removed %d (%v), want %d", n, err, tc.removed)
+			}
+			entries, err := os.ReadDir(dir)
+			if gone := errors.Is(err, fs.ErrNotExist); gone != tc.dirGone {
+				t.Fatalf("dir gone %v (%v), want %v", gone, err, tc.dirGone)
+			}
+			if !tc.dirGone && len(entries) != len(tc.files)-tc.removed {
+				t.Errorf("%d files left of %d, want %d", len(entries), len(tc.files), len(tc.files)-tc.removed)
+			}
+		})
+	}
+}
