@@ -153,6 +153,7 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 		cols, c.parquet = src.cols, true
 		rep.Format, rep.Header = "parquet", true
 		produce = src.produce
+		warnings = src.Warnings
 		workers = 1
 	} else {
 		src, header, err := openCSV(r, o, headerMode)

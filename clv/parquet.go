@@ -421,3 +421,13 @@ func (s *parquetSource) number(pos int, v parquet.Value) (float64, bool) {
 	}
 	return f, !math.IsNaN(f) && math.Abs(f) <= maxAbsValue
 }
+
+// Warnings are the findings about the file as a whole: a date column of
+// instants cut on UTC days for want of a zone (dateZone), decided when the
+// file was opened.
+func (s *parquetSource) Warnings() []string {
+	if note := s.pq[colDate].utcNote; note != "" {
+		return []string{note}
+	}
+	return nil
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -220,47 +219,4 @@ func arrowZone(tz string) (*time.Location, error) {
 		return time.UTC, nil
 	}
 	return loc, nil
-}
-
-// ParquetDateWarning is the ingest warning of a Parquet log whose date
-// column holds instants that were cut on UTC days for want of a time zone
-// in the file (a Spark TIMESTAMP or INT96 column; pandas and pyarrow keep
-// the zone, and Load then counts that zone's days). It returns "" for any
-// other log, and when ds.Report.File can no longer be opened (LoadReader
-// on a stream): it reads the file's footer again, since the Dataset keeps
-// no trace of the column's type.
-func ParquetDateWarning(ds *Dataset) (warning string) {
-	if ds == nil || ds.Report.Format != "parquet" {
-		return ""
-	}
-	f, err := os.Open(ds.Report.File)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	defer func() {
-		if recover() != nil {
-			warning = ""
-		}
-	}()
-	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return ""
-	}
-	for _, path := range pf.Schema().Columns() {
-		if strings.Join(path, ".") != ds.Report.Columns.Date {
-			continue
-		}
-		leaf, ok := pf.Schema().Lookup(path...)
-		if !ok {
-			return ""
-		}
-		_, note := dateZone(pf, path, leaf.Node.Type(), quoteField([]byte(ds.Report.Columns.Date)))
-		return note
-	}
-	return ""
 }

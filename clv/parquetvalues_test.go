@@ -206,7 +206,7 @@ func TestParquetInt96(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameCustomers(t, ref, ds)
-	if w := ParquetDateWarning(ds); !strings.Contains(w, `date column "date" holds INT96 timestamps`) || !strings.Contains(w, "counted in UTC") {
+	if w := dateWarning(ds); !strings.Contains(w, `date column "date" holds INT96 timestamps`) || !strings.Contains(w, "counted in UTC") {
 		t.Errorf("warning %q", w)
 	}
 
@@ -430,7 +430,7 @@ func TestParquetTimeZone(t *testing.T) {
 		rows    []map[string]parquet.Value
 		opts    []parquet.WriterOption
 		local   bool   // counts Berlin's days (else UTC's)
-		warning string // a substring of ParquetDateWarning; "" for none
+		warning string // a substring of the date warning; "" for none
 	}{
 		{"Europe/Berlin", group(true), rows, []parquet.WriterOption{withZone("Europe/Berlin")}, true, ""},
 		{"+02:00", group(true), rows, []parquet.WriterOption{withZone("+02:00")}, true, ""},
@@ -459,7 +459,7 @@ func TestParquetTimeZone(t *testing.T) {
 			} else if a.X != 1 || a.HoldoutSpend != 0 {
 				t.Errorf("UTC days: customer %+v, want the 22:30 UTC purchase in the calibration window", a)
 			}
-			w := ParquetDateWarning(ds)
+			w := dateWarning(ds)
 			if (w == "") != (tc.warning == "") || !strings.Contains(w, tc.warning) {
 				t.Errorf("warning %q, want %q", w, tc.warning)
 			}
@@ -479,11 +479,11 @@ func TestParquetTimeZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameCustomers(t, local, ds)
-	if w := ParquetDateWarning(ds); w != "" {
+	if w := dateWarning(ds); w != "" {
 		t.Errorf("naive timestamps: warning %q", w)
 	}
-	// A CSV log, and a Parquet log read from a stream, have none either.
-	if w := ParquetDateWarning(local); w != "" {
+	// A CSV log has none either.
+	if w := dateWarning(local); w != "" {
 		t.Errorf("CSV: warning %q", w)
 	}
 }
@@ -578,3 +578,7 @@ func TestParquetFloatIDs(t *testing.T) {
 		}
 	}
 }
+
+// dateWarning is the ingest warnings of ds, joined: where a Parquet date
+// column's UTC-day warning is reported.
+func dateWarning(ds *Dataset) string { return strings.Join(ds.Report.Warnings, "; ") }

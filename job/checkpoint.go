@@ -171,34 +171,7 @@ func CheckFresh(dir string) error {
 // the temporary files of checkpoints whose writing was cut short, and then
 // dir itself when nothing else is left in it. It returns how many
 // checkpoints it removed; a dir that does not exist holds none.
-func RemoveCheckpoints(dir string) (int, error) {
-	files, err := checkpointFiles(dir)
-	if err != nil {
-		return 0, err
-	}
-	// atomicfile's temporary files: "." + name + ".tmp-" + random.
-	temps, err := filepath.Glob(filepath.Join(dir, ".*-step-*.ckpt.tmp-*"))
-	if err != nil {
-		return 0, fmt.Errorf("job: find checkpoints in %s: %w", dir, err)
-	}
-	var n int
-	var errs []error
-	for _, f := range append(files, temps...) {
-		switch err := os.Remove(f); {
-		case err == nil:
-			if stepOf(f) >= 0 { // not a temporary file
-				n++
-			}
-		case !errors.Is(err, fs.ErrNotExist):
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return n, fmt.Errorf("job: remove checkpoints in %s: %w", dir, err)
-	}
-	os.Remove(dir) // only when empty: anything else in it is not ours
-	return n, nil
-}
+func RemoveCheckpoints(dir string) (int, error) { return removeCheckpoints(dir, "*", "") }
 
 // RemoveRunCheckpoints removes run's checkpoint files in dir
 // (CheckpointName(run, step) for any step, and the temporary files of
@@ -207,24 +180,34 @@ func RemoveCheckpoints(dir string) (int, error) {
 // it succeeded: its run directory holds the model, and the checkpoints
 // only cost disk from then on. It returns how many it removed.
 func RemoveRunCheckpoints(dir, run string) (int, error) {
-	name := globEscape(run) + "-step-*.ckpt"
+	return removeCheckpoints(dir, globEscape(run), " of "+run)
+}
+
+// removeCheckpoints removes the checkpoints whose run matches the glob
+// pattern runs, their temporary files (atomicfile's: "." + name +
+// ".tmp-" + random) and then dir when it is empty; what names the runs
+// in errors.
+func removeCheckpoints(dir, runs, what string) (int, error) {
+	name := runs + "-step-*.ckpt"
 	files, err := filepath.Glob(filepath.Join(dir, name))
-	if err != nil {
-		return 0, fmt.Errorf("job: find checkpoints of %s in %s: %w", run, dir, err)
+	if err == nil {
+		var temps []string
+		temps, err = filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
+		files = append(files, temps...)
 	}
-	temps, err := filepath.Glob(filepath.Join(dir, "."+name+".tmp-*"))
 	if err != nil {
-		return 0, fmt.Errorf("job: find checkpoints of %s in %s: %w", run, dir, err)
+		return 0, fmt.Errorf("job: find checkpoints%s in %s: %w", what, dir, err)
 	}
 	var n int
 	var errs []error
-	for _, f := range append(files, temps...) {
-		if !strings.HasPrefix(filepath.Base(f), ".") && stepOf(f) < 0 {
+	for _, f := range files {
+		temp := strings.HasPrefix(filepath.Base(f), ".")
+		if !temp && stepOf(f) < 0 {
 			continue // "run-step-x.ckpt": not a checkpoint name
 		}
 		switch err := os.Remove(f); {
 		case err == nil:
-			if !strings.HasPrefix(filepath.Base(f), ".") {
+			if !temp {
 				n++
 			}
 		case !errors.Is(err, fs.ErrNotExist):
@@ -232,9 +215,9 @@ func RemoveRunCheckpoints(dir, run string) (int, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return n, fmt.Errorf("job: remove checkpoints of %s in %s: %w", run, dir, err)
+		return n, fmt.Errorf("job: remove checkpoints%s in %s: %w", what, dir, err)
 	}
-	os.Remove(dir) // only when empty: other runs' files keep it
+	os.Remove(dir) // only when empty: anything else in it is not ours
 	return n, nil
 }
 

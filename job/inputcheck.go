@@ -43,12 +43,11 @@ func IngestWarnings(ds *clv.Dataset) []string {
 
 // DataWarnings are the checks of the log's contents that every command
 // reading a log can add to its own: customer ids spelled two ways
-// (splitIDs), a Parquet date column of instants counted on UTC days
-// (clv.ParquetDateWarning) and the reader's own (IngestReport.Warnings:
-// amounts whose "." may group thousands).
+// (splitIDs) and the reader's own (IngestReport.Warnings: amounts whose "."
+// may group thousands, a Parquet date column of instants counted on UTC
+// days).
 func DataWarnings(ds *clv.Dataset) []string {
-	ws := warningsOf(splitIDs(ds), clv.ParquetDateWarning(ds))
-	return append(ws, ds.Report.Warnings...)
+	return append(warningsOf(splitIDs(ds)), ds.Report.Warnings...)
 }
 
 // splitIDs warns when customer ids appear in two spellings that are very
