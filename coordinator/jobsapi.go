@@ -90,6 +90,10 @@ type JobsOptions struct {
 	// MaxWatches caps the Watch streams this service serves at once; one
 	// more is refused with RESOURCE_EXHAUSTED (default DefaultMaxWatches).
 	MaxWatches int
+	// Retention is what the leader keeps of finished jobs; Get names it
+	// when it finds no job, as the job may have been removed (zero: not
+	// named).
+	Retention Retention
 }
 
 // DefaultMaxPending is how many jobs may wait PENDING by default. Every
@@ -362,6 +366,9 @@ func (s *JobsService) Get(ctx context.Context, req *cohortv1.GetRequest) (*cohor
 		return nil, err
 	}
 	j, _, err := s.read(ctx, req.GetJobId())
+	if errors.Is(err, rpcerr.ErrNotFound) && s.opts.Retention != (Retention{}) && !s.opts.Retention.off() {
+		return nil, fmt.Errorf("coordinator: %s: %w (%s)", op, err, s.opts.Retention)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %s: %w", op, err)
 	}
@@ -422,12 +429,33 @@ func (s *JobsService) readJobs(ctx context.Context) ([]*cohortv1.Job, error) {
 	return readJobRecords(ctx, s.cli, s.opts.Logger)
 }
 
-// readJobRecords reads every job record, at one revision: the keys exactly
+// readJobRecords reads every job record, at one revision (readStoredJobs).
+func readJobRecords(ctx context.Context, cli *clientv3.Client, log *slog.Logger) ([]*cohortv1.Job, error) {
+	stored, err := readStoredJobs(ctx, cli, log)
+	if err != nil {
+		return nil, err
+	}
+	jobs := make([]*cohortv1.Job, len(stored))
+	for i, sj := range stored {
+		jobs[i] = sj.rec
+	}
+	return jobs, nil
+}
+
+// storedJob is a job record as read from etcd, with the revision it was
+// last written at: a change made on the strength of it (pruning) is made
+// only if the record is still that one.
+type storedJob struct {
+	rec *cohortv1.Job
+	rev int64
+}
+
+// readStoredJobs reads every job record, at one revision: the keys exactly
 // one level below JobsPrefix, skipping what other code keeps below a job
 // (generations, checkpoint pointer, cancel request). A record that does not
 // decode is logged and left out, so one bad record cannot hide every job.
-func readJobRecords(ctx context.Context, cli *clientv3.Client, log *slog.Logger) ([]*cohortv1.Job, error) {
-	var jobs []*cohortv1.Job
+func readStoredJobs(ctx context.Context, cli *clientv3.Client, log *slog.Logger) ([]storedJob, error) {
+	var jobs []storedJob
 	var rev int64
 	from, end := membership.JobsPrefix, clientv3.GetPrefixRangeEnd(membership.JobsPrefix)
 	for {
@@ -452,7 +480,7 @@ func readJobRecords(ctx context.Context, cli *clientv3.Client, log *slog.Logger)
 				log.Warn("skipping a job record that does not decode", "key", string(kv.Key), "err", err)
 				continue
 			}
-			jobs = append(jobs, j)
+			jobs = append(jobs, storedJob{rec: j, rev: kv.ModRevision})
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return jobs, nil

@@ -59,6 +59,9 @@ type ServerConfig struct {
 	// checkpoint_every (defaults DefaultCheckpointEvery, DefaultChecksumEvery).
 	CheckpointEvery int
 	ChecksumEvery   int
+	// Retention bounds the finished jobs whose records the leader keeps
+	// in etcd (defaults: DefaultJobRetention, DefaultMaxFinishedJobs).
+	Retention Retention
 	// Logger gets the coordinator's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -89,6 +92,7 @@ func (c *ServerConfig) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Retention.fill()
 	return nil
 }
 
@@ -137,7 +141,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	cohortv1.RegisterDataServer(s.gs, dataService{jobs: lookup})
 	cohortv1.RegisterCoordinatorServer(s.gs, reportService{jobs: lookup})
 	cohortv1.RegisterJobsServer(s.gs, NewJobsService(cfg.Client, s, JobsOptions{Logger: cfg.Logger, Name: cfg.Name,
-		OnSubmit: s.submitted}))
+		OnSubmit: s.submitted, Retention: cfg.Retention}))
 	return s, nil
 }
 
@@ -299,6 +303,9 @@ func (s *Server) lead(ctx context.Context, sess *membership.Session, el *members
 	sweepsSubmitted := s.cfg.Client.Watch(clientv3.WithRequireLeader(lctx), sweeprun.SweepsPrefix, clientv3.WithPrefix(),
 		clientv3.WithFilterDelete())
 	adopt()
+	if !s.cfg.Retention.off() {
+		wg.Go(func() { s.pruneLoop(lctx, fence) })
+	}
 	for {
 		select {
 		case <-lctx.Done():

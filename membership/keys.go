@@ -24,7 +24,8 @@
 //	/cohort/jobs/<id>/checkpoint         the pointer to the job's last complete checkpoint
 //
 // Job keys carry no lease: a job outlives the coordinator that wrote it, which
-// is what lets a standby take it over.
+// is what lets a standby take it over. The leading coordinator removes a
+// finished job's keys once its retention has passed (coordinator.Retention).
 package membership
 
 import (

@@ -24,6 +24,10 @@ import (
 type serverFlags struct {
 	name, listen, advertise, health string
 	threads, checkpointEvery        int
+	// jobRetention and maxFinishedJobs bound the finished jobs' records
+	// kept in etcd; 0 turns each bound off.
+	jobRetention    time.Duration
+	maxFinishedJobs int
 	// boundHealth is the address the health server bound (--health-addr
 	// with its port picked), set before serve calls ready.
 	boundHealth string
@@ -40,10 +44,35 @@ func (f *serverFlags) bind(fs *pflag.FlagSet, health string) {
 	fs.StringVar(&f.health, "health-addr", health, `address of /metrics, /livez (liveness) and /readyz or /healthz (readiness: etcd answers) ("" turns them off)`)
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for the evaluation here and for workers, unless a job sets its own (0: every core)")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", coordinator.DefaultCheckpointEvery, "optimizer steps between checkpoints, unless a job sets its own")
+	fs.DurationVar(&f.jobRetention, "job-retention", coordinator.DefaultJobRetention,
+		"remove a finished job's record from etcd this long after it ended; its model, report and checkpoint files stay (0: keep forever)")
+	fs.IntVar(&f.maxFinishedJobs, "max-finished-jobs", coordinator.DefaultMaxFinishedJobs,
+		"keep at most this many finished jobs' records, the most recently finished (0: no cap)")
+}
+
+// retention is the coordinator.Retention the flags ask for.
+func (f *serverFlags) retention() (coordinator.Retention, error) {
+	if f.jobRetention < 0 || f.maxFinishedJobs < 0 {
+		return coordinator.Retention{}, fmt.Errorf("--job-retention %v, --max-finished-jobs %d: want >= 0 (0: no bound)",
+			f.jobRetention, f.maxFinishedJobs)
+	}
+	r := coordinator.Retention{MaxAge: f.jobRetention, MaxFinished: f.maxFinishedJobs}
+	// The library reads 0 as its default and a negative value as off.
+	if r.MaxAge == 0 {
+		r.MaxAge = -1
+	}
+	if r.MaxFinished == 0 {
+		r.MaxFinished = -1
+	}
+	return r, nil
 }
 
 // serve runs a coordinator Server (and its /healthz, /metrics) until ctx ends.
 func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string, ready func(addr string)) error {
+	retention, err := f.retention()
+	if err != nil {
+		return err
+	}
 	cfg := e.config()
 	cfg.Endpoints = endpoints
 	cli, err := membership.Dial(ctx, cfg)
@@ -52,7 +81,7 @@ func (f *serverFlags) serve(ctx context.Context, e etcdFlags, endpoints []string
 	}
 	defer cli.Close()
 	srv, err := coordinator.NewServer(coordinator.ServerConfig{Client: cli, Name: f.name, Listen: f.listen, Advertise: f.advertise,
-		TTL: e.ttl, Threads: f.threads, CheckpointEvery: f.checkpointEvery, Logger: slog.Default()})
+		TTL: e.ttl, Threads: f.threads, CheckpointEvery: f.checkpointEvery, Retention: retention, Logger: slog.Default()})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("--listen %s: %w; pick a free port with --listen", f.listen, err)
 	}

@@ -97,7 +97,7 @@ func jobStatus(ctx context.Context, c *jobsClient, id string, w io.Writer, asJSO
 		}
 	}
 	if errors.Is(err, rpcerr.ErrNotFound) {
-		return &quietError{err: err, msg: fmt.Sprintf("status: job %q not found; cohort status (no id) lists the jobs", id)}
+		return &quietError{err: err, msg: fmt.Sprintf("status: job %q not found; cohort status (no id) lists the jobs%s", id, removedHint)}
 	}
 	if err != nil {
 		return err
@@ -436,3 +436,7 @@ func printProto(w io.Writer, m proto.Message, indent bool) error {
 	}
 	return nil
 }
+
+// removedHint ends a "job not found": the job may have finished long
+// enough ago that the coordinator removed its record.
+const removedHint = " (finished jobs are removed after the coordinator's --job-retention, 7 days by default)"

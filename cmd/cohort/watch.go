@@ -134,7 +134,7 @@ func followJob(ctx context.Context, c *jobsClient, id string, w io.Writer, o fol
 	})
 	switch {
 	case errors.Is(err, rpcerr.ErrNotFound):
-		return &quietError{err: err, msg: fmt.Sprintf("%s: job %q not found; cohort status lists the jobs", o.op, id)}
+		return &quietError{err: err, msg: fmt.Sprintf("%s: job %q not found; cohort status lists the jobs%s", o.op, id, removedHint)}
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return &hintError{err: err, hint: fmt.Sprintf("job %s keeps running on the cluster (Ctrl-C stops only this command); "+
 			"follow it again with cohort watch %s%s, stop it with cohort cancel %s%s", id, id, o.flags, id, o.flags)}
