@@ -96,9 +96,10 @@ type JobsOptions struct {
 	Retention Retention
 }
 
-// DefaultMaxPending is how many jobs may wait PENDING by default. Every
-// PENDING job holds its prepared data in the leader's memory while it waits
-// for workers (run.go prepares before the training step claims them).
+// DefaultMaxPending is how many jobs may wait PENDING by default. A job
+// waiting for workers holds no data (run.go reads it once workers could
+// take the job), but each still costs the leader a goroutine, a discovery
+// watch and a record that every List reads.
 const DefaultMaxPending = 64
 
 // DefaultMaxWatches is how many Watch streams a coordinator serves at once

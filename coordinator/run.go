@@ -18,6 +18,10 @@ import (
 	"github.com/cohort-clv/cohort/rpcerr"
 )
 
+// preparingMessage is a job's message between its wait for workers and its
+// first generation.
+const preparingMessage = "preparing the data: reading the log, splitting the customers, fitting the baseline"
+
 // serverRun is one job a Server runs: its spec and its coordinator Job.
 type serverRun struct {
 	s    *Server
@@ -97,7 +101,21 @@ func (r *serverRun) run(ctx context.Context, log *slog.Logger) {
 	be := cpu.New(cpu.Options{Threads: r.j.cfg.Threads})
 	defer be.Close()
 	log.Info("coordinator: job starts", "generation", r.j.cfg.FirstGeneration, "data", r.spec.Data, "out", r.spec.Out)
-	res, err := job.TrainWith(jctx, be, r.spec, job.Events{}, r.j.Train)
+	// The data is read and prepared once workers could take the job, not
+	// while it waits in the queue: a PENDING job costs the leader nothing.
+	var res *job.Result
+	err := r.j.AwaitStartable(jctx)
+	if err == nil {
+		err = r.j.put(jctx, func(rec *cohortv1.Job) { rec.Message = preparingMessage })
+		if err != nil && !errors.Is(err, context.Canceled) {
+			// Only a cancellation stops the job; the message is a courtesy.
+			log.Warn("coordinator: record that the job prepares its data", "err", err)
+			err = nil
+		}
+	}
+	if err == nil {
+		res, err = job.TrainWith(jctx, be, r.spec, job.Events{}, r.j.Train)
+	}
 	if ctx.Err() != nil {
 		log.Info("coordinator: job left to the next leader", "err", err)
 		return

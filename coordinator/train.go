@@ -59,18 +59,8 @@ type generation struct {
 // the survivors (see follow); an error other than an interruption, or
 // fewer than Config.MinWorkers survivors, fails the job.
 func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev job.Events) (*model.Model, model.History, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	up := make(chan []membership.Member, 1)
-	disc := make(chan error, 1)
-	discDone := make(chan struct{})
-	go func() {
-		defer close(discDone)
-		disc <- membership.NewDiscovery(j.cfg.Client, j.cfg.Logger).Run(ctx, up)
-	}()
-	// Wait on discDone, not disc: follow may already have taken the
-	// discovery's error from disc.
-	defer func() { cancel(); <-discDone }()
+	ctx, up, disc, stop := j.discover(ctx)
+	defer stop()
 
 	fp, err := j.planFingerprint(p)
 	if err != nil {
@@ -89,6 +79,38 @@ func (j *Job) Train(ctx context.Context, _ kernels.Backend, p *job.Prepared, ev 
 		return nil, hist, fmt.Errorf("coordinator: train: job %s: %w", j.cfg.JobID, err)
 	}
 	return net, hist, nil
+}
+
+// discover follows the live workers until stop is called: up gets each
+// new list, disc the discovery's error. The returned ctx ends with stop.
+func (j *Job) discover(ctx context.Context) (_ context.Context, up <-chan []membership.Member, disc chan error, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	lists := make(chan []membership.Member, 1)
+	disc = make(chan error, 1)
+	discDone := make(chan struct{})
+	go func() {
+		defer close(discDone)
+		disc <- membership.NewDiscovery(j.cfg.Client, j.cfg.Logger).Run(ctx, lists)
+	}()
+	// Wait on discDone, not disc: follow may already have taken the
+	// discovery's error from disc.
+	return ctx, lists, disc, func() { cancel(); <-discDone }
+}
+
+// AwaitStartable blocks until the job could start: Config.StartWorkers
+// of its candidates are live and free. It claims none of them, so another
+// job may still take them first; Train then waits as before. A Server
+// calls it before it reads and prepares a submitted job's data, so a
+// queue of PENDING jobs holds no data in the leader's memory.
+func (j *Job) AwaitStartable(ctx context.Context) error {
+	ctx, up, disc, stop := j.discover(ctx)
+	defer stop()
+	got, err := j.awaitWorkers(ctx, up, disc)
+	if err != nil {
+		return fmt.Errorf("coordinator: job %s: %w", j.cfg.JobID, err)
+	}
+	j.release(got)
+	return nil
 }
 
 // awaitWorkers returns the first generation's workers, sorted by name: as
