@@ -63,3 +63,44 @@ func BenchmarkLoadDecimalComma(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkParseNumber measures the amount parser on the fields most logs
+// hold, plain decimals: parseFloat's fast path, which nothing else may slow.
+func BenchmarkParseNumber(b *testing.B) {
+	fields := [][]byte{[]byte("12.50"), []byte("199.99"), []byte("3"), []byte("-5.25"), []byte("1049.00"), []byte("0.5")}
+	var sum float64
+	for b.Loop() {
+		for _, f := range fields {
+			v, _ := parseNumber(f, '.')
+			sum += v
+		}
+	}
+	if sum == 0 {
+		b.Fatal("no numbers parsed")
+	}
+}
+
+// BenchmarkLoadCurrency is BenchmarkLoad on the same log with every amount
+// written "$12.50", as spreadsheets export it: each amount fails the fast
+// path and takes the currency path (money.go).
+func BenchmarkLoadCurrency(b *testing.B) {
+	const rows = 500_000
+	var data []byte
+	for line := range bytes.Lines(benchLog(rows)) {
+		if bytes.HasPrefix(line, []byte("customer_id")) {
+			data = append(data, line...)
+			continue
+		}
+		i := bytes.LastIndexByte(line, ',') + 1
+		data = append(append(append(data, line[:i]...), '$'), line[i:]...)
+	}
+	o := Options{CalibrationEnd: mustDate("2021-06-30"), Horizon: Horizon{Days: 182}}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadReader(context.Background(), "bench.csv", bytes.NewReader(data), o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

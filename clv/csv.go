@@ -532,18 +532,20 @@ func (p *csvParser) fields(line []byte, nf int, ln int64, b *batch) {
 	var ok bool
 	if ai := cols.idx[colAmount]; ai >= 0 {
 		af = f[ai]
-		if amount, ok = parseNumber(af, p.cfg.dec); !ok {
-			b.addBad(ln, ReasonNotANumber, cols.display[colAmount], notNumber(af, p.cfg.dec))
+		// Plain numbers first: only what parseFloat and the grouped
+		// parser refuse pays for the currency forms.
+		if amount, ok = parseNumber(af, p.cfg.dec); ok {
+			if p.cfg.dec == '.' {
+				p.warn.amount(af)
+			}
+		} else if amount, ok = p.money(af, ln, b); !ok {
 			return
-		}
-		if p.cfg.dec == '.' {
-			p.warn.amount(af)
 		}
 	}
 	var qty float64
 	if qi := cols.idx[colQuantity]; qi >= 0 {
 		if qty, ok = parseOptional(f[qi], p.cfg.dec); !ok {
-			b.addBad(ln, ReasonNotANumber, cols.display[colQuantity], notNumber(f[qi], p.cfg.dec))
+			b.addBad(ln, ReasonNotANumber, cols.display[colQuantity], notNumber(f[qi], p.cfg.dec)+onlyAmountHint(f[qi], p.cfg.dec))
 			return
 		}
 	}
@@ -551,7 +553,7 @@ func (p *csvParser) fields(line []byte, nf int, ln int64, b *batch) {
 	for k := colExtra0; k < len(cols.idx); k++ {
 		v, ok := parseOptional(f[cols.idx[k]], p.cfg.dec)
 		if !ok {
-			b.addBad(ln, ReasonNotANumber, cols.display[k], notNumber(f[cols.idx[k]], p.cfg.dec))
+			b.addBad(ln, ReasonNotANumber, cols.display[k], notNumber(f[cols.idx[k]], p.cfg.dec)+onlyAmountHint(f[cols.idx[k]], p.cfg.dec))
 			return
 		}
 		p.vals = append(p.vals, v)
@@ -583,6 +585,27 @@ func (p *csvParser) fields(line []byte, nf int, ln int64, b *batch) {
 	}
 	b.extra = append(b.extra, p.vals...)
 	b.n++
+}
+
+// money reads an amount that is not a plain number, but may be written
+// like money (money.go), and counts its currency. It records a bad row and
+// returns false for a field that is not an amount; for an amount in the
+// chunk's second currency it returns false and stops the chunk: the
+// consumer reports it.
+func (p *csvParser) money(af []byte, ln int64, b *batch) (float64, bool) {
+	v, m, ok := parseMoney(af, p.cfg.dec)
+	if !ok {
+		b.addBad(ln, ReasonNotANumber, p.cfg.cols.display[colAmount], notAmount(af, p.cfg.dec))
+		return 0, false
+	}
+	if m.cur.key != "" && !b.sawCurrency(m.cur, af, ln) {
+		p.stop = true
+		return 0, false
+	}
+	if p.cfg.dec == '.' {
+		p.warn.amount(m.num) // "$1.250" is as suspect as "1.250"
+	}
+	return v, true
 }
 
 // fieldName names field idx (0-based) for a message: as its mapped column,

@@ -142,15 +142,26 @@ func (p *csvParser) longRowMsg(line []byte) string {
 				continue
 			}
 			joined := bytes.Join(f[k:k+extra+1], []byte{','})
-			if _, ok := parseGrouped(joined, '.'); ok {
+			if groupedOrMoney(joined, '.') {
 				return msg + fmt.Sprintf(": an unquoted thousands separator in %s? quote the field or drop the separator", quoteField(joined))
 			}
-			if _, ok := parseGrouped(joined, ','); ok && extra == 1 {
+			if groupedOrMoney(joined, ',') && extra == 1 {
 				return msg + fmt.Sprintf(": an unquoted decimal comma in %s? quote the field, or write the file with another delimiter and read it with --decimal ,", quoteField(joined))
 			}
 		}
 	}
 	return msg + fmt.Sprintf(": an unquoted %s inside a value? quote such values", delimiterWord(p.cfg.delim))
+}
+
+// groupedOrMoney reports whether b, fields joined back together, reads as
+// a number with the decimal separator dec, bare ("1,234.56") or written
+// like money ("$1,234.56", money.go).
+func groupedOrMoney(b []byte, dec byte) bool {
+	if _, ok := parseGrouped(b, dec); ok {
+		return true
+	}
+	_, _, ok := parseMoney(b, dec)
+	return ok
 }
 
 // delimiterNote adds to an error about the columns, on a file whose

@@ -118,12 +118,17 @@ scan:
 // decimal separator dec. A value that parses but exceeds maxAbsValue is
 // out of range; one that would parse with the other decimal separator, or
 // has malformed groups, says so and names the flag.
-func notNumber(b []byte, dec byte) string {
+func notNumber(b []byte, dec byte) string { return numberMsg(b, b, dec) }
+
+// numberMsg is notNumber for a field that holds the number num among
+// other things (a currency, money.go): the field is quoted, the number
+// explained.
+func numberMsg(field, num []byte, dec byte) string {
 	var buf [maxNumberLen]byte
-	if n, ok := normalizeNumber(b, dec, &buf); ok && looksDecimal(buf[:n]) {
-		return fmt.Sprintf("%s is out of range (want a finite number within ±%.0e)", quoteField(b), maxAbsValue)
+	if n, ok := normalizeNumber(num, dec, &buf); ok && looksDecimal(buf[:n]) {
+		return fmt.Sprintf("%s is out of range (want a finite number within ±%.0e)", quoteField(field), maxAbsValue)
 	}
-	return quoteField(b) + " is not a number" + numberHint(b, dec)
+	return quoteField(field) + " is not a number" + numberHint(num, dec)
 }
 
 // numberHint explains a number that failed because of its separators, or

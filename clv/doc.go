@@ -38,7 +38,15 @@
 // digits not starting with 0, then groups of exactly three digits. So with
 // "." both 2754.00 and 2,754.00 read as 2754, and 1,234 as 1234, while
 // 14,92 or 0,125 are errors that suggest --decimal ,; with "," 2.754,00 and
-// 1.234 read as 2754 and 1234, and 14.92 is an error.
+// 1.234 read as 2754 and 1234, and 14.92 is an error. Amounts (not
+// quantities or extras) may be written like money, as spreadsheets and
+// shops export them: one currency sign ($ € £ ¥ ₹ and a few more) or ISO
+// 4217 code before or after the number ("$1,234.56", "12,50 €" with
+// ",", "USD 12.50"), a sign before or after a leading symbol ("-$5.00",
+// "$-5.00"), and accounting negatives in parentheses ("(12.50)",
+// "($12.50)"). IngestReport.Currency names the currency and a warning says
+// it was dropped; amounts in two currencies stop the load
+// (ReasonMixedCurrency).
 //
 // Reading streams: a reader goroutine cuts the input into chunks of whole
 // lines, parser goroutines split and parse them without allocating per row,
@@ -64,8 +72,9 @@
 // empty file, a file without data rows or with only bad ones, an unknown
 // column name (the error lists the header's columns), a given delimiter
 // that does not split the first line, a spreadsheet, ZIP archive or other
-// binary file, and a truncated or corrupt gzip stream are errors either
-// way.
+// binary file, a truncated or corrupt gzip stream, and an amount in a
+// second currency (ReasonMixedCurrency, named at its line with the line
+// where the first was seen) are errors either way.
 //
 // # Negative amounts
 //

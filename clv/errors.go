@@ -32,6 +32,11 @@ const (
 	// together. The rows after it cannot be read with the first header's
 	// positions, so it stops the load even when bad rows are skipped.
 	ReasonHeaderChanged Reason = "header_changed"
+	// ReasonMixedCurrency is an amount in another currency than the
+	// amounts before it ("€9.99" after "$12.50"): they cannot be summed,
+	// and every row in either currency would be misread, so it stops the
+	// load even when bad rows are skipped.
+	ReasonMixedCurrency Reason = "mixed_currency"
 )
 
 // headerChangedError stops a load that skips bad rows at a header line
@@ -44,6 +49,22 @@ type headerChangedError struct {
 
 func (e *headerChangedError) Error() string {
 	return "line " + strconv.FormatInt(e.line, 10) + ": " + e.msg + " (--skip-bad-rows cannot skip this line: the rows after it would be read with the wrong columns)"
+}
+
+// mixedCurrencyError stops a load that skips bad rows at the first amount
+// in a second currency (ReasonMixedCurrency); without skipping, the row's
+// RowError does. Load prefixes the file name.
+type mixedCurrencyError struct {
+	row RowError
+}
+
+func (e *mixedCurrencyError) Error() string {
+	at := "line "
+	if e.row.Parquet {
+		at = "row "
+	}
+	return at + strconv.FormatInt(e.row.Line, 10) + ": column " + e.row.Column + ": " + e.row.Msg +
+		" (--skip-bad-rows cannot skip this row: the rows in either currency would be misread, not this one)"
 }
 
 // MaxLineBytes is the longest line a CSV file may have; longer lines are bad

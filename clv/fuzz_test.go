@@ -23,6 +23,8 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte("customer_id,date,amount,note\nA,2020-01-01,\"1,234.50\",\"x\ny\"\ncustomer_id,date,amount,note\n"), true, uint8(5))
 	f.Add([]byte("customer_id,date,amount,note\nA,2020-01-01,1,234.50,x\nB,2020-01-02,5,\"a\nb,\"\"c\"\"\"\n,,,\nC,2020-01-03,2,\"5 inch\n"), true, uint8(6))
 	f.Add([]byte("customer_id,date,amount\nA,2020-01-01,1.250\ncustomer_id,date,discount,amount\nB,2020-01-02,0,5\n"), true, uint8(0))
+	f.Add([]byte("customer_id,date,amount\nA,2020-01-01,\"$1,234.50\"\nB,2020-01-02,($5.00)\nA,2020-02-01,-$3\nB,2020-02-02,USD 2\nC,2020-02-03,€1\n"), true, uint8(4))
+	f.Add([]byte("kunde;datum;umsatz\nA;2020-01-01;12,50 €\nB;2020-01-02;(1.234,50 EUR)\nA;2020-02-01;€-3\n"), false, uint8(16))
 	f.Fuzz(func(t *testing.T, data []byte, skip bool, variant uint8) {
 		o := Options{SkipBadRows: skip, Negative: NegativePolicy(variant % 3)}
 		if variant&4 != 0 {

@@ -31,6 +31,13 @@ type batch struct {
 	lateEnd  []int32
 	lateHash []uint64
 
+	// The currencies the amounts were written in (money.go): the
+	// first, and the first other one after it. With the batch's place in
+	// the file that is all the consumer needs to find the first amount in
+	// a second currency.
+	cur     [2]seenCurrency
+	curRows int64 // amounts written with a currency
+
 	rows         int64 // data rows seen, good or bad
 	negatives    int64 // rows with a negative amount, netted or dropped
 	dropped      int64 // negative rows dropped (DropNegative)
@@ -73,6 +80,8 @@ type consumer struct {
 	skip    bool
 	nExtra  int
 
+	amountCol string // the amount column as errors name it
+
 	base         int64 // lines before the current batch
 	rows         int64
 	bad          map[Reason]int64
@@ -80,12 +89,21 @@ type consumer struct {
 	negatives    int64
 	dropped      int64
 	afterHoldout int64
+	cur          seenCurrency // the first currency of the file, its line absolute
+	curRows      int64
 }
 
 func (c *consumer) consume(b *batch) error {
+	// An amount in a second currency stops the load where it is in the
+	// file: after the bad rows before it, before those after it. The
+	// records around it need no such care: the store is dropped.
+	mixed := c.currencies(b)
 	bi, start := 0, int32(0)
 	for i := 0; i < b.n; i++ {
 		for bi < len(b.bad) && b.bad[bi].at == i {
+			if mixed != nil && b.bad[bi].line > mixed.line {
+				return c.mixedCurrency(mixed)
+			}
 			if err := c.badRow(&b.bad[bi]); err != nil {
 				return err
 			}
@@ -107,9 +125,15 @@ func (c *consumer) consume(b *batch) error {
 		}
 	}
 	for ; bi < len(b.bad); bi++ {
+		if mixed != nil && b.bad[bi].line > mixed.line {
+			return c.mixedCurrency(mixed)
+		}
 		if err := c.badRow(&b.bad[bi]); err != nil {
 			return err
 		}
+	}
+	if mixed != nil {
+		return c.mixedCurrency(mixed)
 	}
 	start = 0
 	for i, end := range b.lateEnd {

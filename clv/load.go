@@ -79,6 +79,11 @@ type IngestReport struct {
 	Horizon        Horizon   `json:"horizon"`
 	HoldoutWeeks   float64   `json:"holdout_weeks"`
 
+	// Currency is the currency symbol or ISO 4217 code the amounts were
+	// written with ("$", "€", "EUR"), as the first one wrote it; the
+	// reader drops it to read them. Empty when none carried one.
+	Currency string `json:"currency,omitempty"`
+
 	// Warnings are findings about the file as a whole that do not stop the
 	// read but may mean it was misread (amounts whose "." groups
 	// thousands), one sentence each.
@@ -173,6 +178,7 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	}
 	rep.Columns = Columns{Customer: cols.names[colCustomer], Date: cols.names[colDate], Amount: cols.names[colAmount],
 		Quantity: cols.names[colQuantity], Extra: cols.names[colExtra0:]}
+	c.amountCol = cols.display[colAmount]
 	c.st, c.nExtra = newStore(seed, cols.hasQuantity(), cols.extras()), cols.extras()
 	t0 := time.Now()
 	if err := pipeline(ctx, workers+4, produce, c.consume); err != nil {
@@ -182,6 +188,10 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	rep.Rows, rep.BadRows, rep.BadExamples = c.rows, c.bad, c.examples
 	rep.NegativeRows, rep.DroppedNegative, rep.RowsAfterEnd = c.negatives, c.dropped, c.afterHoldout
 	rep.Warnings = warnings()
+	if w := c.currencyWarning(); w != "" {
+		rep.Currency = c.cur.cur.text
+		rep.Warnings = append(rep.Warnings, w)
+	}
 	if c.rows == 0 {
 		return nil, errors.New("no data rows")
 	}

@@ -297,6 +297,26 @@ func (s *parquetSource) record(vals []parquet.Value, row int64, b *batch) {
 			continue
 		}
 		v, ok := s.number(pos, vals[pos])
+		if !ok && s.pq[pos].kind == pqString && !vals[pos].IsNull() {
+			// Text, as in a CSV file: an amount may be written like
+			// money (money.go), in one currency.
+			text := trimSpace(vals[pos].ByteArray())
+			if pos != colAmount {
+				b.ids = b.ids[:start]
+				b.addBad(row, ReasonNotANumber, cols.display[pos], notNumber(text, s.dec)+onlyAmountHint(text, s.dec))
+				return
+			}
+			var m money
+			if v, m, ok = parseMoney(text, s.dec); !ok {
+				b.ids = b.ids[:start]
+				b.addBad(row, ReasonNotANumber, cols.display[pos], notAmount(text, s.dec))
+				return
+			}
+			if m.cur.key != "" && !b.sawCurrency(m.cur, text, row) {
+				b.ids = b.ids[:start]
+				return
+			}
+		}
 		if !ok {
 			b.ids = b.ids[:start]
 			b.addBad(row, ReasonNotANumber, cols.display[pos], notNumber([]byte(vals[pos].String()), s.dec))

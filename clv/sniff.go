@@ -180,6 +180,8 @@ func valueLike(fields [][]byte, layout string, dec byte) (values, dates int) {
 		}
 		if _, isNum := parseNumber(f, dec); isNum || isDate {
 			values++
+		} else if _, _, isMoney := parseMoney(f, dec); isMoney { // "$12.50"
+			values++
 		}
 	}
 	return values, dates
