@@ -171,7 +171,8 @@ func survivors(plan, live []membership.Member) []membership.Member {
 // joiners are live workers outside members that the job may take in (see
 // candidates), up to Config.Workers in all.
 func (j *Job) joiners(members, live []membership.Member) []membership.Member {
-	return j.take(j.candidates(live, members), j.cfg.Workers-len(members))
+	got, _ := j.take(j.candidates(live, members), j.cfg.Workers-len(members), 1)
+	return got
 }
 
 func memberNames(ms []membership.Member) []string {

@@ -103,11 +103,13 @@ type Config struct {
 	// its training state.
 	Prefer []string
 	// Claim, when set, takes up to n of the candidates, in order, that a
-	// generation may use (a Server's pool: workers no other job holds) and
-	// returns those it got; Release gives back claimed workers the job
-	// does not use; PoolChanged fires when another job freed workers. Nil
-	// Claim: every candidate is the job's.
-	Claim       func(names []string, n int) []string
+	// generation may use (a Server's pool: workers no other job holds),
+	// but only if it can take at least atLeast of them: a job waiting for
+	// more never holds some meanwhile, so other jobs do not see them
+	// busy. It returns those it got and how many were free. Release gives
+	// back claimed workers the job does not use; PoolChanged fires when
+	// another job freed workers. Nil Claim: every candidate is the job's.
+	Claim       func(names []string, n, atLeast int) (got []string, free int)
 	Release     func(names []string)
 	PoolChanged func() <-chan struct{}
 	// CheckpointEvery, CheckpointDir and ChecksumEvery go into every plan

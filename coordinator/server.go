@@ -400,23 +400,26 @@ func (s *Server) releaseLocked(id string, names []string) {
 }
 
 // pool wires a job into the Server's pool of workers: Claim holds up to n
-// named workers no other job holds, Release frees some, PoolChanged fires
-// when any job frees workers.
+// named workers no other job holds, all at once or none, Release frees
+// some, PoolChanged fires when any job frees workers.
 func (s *Server) pool(cfg *Config, id string) {
-	cfg.Claim = func(names []string, n int) []string {
+	cfg.Claim = func(names []string, n, atLeast int) ([]string, int) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		var got []string
+		var free []string
 		for _, w := range names {
-			if len(got) == n {
-				break
-			}
 			if j, ok := s.held[w]; !ok || j == id {
-				s.held[w] = id
-				got = append(got, w)
+				free = append(free, w)
 			}
 		}
-		return got
+		if len(free) < atLeast {
+			return nil, len(free)
+		}
+		got := free[:min(len(free), n)]
+		for _, w := range got {
+			s.held[w] = id
+		}
+		return got, len(free)
 	}
 	cfg.Release = func(names []string) {
 		s.mu.Lock()

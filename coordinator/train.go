@@ -135,13 +135,14 @@ func (j *Job) awaitWorkers(ctx context.Context, up <-chan []membership.Member, d
 		case <-j.poolChanged():
 		}
 		cands := j.candidates(live, nil)
-		got := j.take(cands, j.cfg.Workers)
-		if have = len(got); have >= j.cfg.StartWorkers {
+		// All or nothing: not enough yet leaves them to other jobs.
+		got, free := j.take(cands, j.cfg.Workers, j.cfg.StartWorkers)
+		have = free
+		if len(got) >= j.cfg.StartWorkers {
 			slices.SortFunc(got, func(a, b membership.Member) int { return strings.Compare(a.Name, b.Name) })
 			return got, nil
 		}
-		j.release(got) // not enough yet: leave them to other jobs meanwhile
-		if err := j.sayWaiting(ctx, &said, waitingMessage(len(cands), len(got), j.cfg.StartWorkers)); err != nil {
+		if err := j.sayWaiting(ctx, &said, waitingMessage(len(cands), free, j.cfg.StartWorkers)); err != nil {
 			return nil, err
 		}
 	}
@@ -222,16 +223,20 @@ func (j *Job) candidates(live, members []membership.Member) []membership.Member 
 	return out
 }
 
-// take claims up to n of the candidates, in order, through Config.Claim.
-func (j *Job) take(cands []membership.Member, n int) []membership.Member {
+// take claims up to n of the candidates, in order, through Config.Claim,
+// if at least atLeast of them are free; free is how many were.
+func (j *Job) take(cands []membership.Member, n, atLeast int) (got []membership.Member, free int) {
 	if n <= 0 {
-		return nil
+		return nil, 0
 	}
 	if j.cfg.Claim == nil {
-		return cands[:min(len(cands), n)]
+		if len(cands) < atLeast {
+			return nil, len(cands)
+		}
+		return cands[:min(len(cands), n)], len(cands)
 	}
-	got := j.cfg.Claim(memberNames(cands), n)
-	return slices.DeleteFunc(slices.Clone(cands), func(m membership.Member) bool { return !slices.Contains(got, m.Name) })
+	names, free := j.cfg.Claim(memberNames(cands), n, atLeast)
+	return slices.DeleteFunc(slices.Clone(cands), func(m membership.Member) bool { return !slices.Contains(names, m.Name) }), free
 }
 
 // planFingerprint is p's fingerprint for the plans (GenerationPlan.fingerprint),
