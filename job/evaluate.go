@@ -73,7 +73,7 @@ func (t *Trained) EvaluateWith(ctx context.Context, be kernels.Backend, data str
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("job: evaluate: %s has no customers to evaluate (%d in all)", data, len(ds.Customers))
 	}
-	scored := matrix(cs, len(ds.FeatureNames))
+	scored := adopt(cs, len(ds.FeatureNames))
 	rep, err := evaluation{data: data, ds: ds, test: cs, x: &scored, all: !testOnly, importance: importance, seed: t.Net.Config.Seed, trained: t, be: be, ev: ev}.report(ctx)
 	if err != nil {
 		return nil, err

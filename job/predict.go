@@ -103,7 +103,7 @@ func (t *Trained) Score(ctx context.Context, be kernels.Backend, data string, re
 	for i := range ds.Customers {
 		cs[i] = &ds.Customers[i]
 	}
-	d := matrix(cs, len(ds.FeatureNames))
+	d := adopt(cs, len(ds.FeatureNames))
 	p, spend := t.predict(be, d.X, d.Rows)
 	out := &Scored{Predictions: make([]Prediction, len(cs)), Ingest: ds.Report, HorizonWeeks: t.Meta.HorizonWeeks,
 		Warnings: warningsOf(censoredLog(ds.Report, "the customers are scored"), outlierFirstDate(ds), farAsOf(ds.Report, t.Meta.HorizonWeeks),

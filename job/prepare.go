@@ -27,7 +27,8 @@ type Prepared struct {
 	Dataset *clv.Dataset
 	// Train, Val and Test are the customers of each part of the split, in
 	// Dataset order; TrainData and ValData are Train and Val as matrices,
-	// row i being customer i.
+	// row i being customer i. Prepare keeps the features once: a customer's
+	// Features is its row of the matrix of its part, so both are read-only.
 	Train, Val, Test   []*clv.Customer
 	TrainData, ValData model.Data
 	Baseline           Baseline
@@ -38,6 +39,9 @@ type Prepared struct {
 	// distributed TrainStep sets it to its last generation's workers; 0
 	// means this process alone.
 	Workers int
+	// testData is Test as a matrix, as Prepare laid it out; a Prepared
+	// built without Prepare has none, and Finish then builds it.
+	testData model.Data
 }
 
 // Prepare validates spec, reads the transaction log, splits the customers
@@ -80,8 +84,25 @@ func Prepare(ctx context.Context, spec Spec, ev Events) (*Prepared, error) {
 	cols := len(ds.FeatureNames)
 	return &Prepared{
 		Spec: spec, Dataset: ds, Train: p.train, Val: p.val, Test: p.test,
-		TrainData: matrix(p.train, cols), ValData: matrix(p.val, cols), Baseline: bl, BaselineWarnings: blWarnings,
+		TrainData: adopt(p.train, cols), ValData: adopt(p.val, cols), testData: adopt(p.test, cols),
+		Baseline: bl, BaselineWarnings: blWarnings,
 	}, nil
+}
+
+// adopt is matrix, which then points each customer's Features at its row
+// of the matrix. The matrix is not a second copy for long: once every
+// customer of a dataset is adopted, nothing reaches the block clv.Load
+// computed the features into. Matrices built beside it held the features
+// of every customer in them twice, through training and evaluation (at 1M
+// customers a quarter of the live heap; BENCHMARKS.md).
+func adopt(cs []*clv.Customer, cols int) model.Data {
+	d := matrix(cs, cols)
+	for i, c := range cs {
+		// Capped at the row, as clv caps it, so that an append to one
+		// customer's features cannot overwrite the next customer's.
+		c.Features = d.X[i*cols : (i+1)*cols : (i+1)*cols]
+	}
+	return d
 }
 
 // anyLabel reports whether any of cs spent in the holdout.
@@ -110,10 +131,16 @@ func (p *Prepared) Finish(ctx context.Context, be kernels.Backend, net *model.Mo
 	if spec.Calibration == "isotonic" {
 		t.Meta.Calibration = t.calibrateValidation(be, p.ValData)
 	}
-	rep, err := evaluation{
+	e := evaluation{
 		data: spec.Data, ds: ds, test: p.Test, train: len(p.Train), val: len(p.Val),
 		importance: spec.ImportanceRepeats, seed: spec.Model.Seed, trained: t, be: be, hist: hist, workers: max(p.Workers, 1), ev: ev,
-	}.report(ctx)
+	}
+	if p.testData.X != nil && p.testData.Rows == len(p.Test) {
+		// Prepare's matrix: a new one would hold the test features twice
+		// through the evaluation.
+		e.x = &p.testData
+	}
+	rep, err := e.report(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cohort-clv/cohort/clv"
 	"github.com/cohort-clv/cohort/job"
 	"github.com/cohort-clv/cohort/kernels"
 	"github.com/cohort-clv/cohort/kernels/cpu"
@@ -13,8 +14,9 @@ import (
 )
 
 // TestTrainWithStep ensures TrainWith hands the swapped training step the
-// prepared split (matrices row-aligned with the customers) and finishes
-// the job from what the step returns exactly as Train does.
+// prepared split (matrices row-aligned with the customers, each
+// customer's Features being its row: the features are held once) and
+// finishes the job from what the step returns exactly as Train does.
 func TestTrainWithStep(t *testing.T) {
 	dir := t.TempDir()
 	data := writeShop(t, dir, shopCustomers)
@@ -40,9 +42,19 @@ func TestTrainWithStep(t *testing.T) {
 		t.Errorf("prepared %d/%d train rows/customers, %d/%d validation; result split %+v",
 			seen.TrainData.Rows, len(seen.Train), seen.ValData.Rows, len(seen.Val), got.Split)
 	}
-	for i, c := range seen.Train {
-		if y := float64(seen.TrainData.Y[i]); y != float64(float32(c.HoldoutSpend)) {
-			t.Fatalf("train row %d has label %v, customer %s spent %v", i, y, c.ID, c.HoldoutSpend)
+	for _, part := range []struct {
+		name string
+		cs   []*clv.Customer
+		d    model.Data
+	}{{"train", seen.Train, seen.TrainData}, {"validation", seen.Val, seen.ValData}} {
+		cols := part.d.Cols
+		for i, c := range part.cs {
+			if y := float64(part.d.Y[i]); y != float64(float32(c.HoldoutSpend)) {
+				t.Fatalf("%s row %d has label %v, customer %s spent %v", part.name, i, y, c.ID, c.HoldoutSpend)
+			}
+			if &c.Features[0] != &part.d.X[i*cols] {
+				t.Fatalf("%s customer %s: Features is not row %d of the matrix, a second copy", part.name, c.ID, i)
+			}
 		}
 	}
 	if got.Model != want.Model || got.BaselineMetrics != want.BaselineMetrics {
