@@ -67,7 +67,7 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 		src.r, src.gzipped = gzipReader{zr}, true
 	}
 	if !src.gzipped {
-		if err := notCSV(br); err != nil {
+		if err := notCSV(br, o.Format); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -116,7 +116,7 @@ func openCSV(r io.Reader, o *Options, headerMode string) (*csvSource, []string, 
 		if delim, err = detectDelimiter(lines, dec); err != nil {
 			return nil, nil, err
 		}
-	} else if err := checkDelimiter(lines, delim, dec); err != nil {
+	} else if err := checkDelimiter(lines, delim, dec, o); err != nil {
 		return nil, nil, err
 	}
 	hasHeader := headerMode == "yes"

@@ -8,7 +8,9 @@
 // Parquet. For CSV it detects the delimiter (comma, tab, semicolon, pipe, or
 // runs of whitespace as in CDNOW_master.txt), whether the first line is a
 // header, CRLF line ends and a UTF-8 byte order mark. Columns are named by
-// header name or by 1-based index. Left unnamed, they default to:
+// header name or by 1-based index. The path "-" (StdinPath) reads standard
+// input; Parquet, which needs random access, cannot come through a pipe.
+// Left unnamed, the columns default to:
 //
 //   - with a header: the first of customer_id, customerid, customer, cust_id,
 //     cust, client_id, clientid, client, user_id, userid, user, member_id, id;
@@ -117,7 +119,9 @@
 // count the spend of part of the horizon only: with a calibration end, the
 // holdout may end at most a week (and at most a tenth of the horizon) after
 // the last transaction, unless rows after the holdout end show the log runs
-// past it. The message names the latest calibration end that fits.
+// past it. The message names the latest calibration end that fits. Without
+// a calibration end, the default is that latest one, so the holdout is the
+// last Horizon of the data and never runs past it.
 //
 // # Features
 //

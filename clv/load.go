@@ -90,25 +90,48 @@ type IngestReport struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Load reads the transaction log at path and returns per-customer features
-// and labels. It streams: memory grows with customers and their distinct
-// purchase days, not with rows, and rows may come in any order.
+// StdinPath as Load's path reads the log from standard input, as GNU
+// tools read "-" ("--data -"); messages and the IngestReport then name
+// the input StdinName. A file called "-" is read as "./-".
+const (
+	StdinPath = "-"
+	StdinName = "stdin"
+)
+
+// Load reads the transaction log at path (StdinPath for standard input)
+// and returns per-customer features and labels. It streams: memory grows
+// with customers and their distinct purchase days, not with rows, and rows
+// may come in any order. A Parquet log needs random access, so it cannot
+// come through a pipe.
 func Load(ctx context.Context, path string, opts Options) (*Dataset, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("clv: read transactions: %w", err)
+	return loadFile(ctx, path, os.Stdin, opts)
+}
+
+// loadFile is Load with standard input passed in, so that tests can put a
+// pipe or a regular file there.
+func loadFile(ctx context.Context, path string, stdin *os.File, opts Options) (*Dataset, error) {
+	name, f := path, stdin
+	if path == StdinPath {
+		// Standard input is the process's, not Load's: it stays open.
+		name = StdinName
+	} else {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, fmt.Errorf("clv: read transactions: %w", err)
+		}
+		defer f.Close()
 	}
-	defer f.Close()
 	if opts.Progress == nil {
-		return LoadReader(ctx, path, f, opts)
+		return LoadReader(ctx, name, f, opts)
 	}
+	// A pipe's size is 0, which the progress report takes as unknown.
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("clv: read transactions: %w", err)
+		return nil, fmt.Errorf("clv: read transactions: %s: %w", name, err)
 	}
 	cf := &countingFile{f: f}
 	stop := reportProgress(cf, fi.Size(), opts.Progress)
-	ds, err := LoadReader(ctx, path, cf, opts)
+	ds, err := LoadReader(ctx, name, cf, opts)
 	stop()
 	return ds, err
 }
@@ -223,6 +246,12 @@ func load(ctx context.Context, name string, r io.Reader, o *Options) (*Dataset, 
 	return ds, err
 }
 
+// errParquetStream refuses Parquet from a stream: its metadata is at the
+// end of the file and its columns are read by offset, which a pipe cannot
+// give. notCSV says the same for Parquet bytes found on one.
+var errParquetStream = errors.New("a Parquet file cannot be read from a stream (stdin or a pipe): it needs random access; " +
+	"pass the file itself with --data, or stream the log as CSV")
+
 // sniffFormat decides between CSV and Parquet. Parquet needs random access,
 // so it reports the reader as an io.ReaderAt with its size.
 func sniffFormat(r io.Reader, format string) (isParquet bool, ra io.ReaderAt, size int64, err error) {
@@ -236,14 +265,16 @@ func sniffFormat(r io.Reader, format string) (isParquet bool, ra io.ReaderAt, si
 	})
 	if !ok {
 		if format == "parquet" {
-			return false, nil, 0, errors.New("parquet needs a seekable file (io.ReaderAt and io.Seeker)")
+			return false, nil, 0, errParquetStream
 		}
 		return false, nil, 0, nil
 	}
 	pos, err := ras.Seek(0, io.SeekCurrent)
 	if err != nil { // a pipe or terminal: stream it as CSV
 		if format == "parquet" {
-			return false, nil, 0, fmt.Errorf("parquet needs a seekable file: %w", err)
+			// The seek error ("illegal seek") says nothing the
+			// message does not.
+			return false, nil, 0, errParquetStream
 		}
 		return false, nil, 0, nil
 	}
@@ -271,9 +302,10 @@ func finalize(ctx context.Context, st *store, o *Options, fs *featureSpec, rep I
 	case !o.CalibrationEnd.IsZero():
 		calEnd = dayOf(o.CalibrationEnd)
 	case !o.Horizon.IsZero():
-		// The holdout is the last Horizon of the data.
-		t := dayTime(st.maxDay).AddDate(0, -o.Horizon.Months, -o.Horizon.Days)
-		calEnd = dayOf(t)
+		// The holdout is the last Horizon of the data. Subtracting the
+		// horizon is not enough for months: 07-31 minus 3m normalises to
+		// 05-01, whose holdout ends 08-01, a day past the data.
+		calEnd = latestCalibrationEnd(o.Horizon, st.maxDay)
 	}
 	holdEnd := calEnd
 	if !o.Horizon.IsZero() {

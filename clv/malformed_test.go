@@ -160,6 +160,21 @@ func TestMalformedFiles(t *testing.T) {
 			"no valid rows: 2 of 2 data rows are dated after the calibration end 1996-01-01 and are ignored: is --calibration-end right for this log?"},
 		{"delimiter that does not split", "customer_id,date,amount\nA,2020-01-01,1\n", Options{Delimiter: ";"},
 			`the delimiter ";" (--delimiter) does not split the first line into columns: "customer_id,date,amount"; the file looks comma-separated: leave --delimiter out to detect it`},
+		// A delimiter taken from the model was not typed: leaving the flag
+		// out is what chose it (audit8-lifecycle 9).
+		{"delimiter from the model", "customer_id;date;amount\nA;2020-01-01;1\n",
+			Options{Delimiter: ",", ColumnsFromModel: []string{"customer", "delimiter"}},
+			`the delimiter "," (the model was trained with --delimiter ,) does not split the first line into columns: "customer_id;date;amount"; ` +
+				`the file looks semicolon-separated: --delimiter "" detects it, or --delimiter ";" sets it`},
+		{"tab delimiter from the model", "customer_id|date|amount\nA|2020-01-01|1\n",
+			Options{Delimiter: "tab", ColumnsFromModel: []string{"delimiter"}},
+			`the delimiter "tab" (the model was trained with --delimiter tab) does not split the first line into columns: "customer_id|date|amount"; ` +
+				`the file looks pipe-separated: --delimiter "" detects it, or --delimiter "|" sets it`},
+		{"delimiter from the model, none detected", "abc\ndef\n", Options{Delimiter: ";", ColumnsFromModel: []string{"delimiter"}},
+			`the delimiter ";" (the model was trained with --delimiter ";") does not split the first line into columns: "abc"; ` +
+				`set this file's with --delimiter, or --delimiter "" to detect it`},
+		{"Parquet read as CSV", "PAR1\x15\x04\x15\x10PAR1", Options{Format: "csv"},
+			"this is a Parquet file, not CSV: leave --format csv out to read it as Parquet"},
 		{"Excel workbook", "PK\x03\x04\x14\x00\x06\x00[Content_Types].xml\x00\x00xl/workbook.xml", Options{},
 			"this is an Excel workbook (.xlsx), not a CSV file: export the sheet as CSV (Save As, CSV UTF-8) and read that"},
 		{"ZIP archive", "PK\x03\x04\x14\x00\x00\x00log.csv\x00customer_id,date,amount\n", Options{},

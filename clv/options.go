@@ -48,8 +48,10 @@ type Options struct {
 
 	// CalibrationEnd is the last day (inclusive) of the calibration window;
 	// only its calendar date counts. Zero means the last date in the data,
-	// or, with a Horizon, that date minus the horizon, so that the holdout
-	// is the last Horizon of the data.
+	// or, with a Horizon, the latest day whose holdout ends on or before
+	// it, so that the holdout is the last Horizon of the data: that date
+	// minus the horizon, except where months normalise past a month's end
+	// (data to 07-31 with 3m: 04-30, holdout to 07-30, not 05-01 to 08-01).
 	CalibrationEnd time.Time
 	// Horizon is the length of the holdout window after CalibrationEnd. Zero
 	// means no holdout: features only, labels stay zero (prediction mode).
@@ -62,7 +64,7 @@ type Options struct {
 	FixedHorizon bool `json:"-"`
 	// ColumnsFromModel lists the column settings, by role ("customer",
 	// "date", "amount", "quantity", "extra"; "date-format" for the date
-	// layout), that were not chosen for this
+	// layout, "delimiter" for the delimiter), that were not chosen for this
 	// file but taken from the options a model was trained with, as predict
 	// and eval read a log. An error about such a column then says where its
 	// name came from and which flag overrides it. Not stored.

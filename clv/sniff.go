@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -275,27 +276,49 @@ func delimiterWord(d byte) string {
 	return "whitespace"
 }
 
-// checkDelimiter refuses a delimiter the user gave that does not split the
-// first line into the two columns every log has at least, naming the one
-// the file seems to use.
-func checkDelimiter(lines [][]byte, delim, dec byte) error {
+// checkDelimiter refuses a delimiter that does not split the first line
+// into the two columns every log has at least, naming the one the file
+// seems to use. The remedy depends on where the delimiter came from: one
+// the user gave goes by leaving --delimiter out, but one taken from a
+// model's training options (role "delimiter" in Options.ColumnsFromModel)
+// is used because the flag was left out, so only --delimiter "" (detect)
+// or another delimiter overrides it.
+func checkDelimiter(lines [][]byte, delim, dec byte, o *Options) error {
 	sp := splitter{delim: delim, need: 2}
 	if n, _ := sp.split(lines[0]); n >= 2 {
 		return nil
 	}
-	msg := fmt.Sprintf("the delimiter %q (--delimiter) does not split the first line into columns: %s",
-		delimiterName(delim), quoteField(lines[0]))
-	if d, err := detectDelimiter(lines, dec); err == nil && d != delim {
+	inherited := slices.Contains(o.ColumnsFromModel, "delimiter")
+	source := "--delimiter"
+	if inherited {
+		source = "the model was trained with --delimiter " + shellWord(o.Delimiter)
+	}
+	msg := fmt.Sprintf("the delimiter %q (%s) does not split the first line into columns: %s",
+		delimiterName(delim), source, quoteField(lines[0]))
+	d, err := detectDelimiter(lines, dec)
+	switch {
+	case err == nil && d != delim && inherited:
+		msg += fmt.Sprintf(`; the file looks %s-separated: --delimiter "" detects it, or --delimiter %s sets it`,
+			delimiterWord(d), shellWord(delimiterName(d)))
+	case err == nil && d != delim:
 		msg += fmt.Sprintf("; the file looks %s-separated: leave --delimiter out to detect it", delimiterWord(d))
+	case inherited:
+		msg += `; set this file's with --delimiter, or --delimiter "" to detect it`
 	}
 	return errors.New(msg)
 }
 
 // notCSV recognises the files people mistake for CSV by their first bytes:
-// spreadsheets and ZIP archives. Gzip was undone before.
-func notCSV(br *bufio.Reader) error {
+// spreadsheets and ZIP archives, and Parquet where it reaches the CSV
+// reader: on a stream, which sniffFormat cannot seek to check, or with
+// format (Options.Format) "csv". Gzip was undone before.
+func notCSV(br *bufio.Reader, format string) error {
 	head, _ := br.Peek(4096)
 	switch {
+	case bytes.HasPrefix(head, []byte(parquetMagic)) && strings.EqualFold(format, "csv"):
+		return errors.New("this is a Parquet file, not CSV: leave --format csv out to read it as Parquet")
+	case bytes.HasPrefix(head, []byte(parquetMagic)):
+		return errParquetStream
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
 		if bytes.Contains(head, []byte("xl/")) || bytes.Contains(head, []byte("[Content_Types].xml")) {
 			return errors.New("this is an Excel workbook (.xlsx), not a CSV file: export the sheet as CSV (Save As, CSV UTF-8) and read that")

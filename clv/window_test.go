@@ -223,3 +223,91 @@ func TestExtremeDates(t *testing.T) {
 		t.Errorf("customer %s: X %v, T %v", a.ID, a.X, a.T)
 	}
 }
+
+// TestDefaultCalibrationEnd ensures that without a calibration end the
+// holdout is the last horizon of the data and never runs past it: the
+// calibration end is the latest day whose holdout ends on or before the
+// last date. For a month horizon that is not always the last date minus
+// the horizon, since calendar months normalise past a month's end
+// (2021-07-31 minus 3m is 05-01, whose holdout would end 08-01), and where
+// no day gives a holdout that ends on the last date exactly, the holdout
+// ends before it (audit8-lifecycle 7). Day and week horizons subtract.
+func TestDefaultCalibrationEnd(t *testing.T) {
+	tests := []struct {
+		last    string
+		h       Horizon
+		calEnd  string
+		holdEnd string
+	}{
+		{"2021-01-31", Horizon{Months: 1}, "2020-12-31", "2021-01-31"},
+		{"2021-01-31", Horizon{Months: 3}, "2020-10-31", "2021-01-31"},
+		{"2021-01-31", Horizon{Months: 12}, "2020-01-31", "2021-01-31"},
+		{"2021-02-28", Horizon{Months: 1}, "2021-01-28", "2021-02-28"},
+		{"2021-02-28", Horizon{Months: 3}, "2020-11-28", "2021-02-28"},
+		{"2021-02-28", Horizon{Months: 12}, "2020-02-28", "2021-02-28"},
+		{"2020-02-29", Horizon{Months: 1}, "2020-01-29", "2020-02-29"},
+		{"2020-02-29", Horizon{Months: 3}, "2019-11-29", "2020-02-29"},
+		{"2020-02-29", Horizon{Months: 12}, "2019-02-28", "2020-02-28"}, // not 2019-03-01, to 2020-03-01
+		{"2021-03-31", Horizon{Months: 1}, "2021-02-28", "2021-03-28"},  // not 03-03, to 04-03: 03-01 + 1m is 04-01
+		{"2020-03-31", Horizon{Months: 1}, "2020-02-29", "2020-03-29"},  // not 03-02, to 04-02
+		{"2021-03-31", Horizon{Months: 3}, "2020-12-31", "2021-03-31"},
+		{"2021-03-31", Horizon{Months: 12}, "2020-03-31", "2021-03-31"},
+		{"2021-06-30", Horizon{Months: 1}, "2021-05-30", "2021-06-30"},
+		{"2021-06-30", Horizon{Months: 3}, "2021-03-30", "2021-06-30"}, // 03-31 + 3m is 07-01
+		{"2021-06-30", Horizon{Months: 12}, "2020-06-30", "2021-06-30"},
+		{"2021-07-31", Horizon{Months: 1}, "2021-06-30", "2021-07-30"}, // not 07-01, to 08-01
+		{"2021-07-31", Horizon{Months: 3}, "2021-04-30", "2021-07-30"}, // not 05-01, to 08-01
+		{"2021-07-31", Horizon{Months: 12}, "2020-07-31", "2021-07-31"},
+		{"2021-12-31", Horizon{Months: 1}, "2021-11-30", "2021-12-30"}, // not 12-01, to 2022-01-01
+		{"2021-12-31", Horizon{Months: 3}, "2021-09-30", "2021-12-30"}, // not 10-01, to 2022-01-01
+		{"2021-12-31", Horizon{Months: 12}, "2020-12-31", "2021-12-31"},
+		// Days and weeks: the last date minus the horizon, as before.
+		{"2021-07-31", Horizon{Days: 7}, "2021-07-24", "2021-07-31"},
+		{"2021-07-31", Horizon{Days: 91}, "2021-05-01", "2021-07-31"},
+		{"1998-06-30", Horizon{Days: 273}, "1997-09-30", "1998-06-30"},
+		{"2021-03-31", Horizon{Days: 10}, "2021-03-21", "2021-03-31"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.last+" "+tc.h.String(), func(t *testing.T) {
+			last := mustDate(tc.last)
+			day := func(days int) string { return last.AddDate(0, 0, days).Format(time.DateOnly) }
+			log := "customer_id,date,amount\n" +
+				"A," + day(-800) + ",10\nA," + day(-400) + ",20\n" +
+				"B," + day(-500) + ",5\nB," + day(-1) + ",7\nB," + tc.last + ",3\n"
+			ds, err := loadString(log, Options{Horizon: tc.h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := ds.Report
+			got, gotEnd := r.CalibrationEnd.Format(time.DateOnly), r.HoldoutEnd.Format(time.DateOnly)
+			if got != tc.calEnd || gotEnd != tc.holdEnd {
+				t.Errorf("calibration end %s, holdout to %s; want %s, to %s", got, gotEnd, tc.calEnd, tc.holdEnd)
+			}
+			if r.HoldoutEnd.After(r.LastDate) {
+				t.Errorf("holdout ends %s, after the last date %s", gotEnd, r.LastDate.Format(time.DateOnly))
+			}
+		})
+	}
+}
+
+// TestLatestCalibrationEndIsLatest ensures, for every last day of four
+// years (two Februaries of each length) and month and mixed horizons, that
+// the calibration end the default takes has a holdout within the data and
+// that no later day within two months has one.
+func TestLatestCalibrationEndIsLatest(t *testing.T) {
+	for _, h := range []Horizon{{Months: 1}, {Months: 3}, {Months: 12}, {Months: 1, Days: 3}, {Days: 28}} {
+		for last := dayOf(mustDate("2019-01-01")); last <= dayOf(mustDate("2022-12-31")); last++ {
+			got := latestCalibrationEnd(h, last)
+			if end := dayOf(h.End(dayTime(got))); end > last {
+				t.Fatalf("%s before %s: %s ends %s, past it", h, dayTime(last).Format(time.DateOnly),
+					dayTime(got).Format(time.DateOnly), dayTime(end).Format(time.DateOnly))
+			}
+			for d := got + 1; d <= got+62; d++ {
+				if dayOf(h.End(dayTime(d))) <= last {
+					t.Fatalf("%s before %s: %s fits, later than %s", h, dayTime(last).Format(time.DateOnly),
+						dayTime(d).Format(time.DateOnly), dayTime(got).Format(time.DateOnly))
+				}
+			}
+		}
+	}
+}

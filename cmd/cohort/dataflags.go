@@ -204,7 +204,7 @@ func (d *dataFlags) overlay(fs *pflag.FlagSet, base clv.Options) (clv.Options, e
 	// was trained: clv's error then says so and names the flag that
 	// overrides it.
 	out.ColumnsFromModel = nil
-	for _, role := range []string{"customer", "date", "amount", "quantity", "extra", "date-format"} {
+	for _, role := range []string{"customer", "date", "amount", "quantity", "extra", "date-format", "delimiter"} {
 		if !fs.Changed(role) {
 			out.ColumnsFromModel = append(out.ColumnsFromModel, role)
 		}
