@@ -515,6 +515,10 @@ func ResolvePaths(s *cohortv1.JobSpec, dir string) error {
 		return filepath.Join(base, p)
 	}
 	if src, ok := s.GetSource().(*cohortv1.JobSpec_DataPath); ok {
+		if src.DataPath == "-" {
+			// cohort train's stdin; the coordinator reads the log itself.
+			return fmt.Errorf("%w: data_path: \"-\" (stdin) cannot be read by the coordinator: give the log's path", rpcerr.ErrInvalidArgument)
+		}
 		src.DataPath = abs(src.DataPath)
 	}
 	s.OutDir = abs(s.GetOutDir())

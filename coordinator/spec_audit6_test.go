@@ -105,3 +105,13 @@ func TestResolvePaths(t *testing.T) {
 		})
 	}
 }
+
+// TestResolvePathsRefusesStdin ensures a spec's data_path "-" (cohort
+// train's stdin) is refused by name, not resolved to a file called "-".
+func TestResolvePathsRefusesStdin(t *testing.T) {
+	spec := &cohortv1.JobSpec{Source: &cohortv1.JobSpec_DataPath{DataPath: "-"}, OutDir: "out"}
+	err := ResolvePaths(spec, t.TempDir())
+	if !errors.Is(err, rpcerr.ErrInvalidArgument) || !strings.Contains(err.Error(), "stdin") {
+		t.Errorf("ResolvePaths(data_path -) = %v; want invalid argument naming stdin", err)
+	}
+}
