@@ -43,6 +43,15 @@ type Options struct {
 	// caller can check the data before it creates anything; nil makes
 	// Start and Resume read it.
 	Prepared *job.Prepared
+	// RecordStops says that a cancelled ctx is a clean stop of the sweep
+	// by its only runner (cohort sweep on a signal): the trials it was
+	// running are then recorded as Stopped, and Resume runs them again
+	// without counting the attempt. Without it they are left running, as
+	// a crash leaves them, and Resume counts the attempt. A coordinator
+	// that loses its lead leaves it false: the next leader may already
+	// have taken the sweep, and a late write of its own would conflict
+	// with that leader's.
+	RecordStops bool
 }
 
 // TrialStep trains trial t, whose job spec is p.Spec, and reports each
@@ -76,7 +85,8 @@ type Result struct {
 	// and test metrics.
 	Best    Trial
 	BestRun *job.Result
-	// Epochs is the total of training epochs over every trial and attempt.
+	// Epochs is the total of the trials' Epochs: the epochs of each
+	// trial's last attempt.
 	Epochs int
 	// AlreadyFinished says that Resume found the sweep finished and did
 	// nothing: BestRun is the stored outcome (nil for sweeps finished by
@@ -155,11 +165,13 @@ func (s *Spec) initial(space *sweep.Space) (initialState, error) {
 }
 
 // Resume continues sweep id from its state in etcd: finished trials stay
-// as they are, trials that were running when the last coordinator stopped
-// are run again from their first epoch (a trial started more than
-// 1+Retries times is marked failed), and the sampler continues with every
-// past observation. A sweep that has finished is left as it is: the Result
-// is its stored outcome, with AlreadyFinished set.
+// as they are, trials that were stopped or running when the last
+// coordinator ended are run again from their first epoch, and the sampler
+// continues with every past observation. A trial still running in etcd was
+// interrupted by a crash (a clean stop records Stopped, see
+// Options.RecordStops): after 1+Retries such attempts it is marked failed.
+// A sweep that has finished is left as it is: the Result is its stored
+// outcome, with AlreadyFinished set.
 func Resume(ctx context.Context, cli *clientv3.Client, id string, opts Options) (*Result, error) {
 	st := &store{cli: cli, id: id, revs: map[int]int64{}}
 	snap, err := st.load(ctx)
@@ -189,24 +201,34 @@ func Resume(ctx context.Context, cli *clientv3.Client, id string, opts Options) 
 			return nil, fmt.Errorf("sweeprun: resume %s: %w", id, err)
 		}
 	}
+	var stopped, crashed []int
 	for _, t := range snap.Trials {
 		r.trials[t.ID] = &t
 		r.order = append(r.order, t.ID)
-		if t.Finished() {
+		switch {
+		case t.Finished():
 			continue
-		}
-		if t.Attempts > snap.Spec.Retries {
-			t.Status, t.Reason = Failed, fmt.Sprintf("interrupted %d times", t.Attempts)
-			r.trials[t.ID] = &t
+		case t.Status == Running && t.Attempts > snap.Spec.Retries:
+			t.Status, t.Reason = Failed, fmt.Sprintf("its process died in %d attempts; retries: %d", t.Attempts, snap.Spec.Retries)
 			if err := r.observe(ctx, &t); err != nil {
 				return nil, err
 			}
+			r.log.Warn("trial failed: its process died during every attempt", "trial", t.ID, "attempts", t.Attempts,
+				"retries", snap.Spec.Retries, "config", ConfigText(t.Config))
 			continue
+		case t.Status == Running:
+			crashed = append(crashed, t.ID)
+		default:
+			stopped = append(stopped, t.ID)
 		}
 		r.queue = append(r.queue, t.ID)
 	}
-	if len(r.queue) > 0 {
-		r.log.Info("trials that were running when the sweep stopped start again from their first epoch", "trials", r.queue)
+	if len(stopped) > 0 {
+		r.log.Info("trials that were stopped start again from their first epoch", "trials", stopped)
+	}
+	if len(crashed) > 0 {
+		r.log.Warn("trials whose process died while they ran (no stop was recorded) start again from their first epoch; the attempt counts against retries",
+			"trials", crashed, "retries", snap.Spec.Retries)
 	}
 	return r.run(ctx)
 }
@@ -265,8 +287,12 @@ func newRunner(cli *clientv3.Client, id string, spec *Spec, opts Options) (*runn
 }
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
+	release, err := r.st.hold(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if r.prep == nil {
-		var err error
 		if r.prep, err = Prepare(ctx, r.spec); err != nil {
 			return nil, err
 		}
@@ -344,8 +370,13 @@ func (r *runner) next(ctx context.Context) (*Trial, error) {
 		r.trials[t.ID] = t
 		r.order = append(r.order, t.ID)
 	}
-	t.Status = Running
-	t.Attempts++
+	if t.Status != Stopped {
+		// A start after a clean stop takes the stopped attempt over: only
+		// a crash (a trial found running) costs one.
+		t.Attempts++
+	}
+	t.Status, t.Reason = Running, ""
+	t.Epochs = 0 // this attempt's, as Elapsed will be
 	if err := r.st.write(ctx, []Trial{*t}, samplerState, nil); err != nil {
 		return nil, err
 	}
@@ -355,8 +386,8 @@ func (r *runner) next(ctx context.Context) (*Trial, error) {
 }
 
 // runTrial trains t, reporting each epoch to the stopper, and records the
-// outcome. When ctx ends it leaves the trial running in etcd, as a crash
-// would, for Resume to run again.
+// outcome. When ctx ends, the trial is recorded as Stopped (see
+// Options.RecordStops) or left running, for Resume to run again.
 func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	js, err := r.spec.JobSpec(t.Config, "")
 	if err != nil {
@@ -412,6 +443,10 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 	pr, fl := pruned, failure
 	r.mu.Unlock()
 	switch {
+	case ctx.Err() != nil:
+		// The sweep stops: whatever the trial reached (an epoch's write
+		// that the stop cut short included), Resume runs it again.
+		return r.stop(ctx, t.ID)
 	case fl != nil:
 		return fl
 	case pr && (err != nil || net == nil):
@@ -421,12 +456,42 @@ func (r *runner) runTrial(ctx context.Context, t *Trial) error {
 		// stopper after the fact, and this one trained to its end. Its
 		// model is whole, so it counts as completed (the best may be it).
 		r.log.Info("trial finished before its stop arrived; kept as completed", "trial", t.ID)
-	case ctx.Err() != nil:
-		return nil // interrupted: stays running for Resume
 	case err != nil:
 		return r.end(ctx, t.ID, Failed, math.NaN(), err.Error(), took, nil, model.History{})
 	}
 	return r.end(ctx, t.ID, Completed, hist.BestValLoss, "", took, net, hist)
+}
+
+// stopTimeout bounds the write that records a stopped trial, which runs
+// after the sweep's context has ended.
+const stopTimeout = 5 * time.Second
+
+// stop records trial id as Stopped, so that Resume runs it again without
+// counting the stop as a crash against Retries (see next). Without
+// Options.RecordStops it leaves the trial running. A failed write leaves
+// it running too: Resume then counts the attempt, as after a crash, which
+// errs on the side of giving up on a trial that may really kill its
+// process. The stopper's state is not written: if the stop cut an epoch's
+// write short, the stopper misses that one report (at worst the trial is
+// not stopped at that epoch), rather than seeing it twice after the resume.
+func (r *runner) stop(ctx context.Context, id int) error {
+	if !r.opts.RecordStops {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.trials[id]
+	rec := *t
+	rec.Status = Stopped
+	if err := r.st.write(wctx, []Trial{rec}, nil, nil); err != nil {
+		r.log.Warn("could not record the trial's stop: resuming will count this attempt as a crash", "trial", id, "err", err)
+		return nil
+	}
+	*t = rec
+	r.log.Info("trial stopped; it starts again from its first epoch when the sweep is resumed", "trial", id, "epochs", rec.Epochs)
+	return nil
 }
 
 // end records a trial's final status and tells the sampler, in one write.

@@ -88,8 +88,10 @@ type Spec struct {
 	WorkersPerTrial int `json:"workers_per_trial,omitempty"`
 	// EarlyStopping is the rule that stops bad trials.
 	EarlyStopping EarlyStopping `json:"early_stopping,omitempty"`
-	// Retries is how many times a trial interrupted by a crash is re-run
-	// before it is marked failed (default 2; 0: never).
+	// Retries is how many times a trial interrupted by a crash (its
+	// process killed or dead without recording a stop) is re-run before it
+	// is marked failed (default 2; 0: never). A clean stop (Ctrl-C,
+	// SIGTERM; see Options.RecordStops) is not a crash and does not count.
 	Retries int `json:"retries"`
 	// Seed seeds the sampler (which configurations it proposes) when
 	// Sampler.Seed is 0; it is not the model's seed, which is model.seed

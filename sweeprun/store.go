@@ -23,25 +23,45 @@ type Status string
 
 // Trial statuses as stored.
 const (
-	Pending   Status = "pending"
-	Running   Status = "running"
+	Pending Status = "pending"
+	Running Status = "running"
+	// Stopped is a trial whose attempt a clean stop of the sweep ended
+	// (Ctrl-C, SIGTERM: its context cancelled): Resume runs it again, and
+	// the stop does not count against the spec's Retries.
+	Stopped   Status = "stopped"
 	Completed Status = "completed"
 	Pruned    Status = "pruned"
 	Failed    Status = "failed"
 )
+
+// Interrupted is never stored: Inspect shows it for a trial stored as
+// running in a sweep that no process runs, whose process died (killed,
+// crashed) without recording a stop. Resume runs it again and counts that
+// attempt against the spec's Retries.
+const Interrupted Status = "interrupted"
 
 // Trial is one trial's record in etcd.
 type Trial struct {
 	ID     int          `json:"id"`
 	Config sweep.Config `json:"config"`
 	Status Status       `json:"status"`
-	// Attempts counts the starts of the trial; a trial interrupted by a
-	// crash is started again up to the spec's Retries.
+	// Attempts counts the trial's attempts. A start after a clean stop
+	// of the sweep (the trial is Stopped) takes the stopped attempt over
+	// instead of adding one; a trial that Resume finds running was
+	// interrupted by a crash (its process died without recording a stop),
+	// and runs again, as a new attempt, while Attempts <= the spec's
+	// Retries.
 	Attempts int `json:"attempts"`
-	// Losses are the validation losses reported after each epoch (best so
-	// far, so they never rise), of the attempt that ended the trial.
+	// Losses are the validation losses reported to the early stopper after
+	// each epoch (best so far, so they never rise). An attempt that
+	// follows a stop or a crash starts from epoch 1 again and adds only the
+	// epochs beyond those already here: the stopper has seen those, and
+	// training with the trial's seed repeats them.
 	Losses []float64 `json:"losses"`
-	// Epochs counts every epoch trained, over all attempts.
+	// Epochs counts the epochs trained by the current attempt: that of a
+	// running trial, the one a stop ended, or the one that ended the
+	// trial, as Elapsed does. Epochs of earlier attempts are not counted:
+	// the next attempt trains them again.
 	Epochs int `json:"epochs"`
 	// Value is the objective: the best validation loss of a completed
 	// trial, the last reported loss of a pruned one. Other trials have

@@ -209,7 +209,7 @@ func TestTrainInterruptedHint(t *testing.T) {
 	}
 
 	// Without a checkpoint there is nothing to resume: no hint.
-	if err := resumeHint(fmt.Errorf("job: %w", context.Canceled), t.TempDir()); err.Error() != "job: context canceled" {
+	if err := resumeHint(fmt.Errorf("job: %w", context.Canceled), t.TempDir(), "the same command with --resume"); err.Error() != "job: context canceled" {
 		t.Errorf("no checkpoint: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -45,8 +46,13 @@ func trainDistributed(ctx context.Context, stderr io.Writer, d distFlags, spec j
 	}
 	endpoints := d.etcd.endpoints
 	if endpoints == "" {
-		dir, err := os.MkdirTemp("", "cohort-etcd-")
-		if err != nil {
+		// Under the run directory, which runTrain has locked: a run
+		// killed with SIGKILL leaves it there (not in $TMPDIR, where
+		// nothing would ever remove it), and the next run in the
+		// directory removes it before it starts (clearRunDir). A run
+		// never reopens an earlier one's data: it starts clean.
+		dir := filepath.Join(spec.Out, etcdDir)
+		if err := os.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("embedded etcd: %w", err)
 		}
 		defer os.RemoveAll(dir)

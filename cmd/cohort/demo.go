@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -58,7 +61,7 @@ Example:
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, f) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.out, "out", "cohort-demo", "directory for the generated shop, the model and the report")
+	fs.StringVar(&f.out, "out", "cohort-demo", "directory for the generated shop, the model and the report; an earlier demo's files there are replaced")
 	fs.IntVar(&f.customers, "customers", 20000, "customers in the synthetic shop")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for the shop and the model")
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and the compute kernels (default 0: all cores)")
@@ -68,21 +71,26 @@ Example:
 	return cmd
 }
 
-func runDemo(cmd *cobra.Command, f *demoFlags) error {
+func runDemo(cmd *cobra.Command, f *demoFlags) (err error) {
 	if f.customers < 100 {
 		return fmt.Errorf("--customers must be at least 100 for a train/validation/test split, got %d", f.customers)
 	}
 	if f.threads < 0 {
 		return fmt.Errorf("--threads must be >= 0 (0: all cores), got %d", f.threads)
 	}
-	if _, err := makeDirs(f.out); err != nil {
+	dir, err := openRunDir(f.out)
+	if err != nil {
+		return err
+	}
+	defer func() { dir.close(err != nil) }()
+	if err := clearDemoDir(cmd.ErrOrStderr(), f.out, f.quiet); err != nil {
 		return err
 	}
 	cfg := synth.DefaultConfig(synth.BGNBD)
 	cfg.Customers, cfg.Seed = f.customers, f.seed
 	cfg.Start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	cfg.End = cfg.Start.AddDate(0, 0, 78*7)
-	shop := filepath.Join(f.out, "shop.csv.gz")
+	shop := filepath.Join(f.out, demoShop)
 	if !f.quiet {
 		fmt.Fprintf(cmd.ErrOrStderr(), "generating %d customers over 78 weeks -> %s\n", f.customers, shop)
 	}
@@ -112,6 +120,10 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	}
 	res, err := job.Train(cmd.Context(), be, spec, ev)
 	if err != nil {
+		// As train: no model without its metrics.
+		if _, rerr := removeOutputs(f.out, runOutputs()...); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 		return fmt.Errorf("demo: %w", err)
 	}
 	if f.json {
@@ -119,8 +131,36 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	printResult(cmd.OutOrStdout(), res)
-	fmt.Fprintf(cmd.OutOrStdout(), "\nopen %s in a browser; score customers with:\n  cohort predict --model %s --data %s --out %s\n",
+	if err := printResult(cmd.OutOrStdout(), res); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "\nopen %s in a browser; score customers with:\n  cohort predict --model %s --data %s --out %s\n",
 		res.ReportPath, res.ModelDir, shop, filepath.Join(f.out, "predictions.csv"))
+	return err
+}
+
+// demoShop is the log demo generates into its --out: a directory holding
+// it is an earlier demo's.
+const demoShop = "shop.csv.gz"
+
+// clearDemoDir removes an earlier demo's outputs from dir, since a demo is
+// meant to start fresh and `cohort demo` twice must work (it is the
+// README's first command). A directory holding another run (a model or
+// metrics without a demo's shop beside them) is refused: the demo would
+// destroy it.
+func clearDemoDir(stderr io.Writer, dir string, quiet bool) error {
+	if name := finishedRun(dir); name != "" {
+		if _, err := os.Lstat(filepath.Join(dir, demoShop)); err != nil {
+			return fmt.Errorf("--out %s holds a run that is not a demo's (%s, and no %s): pick another --out for the demo",
+				dir, describeOutputs([]string{name}), demoShop)
+		}
+	}
+	removed, err := removeOutputs(dir, append(runOutputs(), demoShop)...)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
+	if len(removed) > 0 && !quiet {
+		fmt.Fprintf(stderr, "replacing the earlier demo in %s\n", dir)
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,10 +71,10 @@ Examples:
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFeatures(cmd, f) },
 	}
 	f.data.bind(cmd.Flags(), forFeatures)
-	cmd.Flags().StringVar(&f.out, "out", "", `output file: CSV, or Parquet for a ".parquet" name; "-" writes CSV to stdout (required); missing directories are created`)
-	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON (the full ingest report; on stderr with --out -)")
+	cmd.Flags().StringVar(&f.out, "out", "", `output file: CSV, or Parquet for a ".parquet" name; "-" (or /dev/stdout) writes CSV to stdout (required); missing directories are created`)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON on stdout (the full ingest report; on stderr when --out is stdout)")
 	cmd.Flags().IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and building features (default 0: all cores, at most 8 are used)")
-	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
+	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no summary on stderr")
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -93,48 +94,69 @@ func runFeatures(cmd *cobra.Command, f *featuresFlags) error {
 	if f.threads < 0 {
 		return fmt.Errorf("--threads must be >= 0 (0: all cores), got %d", f.threads)
 	}
+	ctx := cmd.Context()
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	dataOnStdout := toStdout(f.out, stdout)
+	// --out /dev/stdout is --out -: see predict.
+	stream := f.out == "-" || dataOnStdout && !isParquet(f.out)
+	if !stream {
+		if err := checkOutFileWritable(f.out); err != nil {
+			return err
+		}
+	}
 	opts.Threads = f.threads
 	if !f.quiet {
-		opts.Progress = newProgress(cmd.ErrOrStderr(), 0).read
+		opts.Progress = newProgress(stderr, 0).read
 	}
 	began := time.Now()
-	ds, err := clv.Load(cmd.Context(), f.data.path, opts)
+	ds, err := clv.Load(ctx, f.data.path, opts)
 	if err != nil {
 		return fmt.Errorf("features: %w", err)
 	}
 	labels := !opts.Horizon.IsZero()
-	if f.out == "-" {
-		bw := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
+	if stream {
+		bw := bufio.NewWriterSize(ctxWriter{ctx: ctx, w: stdout}, 1<<20)
 		if err := writeFeatures(bw, ds, labels); err != nil {
 			return fmt.Errorf("features: write: %w", err)
 		}
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("features: write: %w", err)
 		}
-	} else if err := writeFeaturesFile(f.out, ds, labels); err != nil {
+	} else if err := writeFeaturesFile(ctx, f.out, ds, labels); err != nil {
 		return err
 	}
 	secs := time.Since(began).Seconds()
 	warnings := job.IngestWarnings(ds)
-	printWarnings(cmd.ErrOrStderr(), warnings)
-	w := cmd.OutOrStdout()
-	if f.out == "-" {
-		w = cmd.ErrOrStderr() // stdout carries the data
-	}
+	printWarnings(stderr, warnings)
 	if f.json {
-		return json.NewEncoder(w).Encode(featuresSummary{Out: f.out, Features: ds.FeatureNames, Seconds: secs,
-			RowsPerS: float64(ds.Report.Rows) / secs, Report: ds.Report, Warnings: warnings})
+		w := stdout
+		if dataOnStdout {
+			w = stderr // stdout carries the data
+		}
+		if err := json.NewEncoder(w).Encode(featuresSummary{Out: f.out, Features: ds.FeatureNames, Seconds: secs,
+			RowsPerS: float64(ds.Report.Rows) / secs, Report: ds.Report, Warnings: warnings}); err != nil {
+			return err
+		}
+	} else if !f.quiet {
+		// The summary is a diagnostic: stderr, whatever --out is.
+		if err := printIngestSummary(stderr, ds, f.out, secs); err != nil {
+			return err
+		}
 	}
-	if f.out == "-" && f.quiet {
-		return nil
-	}
-	return printIngestSummary(w, ds, f.out, secs)
+	// A stop that came after the file was renamed into place.
+	return stoppedAfter(ctx, f.out)
 }
 
 // writeFeaturesFile writes the CSV, or Parquet for a .parquet name,
-// atomically (see internal/atomicfile),
-// creating the missing directories above it.
-func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) error {
+// atomically (see internal/atomicfile), creating the missing directories
+// above it. A ctx that ends while it writes stops the write, and the file
+// is not replaced.
+func writeFeaturesFile(ctx context.Context, path string, ds *clv.Dataset, labels bool) error {
+	// Reading looked at ctx; the features are built by then. A stop
+	// requested since must not end in a replaced file.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("features: %w", err)
+	}
 	undo, err := makeOutFileDir(path)
 	if err != nil {
 		return err
@@ -143,7 +165,14 @@ func writeFeaturesFile(path string, ds *clv.Dataset, labels bool) error {
 	if isParquet(path) {
 		write = writeFeaturesParquet
 	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { return write(w, ds, labels) }); err != nil {
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		if err := write(ctxWriter{ctx: ctx, w: w}, ds, labels); err != nil {
+			return err
+		}
+		// A signal after the last write: still no rename.
+		return ctx.Err()
+	})
+	if err != nil {
 		undo()
 		return fmt.Errorf("features: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"io"
 	"os"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/cohort-clv/cohort/internal/atomicfile"
 	"github.com/cohort-clv/cohort/synth"
 )
 
@@ -100,9 +100,9 @@ Example:
 	fl.IntVar(&f.cohortDays, "cohort-days", 84, "days over which customers make their first purchase")
 	fl.IntVar(&f.weeks, "weeks", 78, "weeks of data from --start")
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed; the same seed and flags give the same file")
-	fl.StringVar(&f.out, "out", "", `output file: CSV, gzipped for a ".gz" name, Parquet for a ".parquet" one; "-" writes CSV to stdout (required); missing directories are created`)
-	fl.BoolVar(&f.json, "json", false, "print a JSON summary (customers, transactions, seconds; on stderr with --out -)")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
+	fl.StringVar(&f.out, "out", "", `output file: CSV, gzipped for a ".gz" name, Parquet for a ".parquet" one; "-" (or /dev/stdout) writes CSV to stdout (required); missing directories are created`)
+	fl.BoolVar(&f.json, "json", false, "print a JSON summary on stdout (customers, transactions, seconds; on stderr when --out is stdout)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no summary on stderr")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -169,11 +169,21 @@ func (f *genFlags) config(cmd *cobra.Command) (synth.Config, error) {
 
 // runGen writes the log, shows progress on a terminal and prints the summary.
 func runGen(cmd *cobra.Command, f *genFlags, cfg synth.Config) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	dataOnStdout := toStdout(f.out, stdout)
+	// --out /dev/stdout is --out -: see predict. A .gz or .parquet name
+	// asks for what only the file writer makes.
+	stream := f.out == "-" || dataOnStdout && !isParquet(f.out) && !strings.HasSuffix(f.out, ".gz")
+	if !stream {
+		if err := checkOutFileWritable(f.out); err != nil {
+			return err
+		}
+	}
 	began := time.Now()
 	var done synth.Counts
 	var progress func(synth.Counts)
 	if !f.quiet {
-		progress = progressLine(cmd.ErrOrStderr(), began)
+		progress = progressLine(stderr, began)
 	}
 	cfg.OnProgress = func(c synth.Counts) {
 		done = c
@@ -182,13 +192,13 @@ func runGen(cmd *cobra.Command, f *genFlags, cfg synth.Config) error {
 		}
 	}
 	var err error
-	if f.out == "-" {
-		err = synth.WriteCSV(cmd.Context(), cmd.OutOrStdout(), cfg)
+	if stream {
+		err = synth.WriteCSV(cmd.Context(), stdout, cfg)
 	} else {
 		err = writeSynthLog(cmd.Context(), f.out, cfg)
 	}
 	if progress != nil {
-		fmt.Fprintln(cmd.ErrOrStderr())
+		fmt.Fprintln(stderr)
 	}
 	if err != nil {
 		return fmt.Errorf("gen: %w", err)
@@ -198,17 +208,18 @@ func runGen(cmd *cobra.Command, f *genFlags, cfg synth.Config) error {
 		Customers: done.Customers, Transactions: done.Transactions,
 		Seconds: time.Since(began).Seconds(),
 	}
-	w := cmd.OutOrStdout()
-	if f.out == "-" {
-		w = cmd.ErrOrStderr() // stdout carries the data
-	}
 	if f.json {
+		w := stdout
+		if dataOnStdout {
+			w = stderr // stdout carries the data
+		}
 		return json.NewEncoder(w).Encode(sum)
 	}
-	if f.out == "-" && f.quiet {
+	if f.quiet {
 		return nil
 	}
-	_, err = fmt.Fprintf(w, "wrote %d transactions of %d customers (%s) to %s in %.1fs\n",
+	// The summary is a diagnostic: stderr, whatever --out is.
+	_, err = fmt.Fprintf(stderr, "wrote %d transactions of %d customers (%s) to %s in %.1fs\n",
 		sum.Transactions, sum.Customers, sum.Model, sum.Out, sum.Seconds)
 	return err
 }
@@ -256,6 +267,9 @@ func writeSynthLog(ctx context.Context, path string, cfg synth.Config) error {
 	})
 	if err != nil {
 		undo()
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Path == path {
+			return err // atomicfile's, which names path already
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -31,7 +31,15 @@ shows the host's CPU and memory instead. --json prints the full sample.
 
 With --etcd it prints every GPU of the cluster instead, as the workers last
 published them (every few seconds): worker, host, utilisation, memory, power,
-temperature and health, and a line per machine without GPUs.`,
+temperature and health, and a line per machine without GPUs. --etcd takes the
+endpoints (it has no default): cohort up prints its etcd's address, or serves
+it at 127.0.0.1:2379 with --etcd-listen 127.0.0.1:2379.
+
+Example:
+  cohort gpus                                   # this machine
+  cohort gpus --json                            # this machine's full sample
+  cohort gpus --etcd 127.0.0.1:2379             # the cluster (cohort up --etcd-listen 127.0.0.1:2379)
+  cohort gpus --etcd e1:2379,e2:2379,e3:2379 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

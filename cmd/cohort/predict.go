@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,8 +42,9 @@ func newPredictCmd() *cobra.Command {
 The horizon is the one the model was trained for, and so are the recent
 periods of its features: both come from the model. The log is read with the
 column mapping used in training; flags given here override it. Output is
-Parquet when --out ends in .parquet, CSV otherwise; --out - writes CSV to
-stdout and the summary to stderr.
+Parquet when --out ends in .parquet, CSV otherwise; --out - (or /dev/stdout)
+writes CSV to stdout. The summary goes to stderr (-q leaves it out), and the
+--json summary to stdout, or to stderr when the predictions go there.
 
 Example:
   cohort predict --model runs/cdnow/model --data CDNOW_master.txt --out predictions.csv
@@ -57,8 +59,8 @@ Example:
 	fs.StringVar(&f.out, "out", "", `predictions file: .csv or .parquet; "-" writes CSV to stdout (required); missing directories are created`)
 	fs.IntVar(&f.threads, "threads", 0, "CPU threads for reading the log and the compute kernels (default 0: all cores)")
 	fs.StringVar(&f.device, "device", "cpu", deviceHelp)
-	fs.BoolVar(&f.json, "json", false, `print a JSON summary on stdout (on stderr with --out -)`)
-	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr, and no summary there with --out -")
+	fs.BoolVar(&f.json, "json", false, `print a JSON summary on stdout (on stderr when --out is stdout)`)
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress and no summary on stderr")
 	return cmd
 }
 
@@ -84,6 +86,18 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	if err := checkOutFile(f.out, "predictions.csv"); err != nil {
 		return err
 	}
+	ctx := cmd.Context()
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	dataOnStdout := toStdout(f.out, stdout)
+	// --out /dev/stdout is --out -: the CSV goes to the stream this
+	// process was given (appending to a file opened with >>), not to a
+	// file opened anew.
+	stream := f.out == "-" || dataOnStdout && !isParquet(f.out)
+	if !stream {
+		if err := checkOutFileWritable(f.out); err != nil {
+			return err
+		}
+	}
 	t, err := job.LoadTrained(f.model)
 	if err != nil {
 		return err
@@ -97,38 +111,53 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	}
 	read.Threads = f.threads
 	if !f.quiet {
-		read.Progress = newProgress(cmd.ErrOrStderr(), 0).read
+		read.Progress = newProgress(stderr, 0).read
 	}
 	be, release, err := openBackend(f.device, f.threads)
 	if err != nil {
 		return err
 	}
 	defer release()
-	scored, err := t.Score(cmd.Context(), be, f.data.path, read)
+	scored, err := t.Score(ctx, be, f.data.path, read)
 	if err != nil {
 		return err
 	}
-	if err := writePredictions(cmd.OutOrStdout(), f.out, scored.Predictions); err != nil {
+	// Score looks at ctx only while it reads: a Ctrl-C or SIGTERM during
+	// the scoring must not end in a replaced file and exit 0.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	if err := writePredictions(ctx, stdout, f.out, stream, scored.Predictions); err != nil {
+		return err
+	}
+	// The signal came while the file was written (job.WritePredictions
+	// cannot be stopped): the file is whole, but the run was stopped.
+	if err := stoppedAfter(ctx, f.out); err != nil {
 		return err
 	}
 	sum := predictSummary{Out: f.out, Customers: len(scored.Predictions), HorizonWeeks: scored.HorizonWeeks, Ingest: scored.Ingest,
 		Warnings: scored.Warnings}
-	w := cmd.OutOrStdout()
-	if f.out == "-" {
-		w = cmd.ErrOrStderr() // stdout carries the predictions
-	}
-	printWarnings(cmd.ErrOrStderr(), scored.Warnings)
+	printWarnings(stderr, scored.Warnings)
 	inherited := skipInherited(cmd.Flags(), t.Meta.Read)
-	if f.json || f.out == "-" && f.quiet {
+	if f.json || f.quiet {
 		// No summary to say it: say on stderr why bad rows were skipped.
-		noteSkipInherited(cmd.ErrOrStderr(), inherited, scored.Ingest)
+		noteSkipInherited(stderr, inherited, scored.Ingest)
 	}
 	if f.json {
-		return json.NewEncoder(w).Encode(sum)
+		w := stdout
+		if dataOnStdout {
+			w = stderr // stdout carries the predictions
+		}
+		if err := json.NewEncoder(w).Encode(sum); err != nil {
+			return err
+		}
+		return stoppedAfter(ctx, f.out)
 	}
-	if f.out == "-" && f.quiet {
-		return nil
+	if f.quiet {
+		return stoppedAfter(ctx, f.out)
 	}
+	// The summary is a diagnostic: stderr, whatever --out is.
+	w := &errWriter{w: stderr}
 	if err := writeIngest(w, scored.Ingest, 0, inherited); err != nil {
 		return err
 	}
@@ -138,13 +167,16 @@ func runPredict(cmd *cobra.Command, f *predictFlags) error {
 	}
 	fmt.Fprintf(w, "scored %d customers as of %s over the next %.1f weeks -> %s\n",
 		sum.Customers, scored.Ingest.CalibrationEnd.Format("2006-01-02"), sum.HorizonWeeks, dest)
-	return nil
+	if w.err != nil {
+		return w.err
+	}
+	return stoppedAfter(ctx, f.out)
 }
 
-// writePredictions writes ps to the file out, creating its missing
-// directories, or as CSV to stdout for "-".
-func writePredictions(stdout io.Writer, out string, ps []job.Prediction) error {
-	if out != "-" {
+// writePredictions writes ps as CSV to stdout when stream, else to the
+// file out, creating its missing directories.
+func writePredictions(ctx context.Context, stdout io.Writer, out string, stream bool, ps []job.Prediction) error {
+	if !stream {
 		undo, err := makeOutFileDir(out)
 		if err != nil {
 			return err
@@ -155,7 +187,7 @@ func writePredictions(stdout io.Writer, out string, ps []job.Prediction) error {
 		}
 		return nil
 	}
-	if err := job.WritePredictionsCSV(stdout, ps); err != nil {
+	if err := job.WritePredictionsCSV(ctxWriter{ctx: ctx, w: stdout}, ps); err != nil {
 		return fmt.Errorf("predict: write to stdout: %w", err)
 	}
 	return nil

@@ -102,7 +102,7 @@ func interruptTrain(t *testing.T, epoch int, args ...string) error {
 // --resume and --overwrite; that --overwrite deletes them, so the run's
 // Ctrl-C hint names its own checkpoint and --resume continues its own
 // run; that the finished run removes its checkpoints; and that the same
-// command then runs again.
+// command then runs again with --overwrite.
 func TestTrainBesideEarlierCheckpoints(t *testing.T) {
 	dir := t.TempDir()
 	data := writeShop(t, dir, "shop.csv", "customer_id,date,amount")
@@ -121,7 +121,8 @@ func TestTrainBesideEarlierCheckpoints(t *testing.T) {
 	if _, err := os.Stat(ckdir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the finished run left %s: %v", ckdir, err)
 	}
-	interruptTrain(t, 2, train(old...)...)
+	// --overwrite: the directory holds the finished run.
+	interruptTrain(t, 2, append(train(old...), "--overwrite")...)
 	oldPath, oldSt, err := job.LatestCheckpoint(ckdir)
 	if err != nil {
 		t.Fatalf("the interrupted run left no checkpoint: %v", err)
@@ -166,7 +167,9 @@ func TestTrainBesideEarlierCheckpoints(t *testing.T) {
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
-	if msg, _ := exitMessage(err, nil); !strings.Contains(msg, fmt.Sprintf("--resume continues from the checkpoint at epoch %d, step %d (%s)", st.Epoch, st.Adam.Step, path)) {
+	// With --overwrite in the command, --resume=auto resumes (--resume
+	// beside --overwrite would be refused).
+	if msg, _ := exitMessage(err, nil); !strings.Contains(msg, fmt.Sprintf("the same command with --resume=auto continues from the checkpoint at epoch %d, step %d (%s)", st.Epoch, st.Adam.Step, path)) {
 		t.Errorf("exit message %q, want the hint to name %s", msg, path)
 	}
 	for _, name := range dirNames(t, ckdir) {
@@ -186,9 +189,14 @@ func TestTrainBesideEarlierCheckpoints(t *testing.T) {
 		t.Errorf("the finished run left %s: %v", ckdir, err)
 	}
 
-	// The same command again trains: nothing is left to refuse.
-	if _, stderr, err := runCohort(t, train("--hidden", "16,16", "--epochs", "2", "--checkpoint-every", "2", "-q")...); err != nil {
-		t.Fatalf("the same command after the finished run: %v\n%s", err, stderr)
+	// No checkpoints are left to refuse, but the finished run is: the same
+	// command again replaces it only with --overwrite.
+	again := train("--hidden", "16,16", "--epochs", "2", "--checkpoint-every", "2", "-q")
+	if _, _, err := runCohort(t, again...); err == nil || !strings.Contains(err.Error(), "holds a finished run (model/); add --overwrite") {
+		t.Fatalf("the same command after the finished run: %v, want a refusal naming the finished run", err)
+	}
+	if _, stderr, err := runCohort(t, append(again, "--overwrite")...); err != nil {
+		t.Fatalf("the same command with --overwrite after the finished run: %v\n%s", err, stderr)
 	}
 }
 

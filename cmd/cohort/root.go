@@ -36,7 +36,15 @@ Start with:
 On a cluster (or one machine, with cohort up):
   cohort up --workers 2             a local cluster: embedded etcd, a coordinator, 2 workers
   cohort submit job.yaml --wait     train on it (cohort status, watch and cancel follow jobs)
-  cohort sweep spec.yaml --cluster --etcd HOST:PORT    tune on the cluster's workers`,
+  cohort sweep spec.yaml --cluster --etcd HOST:PORT    tune on the cluster's workers
+
+Exit status:
+  0        success
+  1        any error: a bad flag, unreadable data, an --out that cannot be written
+  2, 3, 4  watch, submit --wait: the job ended FAILED, ended CANCELLED, or no
+           coordinator answered (status too); see their --help
+  130, 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + the signal's number)
+  141      stdout closed early (SIGPIPE, as in cohort predict --out - | head)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -54,7 +54,12 @@ AVX2/FMA assembly (micro-kernel, packing, elementwise loops) is checked against
 an independent implementation.
 
 The default device is cuda:0 in a binary built with -tags cuda, and cpu in one
-built without, which answers --device cuda with an error.`,
+built without, which answers --device cuda with an error.
+
+Example:
+  cohort selftest --device cpu                 # the AVX2/FMA kernels against portable Go
+  cohort selftest --device cpu --json --seed 7 # inputs that a rerun repeats, as JSON
+  cohort selftest --device cuda:0 --bench      # a GPU (a -tags cuda binary), then its speed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSelftest(cmd.Context(), cmd.OutOrStdout(), f) },
 	}

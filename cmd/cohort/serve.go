@@ -38,7 +38,10 @@ func (f *serverFlags) bind(fs *pflag.FlagSet, health string) {
 	if membership.ValidName(host) != nil {
 		host = "coordinator"
 	}
-	fs.StringVar(&f.name, "name", host, "coordinator name, unique among coordinators (default: the host name)")
+	fs.StringVar(&f.name, "name", host, `coordinator name, unique among coordinators (default: the host name, or "coordinator" when that is not a valid name)`)
+	// The usage states the default; without this the help would show it
+	// a second time, as this machine's host name.
+	fs.Lookup("name").DefValue = ""
 	fs.StringVar(&f.listen, "listen", coordinator.DefaultServerListen, "address of the gRPC services: Jobs for clients, Data and Coordinator for workers")
 	fs.StringVar(&f.advertise, "advertise", "", "host:port clients and workers dial (default: the --listen address; required when it is a wildcard)")
 	fs.StringVar(&f.health, "health-addr", health, `address of /metrics, /livez (liveness) and /readyz or /healthz (readiness: etcd answers) ("" turns them off)`)

@@ -439,4 +439,5 @@ func printProto(w io.Writer, m proto.Message, indent bool) error {
 
 // removedHint ends a "job not found": the job may have finished long
 // enough ago that the coordinator removed its record.
-const removedHint = " (finished jobs are removed after the coordinator's --job-retention, 7 days by default)"
+const removedHint = " (a finished job's record is removed after the coordinator's --job-retention, 7 days by default, " +
+	"or once it is not among the --max-finished-jobs most recently finished, 1,000 by default; its files in out_dir stay)"

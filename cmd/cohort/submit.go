@@ -39,12 +39,15 @@ which also states each field's bounds:
   name: cdnow
   data_path: /data/CDNOW_master.txt      # a file the leading coordinator can read
   read: {calibration_end: "1997-09-30", horizon: 39w}
-  model: {seed: 1, max_epochs: 40}       # hidden, lr, batch, patience, ...: model.Config's defaults
+  model: {seed: 1, max_epochs: 40, hidden: [128, 64]}   # lr, batch, patience, ...: model.Config's defaults
   out_dir: /runs/cdnow                   # on the coordinator: model/, metrics.json, report.html
   min_workers: 2                         # start (or resume) once this many workers are live
   max_workers: 4
   checkpoint_every: 50                   # optimizer steps between checkpoints
   overwrite: false                       # true: replace a finished run in out_dir
+
+model.hidden is a YAML list of layer widths, [128, 64]; the string "128,64"
+that a sweep spec takes is refused here.
 
 data_path, out_dir and checkpoint_dir are read and written on the leading
 coordinator's machine. A relative one is taken relative to the spec file's

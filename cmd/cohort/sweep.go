@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,49 +67,65 @@ func (f *sweepFlags) inUse(id string) error {
 // connectRead dials that process's etcd (read-only use) and the other
 // modes fail at once rather than wait for its lock.
 func (f *sweepFlags) connect(ctx context.Context, id string, mode connectMode) (*clientv3.Client, func(), error) {
+	cli, release, _, err := f.open(ctx, id, mode)
+	return cli, release, err
+}
+
+// open is connect, and also says whether this process holds the sweep's
+// embedded etcd itself (alone): then no other process can be running the
+// sweep.
+func (f *sweepFlags) open(ctx context.Context, id string, mode connectMode) (cli *clientv3.Client, release func(), alone bool, err error) {
 	if f.etcd.endpoints != "" {
 		cli, err := membership.Dial(ctx, f.etcd.config())
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
-		return cli, func() { cli.Close() }, nil
+		return cli, func() { cli.Close() }, false, nil
 	}
 	dir := f.sweepDir(id)
 	data := filepath.Join(dir, "etcd")
 	if _, err := os.Stat(data); err != nil && mode != connectCreate {
-		return nil, nil, fmt.Errorf("sweep %s: no embedded etcd in %s (use --dir or --etcd): %w", id, data, err)
+		return nil, nil, false, fmt.Errorf("sweep %s: no embedded etcd in %s (use --dir or --etcd): %w", id, data, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("--dir: %w", err)
+		return nil, nil, false, fmt.Errorf("--dir: %w", err)
 	}
 	unlock, err := lockSweepDir(dir)
 	if errors.Is(err, errSweepInUse) {
 		if mode == connectRead {
 			if cli, err := dialRunning(ctx, dir); err == nil {
-				return cli, func() { cli.Close() }, nil
+				return cli, func() { cli.Close() }, false, nil
 			}
 		}
-		return nil, nil, f.inUse(id)
+		return nil, nil, false, f.inUse(id)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	m, err := membership.StartEmbedded(ctx, data)
 	if err != nil {
 		unlock()
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	cli, err := membership.Dial(ctx, membership.Config{Endpoints: m.Endpoints()})
+	cli, err = membership.Dial(ctx, membership.Config{Endpoints: m.Endpoints()})
 	if err != nil {
 		m.Close()
 		unlock()
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	// Readers of a running sweep dial this (best effort: without it they
 	// only learn that the sweep is in use).
 	ep := sweepEndpointPath(dir)
 	_ = os.WriteFile(ep, []byte(strings.Join(m.Endpoints(), ",")), 0o644)
-	return cli, func() { cli.Close(); os.Remove(ep); m.Close(); unlock() }, nil
+	return cli, func() { cli.Close(); os.Remove(ep); m.Close(); unlock() }, true, nil
+}
+
+// resumeCommand is the command line that continues a stopped local sweep.
+func (f *sweepFlags) resumeCommand(id string) string {
+	if f.etcd.endpoints != "" {
+		return fmt.Sprintf("cohort sweep --resume %s --etcd %s --dir %s", id, f.etcd.endpoints, f.dir)
+	}
+	return fmt.Sprintf("cohort sweep --resume %s --dir %s", id, f.dir)
 }
 
 // dialRunning dials the embedded etcd that the process holding dir's lock
@@ -135,9 +150,12 @@ parallel (or --parallel) at a time on this machine's CPUs, stopping bad ones
 early (asha, median or none). Every piece of sweep state (spec, sampler state,
 stopper state, every trial) lives in etcd, written transactionally: an
 interrupted sweep continues with --resume ID. Finished trials are kept; a
-trial that was running starts again from its first epoch. Without --etcd, an
-etcd runs inside the process with its data in DIR/ID/etcd; while a sweep
-runs, sweep status and results on it read that process's etcd. It logs each
+trial that was running starts again from its first epoch. Ctrl-C or SIGTERM
+records the running trials as stopped, which costs none of their retries;
+only an attempt whose process died (killed, crashed) counts. Without --etcd,
+an etcd runs inside the process with its data in DIR/ID/etcd; while a sweep
+runs, sweep status and results on it read that process's etcd. sweep status
+says whether the sweep is running, stopped, done or failed. It logs each
 trial's start and end (-q: only failures), and with --log-level debug every
 epoch of every trial.
 
@@ -146,8 +164,11 @@ predict), results.csv, best-so-far.png and param-NAME.png.
 
 Every trial starts from the model cohort train would build (its defaults:
 weight_decay 1e-4, seed 1, patience 15...), with the spec's model block and
-then the trial's parameters applied, so the best trial's settings given to
-cohort train give the same model. Values are checked before anything runs:
+then the trial's parameters applied, so the best trial's settings give the
+same model again: as cohort train flags (--hidden, --lr, --weight-decay,
+--batch, ...), or, for warmup_steps, clip_norm, beta1, beta2, eps and cosine,
+which train has no flags for, in the model block of a job spec for cohort
+submit. best/ already holds that model. Values are checked before anything runs:
 a zero that would mean "the default" (lr 0, batch 0, patience 0) is refused.
 
 Spec (YAML):
@@ -176,7 +197,9 @@ Spec (YAML):
   trials: 32                    # the budget (or --trials); a grid may hold fewer
   parallel: 4                   # trials at once (or --parallel)
   threads: 0                    # CPU threads shared by the parallel trials (0: all)
-  retries: 2                    # reruns of a trial interrupted by a crash
+  retries: 2                    # reruns of a trial interrupted by a crash (its
+                                # process killed or died); a stop by Ctrl-C or
+                                # SIGTERM is not one and does not count
   workers_per_trial: 1          # with --cluster: workers that train each trial
   early_stopping: {rule: asha, asha: {min_resource: 1, eta: 3}}   # or median, none
   seed: 1                       # the sampler's seed (which trials it proposes);
@@ -258,7 +281,10 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--dir: %w", err)
 	}
-	opts := sweeprun.Options{Out: dir, Logger: so.log}
+	// This process is the sweep's only runner (the lock, or the ids of an
+	// --etcd sweep), so a signal is a clean stop: the running trials are
+	// recorded as stopped and their attempts do not count against retries.
+	opts := sweeprun.Options{Out: dir, Logger: so.log, RecordStops: true}
 	if !f.quiet {
 		opts.Progress = so.progress
 	}
@@ -298,7 +324,7 @@ func runSweep(cmd *cobra.Command, f *sweepFlags, args []string) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			resume := fmt.Sprintf("cohort sweep --resume %s --dir %s", id, f.dir)
+			resume := f.resumeCommand(id)
 			so.say("stopped; continue with: "+resume, "sweep stopped", "sweep", id, "continue_with", resume)
 		}
 		return err
@@ -551,91 +577,6 @@ func sweepProgressLine(p sweeprun.Progress) string {
 	}
 	return fmt.Sprintf("trials %d/%d done (%d pruned, %d failed), %d running, best %s",
 		p.Done, p.Budget, p.Pruned, p.Failed, p.Running, best)
-}
-
-func newSweepStatusCmd(f *sweepFlags) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "status ID",
-		Short: "Show every trial of a sweep: status, objective, epochs, config (also while it runs)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cli, closeEtcd, err := f.connect(cmd.Context(), args[0], connectRead)
-			if err != nil {
-				return err
-			}
-			defer closeEtcd()
-			_, trials, err := sweeprun.Load(cmd.Context(), cli, args[0])
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return writeJSON(cmd.OutOrStdout(), trials)
-			}
-			printTrials(cmd.OutOrStdout(), trials)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&f.json, "json", false, "print the trials as JSON (a trial that has no value, failed or running, has no \"value\")")
-	return cmd
-}
-
-func printTrials(w io.Writer, trials []sweeprun.Trial) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TRIAL\tSTATUS\tVALUE\tEPOCHS\tATTEMPTS\tCONFIG")
-	for _, t := range trials {
-		v := ""
-		if t.HasValue() {
-			v = fmt.Sprintf("%.6g", t.Value)
-		}
-		cfg := sweeprun.ConfigText(t.Config)
-		if t.Reason != "" {
-			cfg += "  (" + t.Reason + ")"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", t.ID, t.Status, v, t.Epochs, t.Attempts, cfg)
-	}
-	tw.Flush()
-	if b, ok := sweeprun.BestTrial(trials); ok {
-		fmt.Fprintf(w, "best: trial %d, validation loss %.6g\n", b.ID, b.Value)
-	}
-}
-
-func newSweepResultsCmd(f *sweepFlags) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "results ID --out results.csv|-",
-		Short: "Write one CSV row per trial of a sweep",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.out == "" {
-				return errors.New("--out is required: the CSV file to write, or - for stdout")
-			}
-			if err := checkOutFile(f.out, "results.csv"); err != nil {
-				return err
-			}
-			cli, closeEtcd, err := f.connect(cmd.Context(), args[0], connectRead)
-			if err != nil {
-				return err
-			}
-			defer closeEtcd()
-			spec, trials, err := sweeprun.Load(cmd.Context(), cli, args[0])
-			if err != nil {
-				return err
-			}
-			space, err := spec.SearchSpace()
-			if err != nil {
-				return err
-			}
-			if f.out == "-" {
-				return sweeprun.WriteResultsCSV(cmd.OutOrStdout(), space, trials)
-			}
-			if err := sweeprun.WriteResults(f.out, space, trials); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d trials of sweep %s to %s\n", len(trials), args[0], f.out)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&f.out, "out", "", "CSV file to write, replacing it (required; - writes to stdout)")
-	return cmd
 }
 
 func newSweepDeleteCmd(f *sweepFlags) *cobra.Command {

@@ -56,12 +56,16 @@ early_stopping: {rule: median}
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, stderr)
 	}
-	var trials []sweeprun.Trial
-	if err := json.Unmarshal([]byte(stdout), &trials); err != nil {
+	var status struct {
+		State  sweeprun.State   `json:"state"`
+		Trials []sweeprun.Trial `json:"trials"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &status); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, stdout)
 	}
-	if len(trials) != 4 {
-		t.Errorf("status lists %d trials, want 4", len(trials))
+	trials := status.Trials
+	if len(trials) != 4 || status.State != sweeprun.StateDone {
+		t.Errorf("status lists %d trials of a sweep %q, want 4 of a sweep done", len(trials), status.State)
 	}
 	out := filepath.Join(dir, "results.csv")
 	if _, stderr, err = runCohort(t, "sweep", "results", "c1", "--dir", sweeps, "--out", out); err != nil {
@@ -232,6 +236,7 @@ func TestSweepInUse(t *testing.T) {
 	}{
 		{"status", []string{"sweep", "status", "busy"}, "", "best: trial"},
 		{"status json", []string{"sweep", "status", "busy", "--json"}, "", `"status": "completed"`},
+		{"status state", []string{"sweep", "status", "busy"}, "", "sweep busy is done"},
 		{"results", []string{"sweep", "results", "busy", "--out", "-"}, "", "trial,status,value"},
 		{"resume", []string{"sweep", "--resume", "busy"}, inUse, ""},
 		{"delete", []string{"sweep", "delete", "busy"}, inUse, ""},

@@ -34,11 +34,11 @@ func newTopCmd() *cobra.Command {
 		Use:   "top [--etcd HOST:PORT]",
 		Short: "Live view of the cluster: workers, GPUs, jobs and stragglers",
 		Long: `top shows the cluster as its workers publish it in etcd: every worker with
-what it trains (job, rank, allreduces entered, mean compute time before each
-allreduce, about one per step; a rank more than 1.5x slower than its job's
-median is flagged STRAGGLER), every GPU with bars for
-utilisation, memory and power (CPU and memory for machines without GPUs), and
-every job with its progress.
+what it trains (job, rank, allreduces entered, about one per step, and the
+median compute time before an allreduce over its last 20 steps; a rank more
+than 1.5x slower than its job's median is flagged STRAGGLER), every GPU with
+bars for utilisation, memory and power (CPU and memory for machines without
+GPUs), and every job with its progress.
 
 On a terminal it refreshes every second (or --interval): s cycles the sort
 (name, util, memory, power, compute), / filters rows, q quits. When stdout is
@@ -48,7 +48,13 @@ not a terminal it prints one snapshot as plain text, or one every --interval.
 
 Without --etcd top reads ` + defaultEtcd + `, etcd's default client address;
 cohort up prints the address of its etcd (or serves one there with
---etcd-listen ` + defaultEtcd + `).`,
+--etcd-listen ` + defaultEtcd + `).
+
+Example:
+  cohort top                                  # etcd at ` + defaultEtcd + `, live on a terminal
+  cohort top --etcd http://127.0.0.1:41234    # the etcd address cohort up prints
+  cohort top --etcd e1:2379,e2:2379 --json    # one snapshot for scripts
+  cohort top --interval 10s > top.log         # not a terminal: a snapshot every 10s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			key, err := clusterview.ParseSortKey(sortBy)

@@ -97,7 +97,7 @@ type trainFlags struct {
 	json            bool
 	quiet           bool
 	checkpointEvery int
-	resume          bool
+	resume          resumeMode
 	overwrite       bool
 }
 
@@ -115,8 +115,16 @@ customers) and evaluates both on the test customers, which neither saw.
 
 It writes:
   DIR/model/        the model (weights, feature pipeline, baseline; versioned and checksummed)
-  DIR/metrics.json  normalized Gini, Spearman, decile MAPE, AUC, RMSE, spend ratio, for both models
+  DIR/metrics.json  normalized Gini, Spearman, decile MAPE, AUC, RMSE, MAE, spend ratio, for both models
   DIR/report.html   a self-contained report: gain curves, deciles, loss curves, feature importance
+
+One process at a time writes into DIR: another train (or an eval) on the same
+DIR is refused at once, naming the process that has it. train refuses a DIR
+that holds a finished run (model/, metrics.json or report.html) unless
+--overwrite, which removes the old run's files before training starts, so that
+an interruption never leaves one run's model beside another's metrics; a run
+that fails removes the files it had written. DIR must be writable: that is
+checked before the data is read.
 
 With --workers N it trains data-parallel on N worker processes of this binary,
 with gradients summed over a ring allreduce; this process reads the data, serves
@@ -131,12 +139,25 @@ Training writes a checkpoint every --checkpoint-every steps into DIR/checkpoints
 or Ctrl-C, the same command with --resume continues from the newest one instead
 of starting over. Without --resume, train refuses a DIR whose checkpoints/ holds
 an earlier run's checkpoints; --overwrite deletes them and starts over.
+--resume=auto resumes when DIR/checkpoints holds checkpoints and starts a fresh
+run when it holds none: one command that a scheduler (Airflow retries, make, a
+Kubernetes Job's restarts) can run again after any interruption. With
+--overwrite as well, a fresh start may replace a finished run in DIR.
+With --workers, the embedded etcd keeps its data in DIR/.etcd while it runs.
 
 Example (the CDNOW record-store data, the standard split of the literature):
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow
   cohort train --data CDNOW_master.txt --calibration-end 1997-09-30 --horizon 39w --out runs/cdnow --workers 2
 ` + dataHelp,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// pflag takes an optional value only after "=": "--resume auto"
+			// is --resume and a stray "auto", which can mean only one thing.
+			if len(args) == 1 && args[0] == "auto" && f.resume == resumeOn {
+				f.resume = resumeAuto
+				return nil
+			}
+			return cobra.NoArgs(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrain(cmd, f) },
 	}
 	fs := cmd.Flags()
@@ -153,8 +174,10 @@ Example (the CDNOW record-store data, the standard split of the literature):
 	}
 	fs.StringVar(&f.out, "out", "", "run directory to write model/, metrics.json and report.html into (required)")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "optimizer steps between checkpoints in DIR/checkpoints (>= 0; 0: none)")
-	fs.BoolVar(&f.resume, "resume", false, "continue training from the newest checkpoint in DIR/checkpoints (same data and flags as the run that wrote it)")
-	fs.BoolVar(&f.overwrite, "overwrite", false, "start over: delete the checkpoints an earlier run left in DIR/checkpoints (without it, train refuses to start beside them)")
+	fs.Var(&f.resume, "resume", "continue training from the newest checkpoint in DIR/checkpoints (same data and flags as the run that wrote it); "+
+		"--resume=auto: continue when there are checkpoints, else start a fresh run (a command that can be retried as it is)")
+	fs.Lookup("resume").NoOptDefVal = "true"
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace what --out holds: remove a finished run's model/, metrics.json and report.html and an earlier run's checkpoints before training (without it, train refuses to start beside them)")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
@@ -185,7 +208,7 @@ func checkDist(fs *pflag.FlagSet, d distFlags) error {
 	return nil
 }
 
-func runTrain(cmd *cobra.Command, f *trainFlags) error {
+func runTrain(cmd *cobra.Command, f *trainFlags) (err error) {
 	read, err := f.data.options(cmd.Flags())
 	if err != nil {
 		return err
@@ -208,39 +231,26 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 	if err := checkDist(cmd.Flags(), f.dist); err != nil {
 		return err
 	}
-	if f.resume && f.overwrite {
-		return fmt.Errorf("--resume continues from the checkpoints in %s and --overwrite deletes them: give one of them", job.CheckpointDir(f.out))
+	if f.resume == resumeOn && f.overwrite {
+		return fmt.Errorf("--resume continues from the checkpoints in %s and --overwrite deletes them: give one of them (--resume=auto --overwrite resumes when there are checkpoints, else replaces what --out holds)", job.CheckpointDir(f.out))
 	}
 	spec := job.Spec{Data: f.data.path, Read: read, Model: f.model.cfg, Out: f.out,
 		Threads: f.model.threads, ImportanceRepeats: f.model.importance, CheckpointEvery: f.checkpointEvery,
 		Calibration: f.model.calibration}
-	ckdir := job.CheckpointDir(f.out)
-	switch {
-	case f.resume:
-		path, st, err := job.LatestCheckpoint(ckdir)
-		if err != nil {
-			how := "train without --resume to start over"
-			if job.CheckFresh(ckdir) != nil { // checkpoint files, none readable
-				how = "train with --overwrite instead of --resume to start over"
-			}
-			return fmt.Errorf("--resume: %w (%s)", err, how)
-		}
-		spec.Resume = path
-		if !f.quiet {
-			fmt.Fprintf(cmd.ErrOrStderr(), "resuming from %s (epoch %d, step %d), once the data and settings are checked against it\n", path, st.Epoch, st.Adam.Step)
-		}
-	case !f.overwrite:
-		// Whether or not this run writes checkpoints: --resume and the
-		// Ctrl-C hint would find the earlier run's. job.TrainWith refuses
-		// them too; here the refusal comes before anything is read, in
-		// the terms of the flags.
-		if err := freshHint(job.CheckFresh(ckdir), f.out); err != nil {
-			return err
-		}
-	}
 	// Model flags (--hidden, --lr, ...) are checked before --out is created,
 	// so a typo leaves no empty run directory behind.
 	if err := spec.Validate(); err != nil {
+		return err
+	}
+	dir, err := openRunDir(f.out)
+	if err != nil {
+		return err
+	}
+	defer func() { dir.close(err != nil) }()
+	// What --out holds is looked at under the lock: a run that is still
+	// writing there has been refused, so checkpoints and outputs found now
+	// are an earlier run's.
+	if spec.Resume, err = resumeFrom(cmd.ErrOrStderr(), f); err != nil {
 		return err
 	}
 	be, release, err := openBackend(f.model.device, f.model.threads)
@@ -248,28 +258,19 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	defer release()
-	if f.overwrite {
-		// After every check that could refuse the run: a typo does not
-		// cost the checkpoints.
-		n, err := job.RemoveCheckpoints(ckdir)
-		if err != nil {
-			return fmt.Errorf("--overwrite: %w", err)
-		}
-		if n > 0 && !f.quiet {
-			fmt.Fprintf(cmd.ErrOrStderr(), "--overwrite: deleted %d checkpoint file(s) of an earlier run in %s\n", n, ckdir)
-		}
-	}
-	undo, err := makeDirs(f.out)
-	if err != nil {
+	if err := clearRunDir(cmd.ErrOrStderr(), f, spec.Resume != ""); err != nil {
 		return err
 	}
 	res, err := trainRun(cmd, f, spec, be)
 	if err != nil {
-		// Reading the data fails before anything is written: the run
-		// directory this command created goes again. One that holds
-		// checkpoints stays, for --resume.
-		undo()
-		return resumeHint(err, f.out)
+		// What this run wrote before it failed goes (clearRunDir removed
+		// any earlier run's), so the directory never holds a model
+		// without its metrics; checkpoints stay for --resume, and a run
+		// directory this command created goes if nothing is left in it.
+		if _, rerr := removeOutputs(f.out, runOutputs()...); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the failed run's outputs: %w", rerr))
+		}
+		return resumeHint(err, f.out, resumeCommand(f))
 	}
 	printWarnings(cmd.ErrOrStderr(), res.Warnings)
 	if f.json {
@@ -277,8 +278,7 @@ func runTrain(cmd *cobra.Command, f *trainFlags) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	printResult(cmd.OutOrStdout(), res)
-	return nil
+	return printResult(cmd.OutOrStdout(), res)
 }
 
 // trainRun trains spec in this process or on --workers processes, with
@@ -298,11 +298,12 @@ func trainRun(cmd *cobra.Command, f *trainFlags, spec job.Spec, be kernels.Backe
 	return job.Train(cmd.Context(), be, spec, ev)
 }
 
-// resumeHint adds to a failed training's error that --resume goes on from
-// the newest checkpoint, when there is one. A fresh run starts only in a
-// checkpoint directory without checkpoints (freshHint) and a finished one
-// removes them, so it is this run's, or the one it resumed from.
-func resumeHint(err error, out string) error {
+// resumeHint adds to a failed training's error that again, the command
+// that resumes ("the same command with --resume"), goes on from the newest
+// checkpoint, when there is one. A fresh run starts only in a checkpoint
+// directory without checkpoints (freshHint) and a finished one removes
+// them, so it is this run's, or the one it resumed from.
+func resumeHint(err error, out, again string) error {
 	var mismatch *job.ResumeMismatchError
 	var exist *job.CheckpointsExistError
 	if errors.As(err, &mismatch) || errors.As(err, &exist) { // they say how to go on
@@ -313,11 +314,24 @@ func resumeHint(err error, out string) error {
 		return err
 	}
 	if errors.Is(err, context.Canceled) {
-		return &hintError{err: err, hint: fmt.Sprintf("the same command with --resume continues from the checkpoint at epoch %d, step %d (%s)",
-			st.Epoch, st.Adam.Step, path)}
+		return &hintError{err: err, hint: fmt.Sprintf("%s continues from the checkpoint at epoch %d, step %d (%s)",
+			again, st.Epoch, st.Adam.Step, path)}
 	}
-	return &hintError{err: err, hint: fmt.Sprintf("the checkpoints stay: once the cause is fixed, the same command with --resume continues from the one at epoch %d, step %d (%s), or with --overwrite starts over",
-		st.Epoch, st.Adam.Step, path)}
+	return &hintError{err: err, hint: fmt.Sprintf("the checkpoints stay: once the cause is fixed, %s continues from the one at epoch %d, step %d (%s), or with --overwrite starts over",
+		again, st.Epoch, st.Adam.Step, path)}
+}
+
+// resumeCommand is the command that resumes after f's run failed: with
+// --resume or --resume=auto the same one; --resume beside --overwrite
+// would be refused, --resume=auto is not.
+func resumeCommand(f *trainFlags) string {
+	switch {
+	case f.resume != resumeOff:
+		return "the same command"
+	case f.overwrite:
+		return "the same command with --resume=auto"
+	}
+	return "the same command with --resume"
 }
 
 // freshHint adds to job.CheckFresh's refusal the flags that go on from
@@ -332,7 +346,9 @@ func freshHint(err error, out string) error {
 
 // printResult shows what reading the log counted, the test metrics of both
 // models and where the files are. The warnings go to stderr (runTrain).
-func printResult(w io.Writer, r *job.Result) {
+// Its error is the first write's that failed.
+func printResult(out io.Writer, r *job.Result) error {
+	w := &errWriter{w: out}
 	_ = writeIngest(w, r.Ingest, 0, false)
 	fmt.Fprintf(w, "customers %d (train %d, validation %d, test %d; stable hash split of ids)\n",
 		r.Ingest.Customers, r.Split.Train, r.Split.Validation, r.Split.Test)
@@ -342,6 +358,7 @@ func printResult(w io.Writer, r *job.Result) {
 	printBootstrap(w, r.Bootstrap, r.Split.Test)
 	printNoise(w, r.ModelNoise)
 	fmt.Fprintf(w, "\nmodel    %s\nmetrics  %s\nreport   %s\n", r.ModelDir, r.MetricsPath, r.ReportPath)
+	return w.err
 }
 
 // progress prints stages and epochs: one updating line on a terminal, one

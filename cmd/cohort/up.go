@@ -56,8 +56,8 @@ up prints the commands that reach it: with --listen elsewhere than
 127.0.0.1:7070 the job commands need --coordinator ADDR (or
 COHORT_COORDINATOR=ADDR). The embedded etcd picks a new port at every start;
 --etcd-listen 127.0.0.1:2379 also serves it at that fixed address, where
-cohort top and cohort gpus --etcd look by default (it has no TLS and no
-authentication: keep it on loopback).
+cohort top looks by default and cohort gpus --etcd 127.0.0.1:2379 reads (it
+has no TLS and no authentication: keep it on loopback).
 
 The coordinator serves /metrics, /livez and /readyz on --health-addr; each
 worker up-wI serves its own (the training and machine series) on the host of
@@ -67,7 +67,12 @@ up's --log-level, in its --log-format.
 
 The etcd data stays in --data-dir, so after a crash or a restart of up, jobs
 that were running resume from their last checkpoint. A worker process that
-dies is started again, and its jobs take it back at their next generation.`,
+dies is started again, and its jobs take it back at their next generation.
+
+Example:
+  cohort up                                          # 2 workers, the Jobs API on 127.0.0.1:7070
+  cohort up --workers 4 --etcd-listen 127.0.0.1:2379 # then cohort top, cohort gpus --etcd 127.0.0.1:2379
+  cohort up --worker-health-port 9101                # workers' /metrics at 127.0.0.1:9101, :9102`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -159,9 +164,13 @@ dies is started again, and its jobs take it back at their next generation.`,
 	fs.IntVar(&workers, "workers", 2, "local worker processes to run")
 	fs.IntVar(&workerHealthPort, "worker-health-port", 0,
 		"worker up-wI serves /metrics, /livez and /readyz at port N+I on --health-addr's host (0: free ports picked at start, kept across worker restarts; printed either way)")
-	fs.StringVar(&dir, "data-dir", defaultUpDir(), "directory of the embedded etcd's data")
+	fs.StringVar(&dir, "data-dir", defaultUpDir(),
+		"directory of the embedded etcd's data, kept across restarts (default: cohort/up in the user cache directory, $XDG_CACHE_HOME or ~/.cache on Linux; .cohort-up when there is none)")
+	// The usage states the default; without this the help would show it
+	// a second time, expanded for the user who runs it.
+	fs.Lookup("data-dir").DefValue = ""
 	fs.StringVar(&etcdListen, "etcd-listen", "",
-		"also serve the embedded etcd's clients at this fixed HOST:PORT, such as "+defaultEtcd+" (where top and gpus --etcd look by default); its own port changes at every start")
+		"also serve the embedded etcd's clients at this fixed HOST:PORT, such as "+defaultEtcd+" (where top looks by default; gpus --etcd needs it named); its own port changes at every start")
 	return cmd
 }
 

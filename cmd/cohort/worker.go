@@ -78,7 +78,17 @@ coordinator goes on without it. The worker then registers again as soon as
 etcd answers and is taken into the job's next generation, in the same process
 (--exit-on-lease-loss makes it exit instead).
 
-cohort train --workers N starts N of these on the local machine by itself.`,
+Workers on other machines dial the ring address the worker registers
+(--advertise, else --listen), so a worker of a multi-machine cluster needs a
+--listen on a reachable interface and fixed port, and an --advertise naming
+it: the default --listen, 127.0.0.1 at a random port, is only for workers of
+one machine.
+
+cohort train --workers N starts N of these on the local machine by itself.
+
+Example:
+  cohort worker --etcd etcd-1:2379 --name w1 --listen 0.0.0.0:7071 --advertise w1:7071 --health-addr 0.0.0.0:9091
+  cohort worker --etcd 127.0.0.1:2379 --name local1     # on the etcd's machine: loopback ring and metrics`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if e.endpoints == "" {
@@ -105,7 +115,7 @@ cohort train --workers N starts N of these on the local machine by itself.`,
 	fs := cmd.Flags()
 	e.bind(fs)
 	fs.StringVar(&name, "name", "", "worker name, unique among live workers: letters, digits, '.', '_', '-' (required)")
-	fs.StringVar(&listen, "listen", "127.0.0.1:0", "address of the worker's gRPC server (ring allreduce)")
+	fs.StringVar(&listen, "listen", "127.0.0.1:0", "address of the worker's gRPC server (ring allreduce); on a multi-machine cluster a reachable interface and fixed port, such as 0.0.0.0:7071, with --advertise")
 	fs.StringVar(&advertise, "advertise", "", "host:port other workers dial to reach this one (default: the --listen address; required when it is a wildcard such as 0.0.0.0)")
 	fs.StringVar(&health, "health-addr", "127.0.0.1:0", `address of /metrics, /livez and /readyz or /healthz ("" turns them off)`)
 	fs.StringVar(&healthAdvertise, "health-advertise", "", "host or host:port scrapers dial to reach --health-addr, published as health_addr in etcd (default: the bound address; for a wildcard, the --advertise host, else the host name, with the bound port)")

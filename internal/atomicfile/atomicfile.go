@@ -12,7 +12,6 @@ package atomicfile
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +23,10 @@ const Mode os.FileMode = 0o644
 
 // Write replaces path with what write produces. write gets a buffered
 // writer; its error aborts the replacement and is returned as is.
+//
+// Errors name path, never the hidden temporary file the data goes to
+// first: "write out/p.csv: no space left on device". That holds for the
+// errors write gets from the writer too.
 func Write(path string, write func(io.Writer) error) (err error) {
 	if st, serr := os.Stat(path); serr == nil && !st.Mode().IsRegular() && !st.IsDir() {
 		return writeInPlace(path, write)
@@ -31,7 +34,7 @@ func Write(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("create temporary file for %s: %w", path, err)
+		return pathError("create", path, err)
 	}
 	tmp := f.Name()
 	defer func() {
@@ -40,24 +43,24 @@ func Write(path string, write func(io.Writer) error) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(targetWriter{f: f, path: path}, 1<<20)
 	if err := write(bw); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return pathError("write", path, err)
 	}
 	if err := f.Chmod(Mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
+		return pathError("chmod", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
+		return pathError("sync", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return pathError("close", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, path, err)
+		return pathError("replace", path, err)
 	}
 	if d, derr := os.Open(dir); derr == nil {
 		// Best effort: some file systems cannot sync a directory.
@@ -65,6 +68,40 @@ func Write(path string, write func(io.Writer) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// targetWriter writes to the temporary file f, reporting its errors as
+// errors of path, the file the user asked for.
+type targetWriter struct {
+	f    *os.File
+	path string
+}
+
+func (w targetWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = pathError("write", w.path, err)
+	}
+	return n, err
+}
+
+// pathError is err as an *os.PathError of op on path. The *os.PathError
+// or *os.LinkError that err wraps names the temporary file, so only its
+// cause is kept; one that already names path is returned as is, so that
+// the path is not said twice.
+func pathError(op, path string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		if pe.Path == path {
+			return err
+		}
+		err = pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		err = le.Err
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
 }
 
 // WriteBytes replaces path with data.
@@ -78,7 +115,7 @@ func WriteBytes(path string, data []byte) error {
 func writeInPlace(path string, write func(io.Writer) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err // an *os.PathError that names path
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	werr := write(bw)

@@ -40,45 +40,101 @@ func (e *HeldError) Unwrap() error { return ErrLocked }
 
 // Lock is a held lock; Unlock releases it.
 type Lock struct {
-	f    *os.File
-	once sync.Once
+	f      *os.File
+	path   string
+	remove bool // RemoveOnUnlock
+	once   sync.Once
 }
+
+// Option configures TryLock.
+type Option func(*options)
+
+type options struct {
+	remove bool
+}
+
+// RemoveOnUnlock makes Unlock remove the lock file, for a lock in a
+// directory that people read (a run directory), where a file left behind is
+// clutter. A crash still leaves it, unlocked; the next TryLock takes it.
+//
+// Removing a lock file races with a process that opened it just before:
+// that one would lock the removed file while a third creates and locks a
+// new one. TryLock closes that gap for every caller, with or without this
+// option: once it holds the lock it checks that path still names the file
+// it locked, and starts over when not. Unlock removes the file before it
+// lets the lock go, so a process that gets the lock of a removed file sees
+// that it is gone.
+func RemoveOnUnlock() Option { return func(o *options) { o.remove = true } }
+
+// maxTries bounds TryLock's start-overs after the file it locked was
+// removed or replaced: each is a holder that let go in between, so more
+// than a few mean something else keeps replacing the file.
+const maxTries = 10
 
 // TryLock takes the lock on the file at path, creating it, without
 // waiting. If another process holds it, the error is a *HeldError (which
 // matches ErrLocked) naming that process when it recorded its pid. On
-// success the file holds this process's pid until Unlock. The file itself
-// is never removed: removing a lock file races with the next process that
-// opens it.
+// success the file holds this process's pid until Unlock. Without
+// RemoveOnUnlock the file itself is never removed.
 //
 // Off unix there is no lock to take: TryLock always succeeds.
-func TryLock(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("dirlock: lock %s: %w", path, err)
+func TryLock(path string, opts ...Option) (*Lock, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	held, err := tryLock(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("dirlock: lock %s: %w", path, err)
+	for range maxTries {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("dirlock: lock %s: %w", path, err)
+		}
+		held, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("dirlock: lock %s: %w", path, err)
+		}
+		if held {
+			pid := readPID(f)
+			f.Close()
+			return nil, &HeldError{Path: path, PID: pid}
+		}
+		if !stillAt(f, path) {
+			// A holder removed the file between our open and our lock
+			// (RemoveOnUnlock): the lock we hold is on a file no one else
+			// will open.
+			unlock(f)
+			f.Close()
+			continue
+		}
+		// Best effort: the pid only makes the refusal of the next process
+		// more helpful.
+		if err := f.Truncate(0); err == nil {
+			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		}
+		return &Lock{f: f, path: path, remove: o.remove}, nil
 	}
-	if held {
-		pid := readPID(f)
-		f.Close()
-		return nil, &HeldError{Path: path, PID: pid}
-	}
-	// Best effort: the pid only makes the refusal of the next process more
-	// helpful.
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	return &Lock{f: f}, nil
+	return nil, fmt.Errorf("dirlock: lock %s: the file was replaced %d times while locking it", path, maxTries)
 }
 
-// Unlock releases the lock. It is safe to call more than once.
+// stillAt reports whether path names the open file f.
+func stillAt(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
+}
+
+// Unlock releases the lock, and with RemoveOnUnlock removes the file
+// first. It is safe to call more than once.
 func (l *Lock) Unlock() {
 	l.once.Do(func() {
-		_ = l.f.Truncate(0) // no stale pid for the next reader
+		if l.remove {
+			_ = os.Remove(l.path) // best effort: a file left behind is only clutter
+		} else {
+			_ = l.f.Truncate(0) // no stale pid for the next reader
+		}
 		unlock(l.f)
 		l.f.Close()
 	})

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestTryLock ensures a second TryLock on a held lock fails at once with
@@ -98,4 +101,78 @@ func TestBusy(t *testing.T) {
 		t.Fatalf("TryLock after a probe: %v", err)
 	}
 	l2.Unlock()
+}
+
+// TestRemoveOnUnlock ensures a lock taken with RemoveOnUnlock leaves no
+// file once released, that a lock file left by a crash (a stale pid, no
+// lock) is taken over, and that a process which opened the file before
+// the holder removed it does not count the removed file as the lock: it
+// starts over on a new one (stillAt).
+func TestRemoveOnUnlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".lock")
+	if err := os.WriteFile(path, []byte("999999999\n"), 0o644); err != nil { // a crashed holder's
+		t.Fatal(err)
+	}
+	l, err := TryLock(path, RemoveOnUnlock())
+	if err != nil {
+		t.Fatalf("TryLock over a stale lock file: %v", err)
+	}
+	late, err := os.Open(path) // opened before the holder lets go
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	l.Unlock()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after Unlock: %v, want the lock file gone", err)
+	}
+	if held, err := tryLock(late); err != nil || held {
+		t.Fatalf("lock of the removed file: held %v, %v", held, err)
+	}
+	if stillAt(late, path) {
+		t.Error("stillAt: the removed file counts as the lock")
+	}
+	l2, err := TryLock(path, RemoveOnUnlock())
+	if err != nil {
+		t.Fatalf("TryLock after the removal: %v", err)
+	}
+	if !stillAt(l2.f, path) {
+		t.Error("stillAt: the new lock file does not count")
+	}
+	l2.Unlock()
+}
+
+// TestRemoveOnUnlockExclusive ensures that lockers which remove the file
+// on Unlock never hold the lock two at a time: goroutines take and release
+// it in a loop (two TryLocks in one process conflict as two processes do)
+// and count the holders.
+func TestRemoveOnUnlockExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".lock")
+	var holders, most, taken atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				l, err := TryLock(path, RemoveOnUnlock())
+				if errors.Is(err, ErrLocked) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := holders.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				taken.Add(1)
+				time.Sleep(20 * time.Microsecond) // let others open the file meanwhile
+				holders.Add(-1)
+				l.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if most.Load() != 1 || taken.Load() == 0 {
+		t.Errorf("at most %d holders at once (%d locks taken), want 1", most.Load(), taken.Load())
+	}
 }
